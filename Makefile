@@ -1,0 +1,56 @@
+# pgwarden — PGXS build (`make && make install`, honours PG_CONFIG=) plus the
+# project targets: deps, venv, test, demo, bench.
+
+EXTENSION = pgwarden
+MODULE_big = pgwarden
+OBJS = ext/pgwarden.o ext/password.o ext/logmask.o ext/utility.o \
+       ext/entropy.o ext/entropy_data.o
+DATA = $(wildcard sql/pgwarden--*.sql)
+PG_CPPFLAGS = -I$(srcdir)/ext
+SHLIB_LINK = -lm
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# ---------------------------------------------------------------------------
+# Project targets.  Each installs what it needs on a fresh Debian 12 machine.
+# ---------------------------------------------------------------------------
+VENV    ?= $(CURDIR)/.venv
+PY      := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: deps venv pyinstall test demo bench
+
+deps:
+	bash scripts/deps.sh
+
+$(PY):
+	bash scripts/venv.sh $(VENV)
+
+venv: deps $(PY)
+
+# Both build paths: PGXS into the server, setuptools into the venv.
+pyinstall: venv
+	$(PY) -m pip install --quiet --no-build-isolation .
+
+test: deps
+	$(MAKE) all
+	$(MAKE) install
+	$(MAKE) pyinstall
+	cd tests && $(PY) -m pytest $(PYTEST_ARGS)
+
+demo: deps
+	$(MAKE) all
+	$(MAKE) install
+	$(MAKE) pyinstall
+	$(PY) scripts/demo.py
+
+bench: deps
+	$(MAKE) all
+	$(MAKE) install
+	$(MAKE) pyinstall
+	bash scripts/deps.sh bench
+	$(PY) -m pip install --quiet zxcvbn
+	$(PY) bench/password_estimator.py
+	bash bench/fuzz/run.sh

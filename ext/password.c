@@ -1,0 +1,383 @@
+/*-------------------------------------------------------------------------
+ *
+ * password.c
+ *	  The password policy: check_password_hook and the SQL functions
+ *	  pgwarden.entropy_bits() and pgwarden.generate_password().
+ *
+ * Every password set through SQL (CREATE/ALTER ROLE ... PASSWORD, from any
+ * context: top level, functions, DO blocks) passes through
+ * check_password_hook before it is hashed.  Plaintext passwords must reach
+ * pgwarden.min_password_entropy bits by the estimator in entropy.c and must
+ * not contain the role name.  Pre-hashed passwords cannot be judged:
+ * pgwarden.hashed_passwords decides (MD5 is refused in every mode).
+ *
+ * Errors never echo the password and hide the statement from the log
+ * (errhidestmt); logmask.c scrubs everything else that is logged.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "commands/user.h"
+#include "fmgr.h"
+#include "libpq/crypt.h"
+#include "miscadmin.h"
+#include "port.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/varlena.h"
+
+#include "entropy.h"
+#include "pgwarden.h"
+
+/* GUCs */
+double		pgw_min_password_entropy = 60.0;
+int			pgw_password_check = PGW_CHECK_ENFORCE;
+int			pgw_hashed_passwords = PGW_HASHED_REJECT;
+char	   *pgw_password_banned_words = NULL;
+
+static const struct config_enum_entry password_check_options[] = {
+	{"enforce", PGW_CHECK_ENFORCE, false},
+	{"warn", PGW_CHECK_WARN, false},
+	{"off", PGW_CHECK_OFF, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry hashed_passwords_options[] = {
+	{"reject", PGW_HASHED_REJECT, false},
+	{"allow", PGW_HASHED_ALLOW, false},
+	{NULL, 0, false}
+};
+
+/* Role names shorter than this are not searched for inside passwords. */
+#define MIN_ROLE_NAME_RULE_LEN	3
+
+/* Bounds of generate_password(bits) */
+#define GEN_MIN_BITS	64
+#define GEN_MAX_BITS	1024
+#define GEN_PREFIX		"pgw_"
+#define GEN_MAX_TRIES	64
+
+static const char gen_alphabet[] =
+"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+static check_password_hook_type prev_check_password_hook = NULL;
+
+PG_FUNCTION_INFO_V1(pgwarden_entropy_bits);
+PG_FUNCTION_INFO_V1(pgwarden_generate_password);
+
+/*
+ * Context words for a password being set on a role: the role name, the
+ * current database, "postgres" and pgwarden.password_banned_words.
+ * Returns a palloc'd array; *n receives its length.
+ */
+static const char **
+password_context(const char *username, int *n)
+{
+	List	   *banned = NIL;
+	ListCell   *lc;
+	const char **words;
+	int			i = 0;
+	char	   *dbname = NULL;
+
+	if (pgw_password_banned_words && pgw_password_banned_words[0] != '\0')
+	{
+		char	   *copy = pstrdup(pgw_password_banned_words);
+
+		/* The GUC check hook guarantees the list parses. */
+		(void) SplitIdentifierString(copy, ',', &banned);
+	}
+	if (OidIsValid(MyDatabaseId))
+		dbname = get_database_name(MyDatabaseId);
+
+	words = palloc(sizeof(char *) * (3 + list_length(banned)));
+	if (username)
+		words[i++] = username;
+	if (dbname)
+		words[i++] = dbname;
+	words[i++] = "postgres";
+	foreach(lc, banned)
+		words[i++] = (const char *) lfirst(lc);
+	*n = i;
+	return words;
+}
+
+static bool
+check_banned_words(char **newval, void **extra, GucSource source)
+{
+	char	   *copy = pstrdup(*newval);
+	List	   *list = NIL;
+	bool		ok = SplitIdentifierString(copy, ',', &list);
+
+	list_free(list);
+	pfree(copy);
+	if (!ok)
+		GUC_check_errdetail("List syntax is invalid: give words separated by commas.");
+	return ok;
+}
+
+/*
+ * Report a policy violation at ERROR (enforce) or WARNING (warn).  The
+ * statement is hidden from the log: it carries the password.
+ */
+static void
+report_violation(int level, const char *username, const char *detail,
+				 const char *hint)
+{
+	ereport(level,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("password for role \"%s\" is too weak", username),
+			 errdetail_internal("%s", detail),
+			 errhint("%s", hint),
+			 errhidestmt(true)));
+}
+
+static void
+pgw_check_password(const char *username, const char *shadow_pass,
+				   PasswordType password_type, Datum validuntil_time,
+				   bool validuntil_null)
+{
+	/*
+	 * Our decision comes first: an earlier hook must not see a password we
+	 * are about to refuse.
+	 */
+	if (password_type == PASSWORD_TYPE_MD5)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("MD5-hashed password for role \"%s\" refused", username),
+				 errdetail("MD5 password hashes are never accepted by pgwarden: they are weak and their strength cannot be checked."),
+				 errhint("Send the password in plaintext over a TLS connection so pgwarden can check it, for example ALTER ROLE ... PASSWORD pgwarden.generate_password(), and set password_encryption = 'scram-sha-256'."),
+				 errhidestmt(true)));
+
+	if (password_type == PASSWORD_TYPE_SCRAM_SHA_256)
+	{
+		if (pgw_hashed_passwords != PGW_HASHED_ALLOW)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("pre-hashed password for role \"%s\" refused", username),
+					 errdetail("The password arrived already hashed (as psql's \\password and createuser -P send it), so its strength cannot be checked."),
+					 errhint("Set the password in plaintext over a TLS connection (ALTER ROLE ... PASSWORD '...'; log lines are masked by pgwarden), or let a superuser set pgwarden.hashed_passwords = 'allow'."),
+					 errhidestmt(true)));
+	}
+	else if (pgw_password_check != PGW_CHECK_OFF)
+	{
+		int			level = (pgw_password_check == PGW_CHECK_ENFORCE) ? ERROR : WARNING;
+		size_t		len = strlen(shadow_pass);
+		pgw_estimate est;
+		const char **ctx;
+		int			nctx;
+		int			rc;
+
+		pgw_logmask_remember(shadow_pass);
+
+		if (strlen(username) >= MIN_ROLE_NAME_RULE_LEN &&
+			pgw_contains_word(shadow_pass, len, username))
+			report_violation(level, username,
+							 "The password contains the role name.",
+							 "Choose a password that does not contain the role name, for example one from pgwarden.generate_password().");
+
+		ctx = password_context(username, &nctx);
+		rc = pgw_estimate_entropy(shadow_pass, len, ctx, (size_t) nctx, &est);
+		pfree(ctx);
+		if (rc == PGW_INVALID_UTF8)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+					 errmsg("password for role \"%s\" is not valid UTF-8", username),
+					 errhidestmt(true)));
+		if (rc != PGW_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not estimate the strength of the password for role \"%s\"", username),
+					 errhidestmt(true)));
+
+		if (est.bits < pgw_min_password_entropy)
+		{
+			char		found[512];
+			char	   *detail;
+
+			pgw_describe_patterns(est.patterns, found, sizeof(found));
+			if (found[0] != '\0')
+				detail = psprintf("Estimated entropy is %.1f bits; at least %.0f bits are required. Found: %s.",
+								  est.bits, pgw_min_password_entropy, found);
+			else
+				detail = psprintf("Estimated entropy is %.1f bits; at least %.0f bits are required.",
+								  est.bits, pgw_min_password_entropy);
+			report_violation(level, username, detail,
+							 "Use a longer password without words, names, dates or keyboard patterns, for example one from SELECT pgwarden.generate_password().");
+		}
+	}
+
+	if (prev_check_password_hook)
+		prev_check_password_hook(username, shadow_pass, password_type,
+								 validuntil_time, validuntil_null);
+}
+
+/*
+ * Collect the elements of a text[] as C strings (NULLs skipped).
+ */
+static const char **
+text_array_to_cstrings(ArrayType *arr, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	const char **out;
+	int			i,
+				k = 0;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("context must be a one-dimensional text array")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &nelems);
+	out = palloc(sizeof(char *) * (nelems + 1));
+	for (i = 0; i < nelems; i++)
+		if (!nulls[i])
+			out[k++] = TextDatumGetCString(elems[i]);
+	*n = k;
+	return out;
+}
+
+/*
+ * pgwarden.entropy_bits(password text, context text[] DEFAULT '{}')
+ *
+ * The estimator exactly as Python's pgwarden.entropy_bits() runs it: the
+ * context is only what the caller passes.
+ */
+Datum
+pgwarden_entropy_bits(PG_FUNCTION_ARGS)
+{
+	text	   *pw = PG_GETARG_TEXT_PP(0);
+	const char **ctx = NULL;
+	int			nctx = 0;
+	pgw_estimate est;
+	int			rc;
+
+	if (!PG_ARGISNULL(1))
+		ctx = text_array_to_cstrings(PG_GETARG_ARRAYTYPE_P(1), &nctx);
+
+	rc = pgw_estimate_entropy(VARDATA_ANY(pw), VARSIZE_ANY_EXHDR(pw),
+							  ctx, (size_t) nctx, &est);
+	if (rc == PGW_INVALID_UTF8)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("password is not valid UTF-8")));
+	if (rc != PGW_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not estimate the strength of the password")));
+	PG_RETURN_FLOAT8(est.bits);
+}
+
+/*
+ * pgwarden.generate_password(bits int DEFAULT 80)
+ *
+ * "pgw_" followed by uniformly random alphanumerics from pg_strong_random
+ * carrying at least the requested bits.  A draw the estimator scores below
+ * the policy threshold (vanishingly rare) is drawn again, so the result is
+ * always accepted by the policy.
+ */
+Datum
+pgwarden_generate_password(PG_FUNCTION_ARGS)
+{
+	int32		bits = PG_GETARG_INT32(0);
+	int			nchars;
+	int			prefix_len = strlen(GEN_PREFIX);
+	char	   *buf;
+	int			try;
+
+	if (bits < GEN_MIN_BITS || bits > GEN_MAX_BITS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bits must be between %d and %d, not %d",
+						GEN_MIN_BITS, GEN_MAX_BITS, bits)));
+	if (bits < pgw_min_password_entropy)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bits (%d) is below pgwarden.min_password_entropy (%.0f)",
+						bits, pgw_min_password_entropy),
+				 errhint("Ask for at least %.0f bits.", ceil(pgw_min_password_entropy))));
+
+	nchars = (int) ceil(bits / log2((double) (sizeof(gen_alphabet) - 1)));
+	buf = palloc(prefix_len + nchars + 1);
+	memcpy(buf, GEN_PREFIX, prefix_len);
+
+	for (try = 0; try < GEN_MAX_TRIES; try++)
+	{
+		pgw_estimate est;
+		int			i = 0;
+
+		while (i < nchars)
+		{
+			unsigned char rnd[64];
+			int			j;
+
+			if (!pg_strong_random(rnd, sizeof(rnd)))
+				ereport(ERROR,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("could not generate random values")));
+			/* Rejection sampling keeps every character uniform: 62*4 = 248. */
+			for (j = 0; j < (int) sizeof(rnd) && i < nchars; j++)
+				if (rnd[j] < 248)
+					buf[prefix_len + i++] = gen_alphabet[rnd[j] % 62];
+			explicit_bzero(rnd, sizeof(rnd));
+		}
+		buf[prefix_len + nchars] = '\0';
+
+		if (pgw_estimate_entropy(buf, prefix_len + nchars, NULL, 0, &est) == PGW_OK &&
+			est.bits >= Max(pgw_min_password_entropy, 60.0))
+			PG_RETURN_TEXT_P(cstring_to_text(buf));
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("could not generate a password the estimator accepts after %d tries", GEN_MAX_TRIES)));
+	PG_RETURN_NULL();			/* keep compiler quiet */
+}
+
+void
+pgw_password_init(void)
+{
+	DefineCustomRealVariable("pgwarden.min_password_entropy",
+							 "Minimum estimated entropy, in bits, of a password set through SQL.",
+							 "CREATE ROLE and ALTER ROLE ... PASSWORD are refused below this figure. "
+							 "The estimate is log2 of the guesses an attacker needs, after words, names, "
+							 "dates, keyboard walks, repeats and sequences are discounted.",
+							 &pgw_min_password_entropy,
+							 60.0, 0.0, 1024.0,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("pgwarden.password_check",
+							 "What to do with a weak password: enforce (refuse), warn, or off.",
+							 "warn reports the same findings as a WARNING and lets the statement succeed.",
+							 &pgw_password_check,
+							 PGW_CHECK_ENFORCE, password_check_options,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("pgwarden.hashed_passwords",
+							 "Whether pre-hashed SCRAM passwords are accepted: reject or allow.",
+							 "A pre-hashed password (psql's \\password, createuser -P) cannot be checked for "
+							 "strength. MD5 hashes are refused in every mode.",
+							 &pgw_hashed_passwords,
+							 PGW_HASHED_REJECT, hashed_passwords_options,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgwarden.password_banned_words",
+							   "Comma-separated words an attacker would try first (company, product, city).",
+							   "Passwords built from these words are priced as almost free to guess.",
+							   &pgw_password_banned_words,
+							   "",
+							   PGC_SUSET, 0,
+							   check_banned_words, NULL, NULL);
+
+	prev_check_password_hook = check_password_hook;
+	check_password_hook = pgw_check_password;
+}

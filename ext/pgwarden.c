@@ -1,0 +1,45 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgwarden.c
+ *	  Module entry point: refuses to load outside shared_preload_libraries,
+ *	  lets each concern define its GUCs and install its hooks, then
+ *	  reserves the "pgwarden." GUC prefix.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "pgwarden.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	/*
+	 * The hooks must be in place in every backend from its start; loading the
+	 * library later (LOAD, or a function call in one session) would leave the
+	 * policy unenforced for everyone else.  Refuse clearly.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pgwarden must be loaded via shared_preload_libraries"),
+				 errhint("Add pgwarden to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	/* pg_upgrade runs the server in binary-upgrade mode: enforce nothing. */
+	if (IsBinaryUpgrade)
+		return;
+
+	pgw_password_init();
+	pgw_logmask_init();
+	pgw_utility_init();
+
+	MarkGUCPrefixReserved("pgwarden");
+}

@@ -1,0 +1,17 @@
+"""pgwarden: the security model of managed Postgres for self-hosted PostgreSQL.
+
+The password estimator here is the same C code the server extension runs, so
+``pgwarden.entropy_bits(pw)`` equals SQL ``pgwarden.entropy_bits(pw)``.
+"""
+
+from .password import PasswordCheck, check_password, entropy_bits, generate_password
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PasswordCheck",
+    "__version__",
+    "check_password",
+    "entropy_bits",
+    "generate_password",
+]

@@ -1,0 +1,70 @@
+"""`pgwarden password check|generate`."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any
+
+from ._cli_util import EXIT_FAILED, EXIT_OK, CommandError, add_output_argument
+from .password import check_password, generate_password
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("password", help="check or generate passwords")
+    psub = p.add_subparsers(dest="password_command", required=True, metavar="ACTION")
+
+    check = psub.add_parser(
+        "check",
+        help="judge a password read from a prompt or standard input (never from arguments)",
+    )
+    check.add_argument("--username", help="the role the password is for")
+    check.add_argument("--min-bits", type=float, default=60.0)
+    add_output_argument(check)
+    check.set_defaults(func=cmd_check)
+
+    gen = psub.add_parser("generate", help="print a random pgw_ password")
+    gen.add_argument("--bits", type=int, default=80)
+    gen.set_defaults(func=cmd_generate)
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass("Password: ")
+    line = sys.stdin.readline()
+    if not line:
+        raise CommandError("no password on standard input")
+    return line.rstrip("\r\n")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    pw = _read_password()
+    try:
+        verdict = check_password(pw, username=args.username, min_bits=args.min_bits)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    if args.output == "json":
+        out: dict[str, Any] = {
+            "bits": round(verdict.bits, 2),
+            "min_bits": verdict.min_bits,
+            "ok": verdict.ok,
+            "findings": list(verdict.findings),
+        }
+        json.dump(out, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        state = "accepted" if verdict.ok else "rejected"
+        print(f"{state}: {verdict.bits:.1f} bits (at least {verdict.min_bits:g} required)")
+        if verdict.findings:
+            print("found: " + ", ".join(verdict.findings))
+    return EXIT_OK if verdict.ok else EXIT_FAILED
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    try:
+        print(generate_password(args.bits))
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    return EXIT_OK

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install the Debian packages pgwarden needs, only those missing (so a machine
+# that has them makes no network call).  Usage: deps.sh [bench]
+set -euo pipefail
+
+pkgs=(make gcc libc6-dev postgresql-15 postgresql-client-15 postgresql-server-dev-15
+      python3 python3-venv python3-dev openssl ca-certificates util-linux iproute2 procps)
+if [ "${1:-}" = bench ]; then
+	pkgs+=(libzxcvbn-dev wamerican john-data clang-14 libclang-rt-14-dev)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
+	exit 1
+fi
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# Debian's postgresql-common would create and start a default cluster on 5432;
+# the project starts its own throwaway clusters instead.
+mkdir -p /etc/postgresql-common/createcluster.d
+echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/pgwarden.conf
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
