@@ -1,0 +1,1492 @@
+/*-------------------------------------------------------------------------
+ *
+ * entropy.c
+ *	  pgwarden's password entropy estimator (plain C99, no PostgreSQL headers).
+ *
+ * The estimate is a description length: log2 of the number of guesses an
+ * attacker needs when the password is written as a sequence of parts, each
+ * part being a pattern (a ranked dictionary word, a keyboard walk, a repeat,
+ * a sequence, a date, a year, a context word) or a run of unmatched
+ * characters.  A dynamic programme over code-point positions keeps the
+ * cheapest such decomposition.  Every part pays for what an attacker must
+ * try to reach it: the rank of a word, the variants applied to it
+ * (capitalisation, l33t, reversal), the start and turns of a walk, and a
+ * small fixed price for saying which kind of part comes next.  Those fixed
+ * prices are what keep random strings honest: a random string that happens
+ * to contain "cat" saves little once the word's position is paid for.
+ *
+ * Unmatched characters cost log2 of the pool of the character classes that
+ * occur anywhere in the password (see char_class() for the pools).
+ *
+ * Work is bounded: the password is analysed in windows of PGW_WINDOW code
+ * points, a window that only continues the period of the previous one is
+ * priced as a repeat without analysis, and the estimate saturates at
+ * PGW_MAX_BITS, at which point the rest of the input is not examined (it
+ * has still been validated as UTF-8, in linear time).
+ *
+ * No global mutable state: everything lives on the caller's stack, so the
+ * functions are thread-safe.  No heap allocation.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "entropy.h"
+#include "entropy_data.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Code points analysed at once by the dynamic programme. */
+#define PGW_WINDOW			128
+/* The estimate saturates here: no password needs more. */
+#define PGW_MAX_BITS		256.0
+/* Context words: how many and how long we look at. */
+#define PGW_MAX_CONTEXT		64
+#define PGW_MAX_CONTEXT_LEN 64
+/* Built-in context words, always tried (cheap as the caller's). */
+static const char *const builtin_context[] = {"postgres", "postgresql", "pgwarden"};
+#define PGW_NBUILTIN		3
+
+/*
+ * Fixed prices, in bits.  K_PATTERN is paid by every pattern part: which kind
+ * of pattern it is and where it starts.  K_RUN is paid by each run of
+ * unmatched characters in a password that also contains patterns (a wholly
+ * unmatched password pays nothing: it is plain brute force).  SEPARATOR is
+ * the price of one separator character ("-", "_", " ", ".") between two
+ * patterns, as in "CORRECT_HORSE".
+ */
+#define K_PATTERN			3.0
+#define K_RUN				2.0
+#define SEPARATOR_BITS		2.0
+
+/* Minimum lengths (code points) for patterns that occur by chance. */
+#define MIN_WORD			3
+#define MIN_REVERSED		4
+#define MIN_WALK			4
+#define MIN_SEQUENCE		3
+#define MIN_CONTEXT			3
+
+/* Bound on trie nodes visited from one start (l33t branching). */
+#define MAX_TRIE_VISITS		256
+
+#define INF_BITS			1e300
+
+/* Character classes and their pools. */
+enum
+{
+	CC_LOWER,
+	CC_UPPER,
+	CC_DIGIT,
+	CC_SYMBOL,
+	CC_SPACE,
+	CC_LATIN_EXT,
+	CC_GREEK_LOWER,
+	CC_GREEK_UPPER,
+	CC_CYRILLIC_LOWER,
+	CC_CYRILLIC_UPPER,
+	CC_ALPHABET,
+	CC_KANA,
+	CC_HANGUL,
+	CC_CJK,
+	CC_OTHER,
+	CC_COUNT
+};
+
+/*
+ * Pool sizes.  ASCII classes are what they are (the 32 printable symbols
+ * plus the control characters counted as one more).  For other scripts the
+ * pool is the alphabet a writer of that script actually draws from, so a
+ * password in another script is neither free nor penalised: an uppercase or
+ * lowercase Greek or Cyrillic letter is one of about 25 or 33, an accented
+ * Latin letter one of about 64 in common use, a letter of another alphabet
+ * (Hebrew, Arabic, Armenian, Indic and South-East Asian scripts, ...) one of
+ * about 64, kana one of about 170 (hiragana and katakana), a Hangul syllable
+ * one of the 2350 of KS X 1001, a Han character one of the 2500 "frequently
+ * used characters" of modern Chinese that cover ~98% of text (rarer ones are
+ * not priced higher: an estimate must not reward obscurity it cannot rank).
+ * Anything else (emoji, other symbols) is one of about 256 in common use.
+ * Six CJK characters are thus worth 6 x 11.3 bits, not 18 bytes of 8 bits.
+ */
+static const double class_pool[CC_COUNT] = {
+	26, 26, 10, 33, 1, 64, 25, 25, 33, 33, 64, 170, 2350, 2500, 256
+};
+
+/* Per-call analysis state: lives on the stack. */
+typedef struct ctxword
+{
+	uint32_t	cp[PGW_MAX_CONTEXT_LEN];
+	int			len;
+} ctxword;
+
+typedef struct analysis
+{
+	int			n;				/* code points in this window */
+	uint32_t	cp[PGW_WINDOW];
+	uint8_t		fold[PGW_WINDOW];	/* ASCII lower-cased, 0 if not ASCII */
+	uint8_t		cls[PGW_WINDOW];
+	double		char_bits;		/* cost of one unmatched character */
+	const ctxword *ctx;
+	int			nctx;
+	double		ctx_bits;		/* cost of naming one context word */
+} analysis;
+
+/* The DP states of one (sub)range. */
+typedef struct dpstate
+{
+	int			start;
+	int			end;
+	double		p[PGW_WINDOW + 1];	/* after a pattern (or at start) */
+	double		b[PGW_WINDOW + 1];	/* inside an unmatched run */
+	double		s[PGW_WINDOW + 1];	/* after a separator */
+	unsigned int mp[PGW_WINDOW + 1];
+	unsigned int mb[PGW_WINDOW + 1];
+	unsigned int ms[PGW_WINDOW + 1];
+} dpstate;
+
+static double dp_range(const analysis *a, int start, int end, int depth,
+					   unsigned int *mask_out);
+
+/* ------------------------------------------------------------------------
+ * Small numeric helpers
+ * ------------------------------------------------------------------------
+ */
+
+/* log2 of the binomial coefficient C(n, k). */
+static double
+log2_binom(int n, int k)
+{
+	double		r = 0.0;
+	int			i;
+
+	if (k < 0 || k > n)
+		return -INF_BITS;
+	if (k > n - k)
+		k = n - k;
+	for (i = 1; i <= k; i++)
+		r += log2((double) (n - k + i) / (double) i);
+	return r;
+}
+
+/* log2(sum_{i=1..min(x,y)} C(x+y, i)): variants of x marked among x+y. */
+static double
+log2_variants(int x, int y)
+{
+	int			m = x < y ? x : y;
+	int			i;
+	double		sum = 0.0;
+	double		base;
+
+	if (m <= 0)
+		return 0.0;
+	/* sum in a scaled domain to avoid overflow for long strings */
+	base = log2_binom(x + y, m);
+	for (i = 1; i <= m; i++)
+		sum += exp2(log2_binom(x + y, i) - base);
+	return base + log2(sum);
+}
+
+/* ------------------------------------------------------------------------
+ * UTF-8 and character classes
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Decode one code point from s[*pos..len).  Returns -1 on invalid UTF-8
+ * (overlong forms, surrogates, values above U+10FFFF, truncation).
+ */
+static int32_t
+utf8_next(const unsigned char *s, size_t len, size_t *pos)
+{
+	size_t		i = *pos;
+	unsigned char c = s[i];
+	uint32_t	cp;
+	int			need;
+	int			k;
+
+	if (c < 0x80)
+	{
+		*pos = i + 1;
+		return c;
+	}
+	if (c >= 0xC2 && c <= 0xDF)
+	{
+		cp = c & 0x1F;
+		need = 1;
+	}
+	else if (c >= 0xE0 && c <= 0xEF)
+	{
+		cp = c & 0x0F;
+		need = 2;
+	}
+	else if (c >= 0xF0 && c <= 0xF4)
+	{
+		cp = c & 0x07;
+		need = 3;
+	}
+	else
+		return -1;
+	if (len - i <= (size_t) need)
+		return -1;
+	for (k = 1; k <= need; k++)
+	{
+		unsigned char cc = s[i + k];
+
+		if ((cc & 0xC0) != 0x80)
+			return -1;
+		cp = (cp << 6) | (cc & 0x3F);
+	}
+	if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
+		cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return -1;
+	*pos = i + need + 1;
+	return (int32_t) cp;
+}
+
+static int
+char_class(uint32_t cp)
+{
+	if (cp < 0x80)
+	{
+		if (cp >= 'a' && cp <= 'z')
+			return CC_LOWER;
+		if (cp >= 'A' && cp <= 'Z')
+			return CC_UPPER;
+		if (cp >= '0' && cp <= '9')
+			return CC_DIGIT;
+		if (cp == ' ')
+			return CC_SPACE;
+		return CC_SYMBOL;
+	}
+	if (cp <= 0x024F || (cp >= 0x1E00 && cp <= 0x1EFF))
+		return CC_LATIN_EXT;
+	if ((cp >= 0x0391 && cp <= 0x03A9) || (cp >= 0x0370 && cp <= 0x0390))
+		return CC_GREEK_UPPER;
+	if ((cp >= 0x03AA && cp <= 0x03FF) || (cp >= 0x1F00 && cp <= 0x1FFF))
+		return CC_GREEK_LOWER;
+	if ((cp >= 0x0400 && cp <= 0x042F) ||
+		(cp >= 0x0460 && cp <= 0x04FF && (cp & 1) == 0))
+		return CC_CYRILLIC_UPPER;
+	if (cp >= 0x0430 && cp <= 0x04FF)
+		return CC_CYRILLIC_LOWER;
+	if (cp >= 0x0500 && cp <= 0x1DFF)
+		return CC_ALPHABET;
+	if ((cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0x31F0 && cp <= 0x31FF) ||
+		(cp >= 0xFF66 && cp <= 0xFF9F))
+		return CC_KANA;
+	if ((cp >= 0x1100 && cp <= 0x11FF) || (cp >= 0x3130 && cp <= 0x318F) ||
+		(cp >= 0xAC00 && cp <= 0xD7AF))
+		return CC_HANGUL;
+	if ((cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x4E00 && cp <= 0x9FFF) ||
+		(cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x20000 && cp <= 0x3FFFF))
+		return CC_CJK;
+	return CC_OTHER;
+}
+
+static uint8_t
+ascii_fold(uint32_t cp)
+{
+	if (cp >= 'A' && cp <= 'Z')
+		return (uint8_t) (cp + 32);
+	if (cp < 0x80)
+		return (uint8_t) cp;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The DP
+ * ------------------------------------------------------------------------
+ */
+
+static void
+relax(dpstate *d, int i, int j, double bits, unsigned int mask)
+{
+	double		from;
+	unsigned int m;
+
+	/* a pattern can follow any state */
+	from = d->p[i];
+	m = d->mp[i];
+	if (d->b[i] < from)
+	{
+		from = d->b[i];
+		m = d->mb[i];
+	}
+	if (d->s[i] < from)
+	{
+		from = d->s[i];
+		m = d->ms[i];
+	}
+	from += K_PATTERN + bits;
+	if (from < d->p[j])
+	{
+		d->p[j] = from;
+		d->mp[j] = m | mask;
+	}
+}
+
+/* Capitalisation cost of a[i..j): 0 if no upper case. */
+static double
+case_bits(const analysis *a, int i, int j, unsigned int *mask)
+{
+	int			upper = 0;
+	int			lower = 0;
+	int			k;
+
+	for (k = i; k < j; k++)
+	{
+		if (a->cls[k] == CC_UPPER)
+			upper++;
+		else if (a->cls[k] == CC_LOWER)
+			lower++;
+	}
+	if (upper == 0)
+		return 0.0;
+	if (lower == 0)
+	{
+		*mask |= PGW_PAT_CAPITALIZATION;
+		return 1.0;
+	}
+	if (upper == 1 && a->cls[i] == CC_UPPER)
+	{
+		*mask |= PGW_PAT_CAPITALIZATION;
+		return 1.0;
+	}
+	if (upper == 1 && a->cls[j - 1] == CC_UPPER)
+	{
+		*mask |= PGW_PAT_CAPITALIZATION;
+		return 2.0;
+	}
+	/* an arbitrary mix: priced as such, not "predictable" */
+	return log2_variants(upper, lower);
+}
+
+static double
+dict_bits(uint32_t info, unsigned int *mask)
+{
+	static const double biases[PGW_NDICTS] = PGW_DICT_BIASES;
+	unsigned int dict = info >> PGW_RANK_BITS;
+	uint32_t	rank = info & ((1u << PGW_RANK_BITS) - 1);
+
+	switch (dict)
+	{
+		case PGW_DICT_PASSWORDS:
+			*mask |= PGW_PAT_COMMON_PASSWORD;
+			break;
+		case PGW_DICT_ENGLISH:
+			*mask |= PGW_PAT_DICTIONARY_WORD;
+			break;
+		default:
+			*mask |= PGW_PAT_NAME;
+			break;
+	}
+	return log2((double) rank) + biases[dict];
+}
+
+/* Index of the terminal word at trie node n, or -1. */
+static int32_t
+trie_word(uint32_t n)
+{
+	uint64_t	bits = pgw_trie_term[n / 64];
+	uint64_t	bit = (uint64_t) 1 << (n % 64);
+
+	if (!(bits & bit))
+		return -1;
+	bits &= bit - 1;
+	{
+		int			cnt = 0;
+
+		while (bits)
+		{
+			bits &= bits - 1;
+			cnt++;
+		}
+		return (int32_t) (pgw_trie_termrank[n / 64] + cnt);
+	}
+}
+
+/* Child of node n labelled c, or 0 (the root is never a child). */
+static uint32_t
+trie_child(uint32_t n, uint8_t c)
+{
+	uint32_t	lo = pgw_trie_child[n];
+	uint32_t	hi = pgw_trie_child[n + 1];
+
+	while (lo < hi)
+	{
+		uint32_t	mid = lo + (hi - lo) / 2;
+		uint8_t		l = pgw_trie_label[mid];
+
+		if (l == c)
+			return mid;
+		if (l < c)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* l33t: what a character may stand for (up to two letters). */
+static const char *
+l33t_subs(uint8_t c)
+{
+	switch (c)
+	{
+		case '4':
+		case '@':
+			return "a";
+		case '8':
+			return "b";
+		case '(':
+		case '{':
+		case '[':
+		case '<':
+			return "c";
+		case '3':
+			return "e";
+		case '6':
+		case '9':
+			return "g";
+		case '1':
+		case '|':
+			return "il";
+		case '!':
+			return "i";
+		case '0':
+			return "o";
+		case '$':
+		case '5':
+			return "s";
+		case '7':
+		case '+':
+			return "t";
+		case '%':
+			return "x";
+		case '2':
+			return "z";
+		default:
+			return NULL;
+	}
+}
+
+/* Price a dictionary match found at trie node word w; relax it into d. */
+static void
+report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
+			int32_t w, int subs)
+{
+	int			len = (dir > 0) ? (pos + 1 - i) : (i - pos + 1);
+	int			s0 = (dir > 0) ? i : pos;
+	int			e0 = (dir > 0) ? pos + 1 : i + 1;
+	unsigned int mask = 0;
+	double		bits;
+
+	if (len < (dir > 0 ? MIN_WORD : MIN_REVERSED))
+		return;
+	bits = dict_bits(pgw_trie_info[w], &mask);
+	bits += case_bits(a, s0, e0, &mask);
+	if (subs > 0)
+	{
+		/* which characters were substituted, among the word's */
+		bits += 1.0 + subs;
+		mask |= PGW_PAT_L33T;
+	}
+	if (dir < 0)
+	{
+		int			x,
+					y;
+
+		/* a palindrome is no reversal */
+		for (x = s0, y = e0 - 1; x < y; x++, y--)
+			if (a->fold[x] != a->fold[y])
+				break;
+		if (x >= y)
+			return;
+		/* reversed digits are just other digits */
+		for (x = s0; x < e0; x++)
+			if (a->cls[x] == CC_LOWER || a->cls[x] == CC_UPPER)
+				break;
+		if (x == e0)
+			return;
+		bits += 1.0;
+		mask |= PGW_PAT_REVERSED;
+	}
+	relax(d, s0, e0, bits, mask);
+}
+
+/*
+ * Dictionary matches over a->fold, forward from i (dir = +1) or backward
+ * from i (dir = -1, the word reversed), within [lo, hi), with l33t
+ * substitutions as branches.  Each match is relaxed into d.
+ */
+static void
+match_dictionary(const analysis *a, dpstate *d, int i, int dir, int lo, int hi)
+{
+	struct
+	{
+		uint32_t	node;
+		int16_t		pos;
+		int16_t		subs;
+	}			stack[64];
+	int			sp = 0;
+	int			visits = 0;
+
+	stack[sp].node = 0;
+	stack[sp].pos = (int16_t) i;
+	stack[sp].subs = 0;
+	sp++;
+	while (sp > 0 && visits < MAX_TRIE_VISITS)
+	{
+		uint32_t	node = stack[sp - 1].node;
+		int			pos = stack[sp - 1].pos;
+		int			subs = stack[sp - 1].subs;
+		uint8_t		c;
+		uint32_t	child;
+		const char *alt;
+		int32_t		w;
+
+		sp--;
+		visits++;
+		if (pos < lo || pos >= hi)
+			continue;
+		c = a->fold[pos];
+		if (c == 0)
+			continue;
+		alt = l33t_subs(c);
+		if (alt != NULL)
+		{
+			for (; *alt && sp < 63; alt++)
+			{
+				child = trie_child(node, (uint8_t) *alt);
+				if (child == 0)
+					continue;
+				w = trie_word(child);
+				if (w >= 0)
+					report_word(a, d, i, pos, dir, w, subs + 1);
+				stack[sp].node = child;
+				stack[sp].pos = (int16_t) (pos + dir);
+				stack[sp].subs = (int16_t) (subs + 1);
+				sp++;
+			}
+		}
+		child = trie_child(node, c);
+		if (child != 0 && sp < 64)
+		{
+			w = trie_word(child);
+			if (w >= 0)
+				report_word(a, d, i, pos, dir, w, subs);
+			stack[sp].node = child;
+			stack[sp].pos = (int16_t) (pos + dir);
+			stack[sp].subs = (int16_t) subs;
+			sp++;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Keyboard walks
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Key positions.  QWERTY rows are staggered by half a key: key (r, c) has
+ * neighbours (r, c-1), (r, c+1), (r-1, c), (r-1, c+1), (r+1, c-1), (r+1, c).
+ * The keypad is a plain grid with eight neighbours.
+ */
+static const char *const qwerty_rows[4][2] = {
+	{"`1234567890-=", "~!@#$%^&*()_+"},
+	{" qwertyuiop[]\\", " QWERTYUIOP{}|"},
+	{" asdfghjkl;'", " ASDFGHJKL:\""},
+	{" zxcvbnm,./", " ZXCVBNM<>?"},
+};
+static const char *const keypad_rows[5] = {
+	" /*-", "789+", "456+", "123 ", " 0. "
+};
+
+typedef struct keypos
+{
+	int8_t		r;
+	int8_t		c;
+	int8_t		shifted;
+} keypos;
+
+static int
+qwerty_pos(uint32_t cp, keypos *k)
+{
+	int			r,
+				s;
+
+	if (cp < 0x21 || cp > 0x7E)
+		return 0;
+	for (r = 0; r < 4; r++)
+		for (s = 0; s < 2; s++)
+		{
+			const char *p = strchr(qwerty_rows[r][s], (int) cp);
+
+			if (p != NULL && *p != ' ')
+			{
+				k->r = (int8_t) r;
+				k->c = (int8_t) (p - qwerty_rows[r][s]);
+				k->shifted = (int8_t) s;
+				return 1;
+			}
+		}
+	return 0;
+}
+
+static int
+keypad_pos(uint32_t cp, keypos *k)
+{
+	int			r;
+
+	if (cp < 0x21 || cp > 0x7E)
+		return 0;
+	for (r = 0; r < 5; r++)
+	{
+		const char *p = strchr(keypad_rows[r], (int) cp);
+
+		if (p != NULL && *p != ' ')
+		{
+			k->r = (int8_t) r;
+			k->c = (int8_t) (p - keypad_rows[r]);
+			k->shifted = 0;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Direction from a to b (1..8), or 0 if not adjacent. */
+static int
+walk_dir(const keypos *x, const keypos *y, int keypad)
+{
+	int			dr = y->r - x->r;
+	int			dc = y->c - x->c;
+
+	if (keypad)
+	{
+		if (dr < -1 || dr > 1 || dc < -1 || dc > 1 || (dr == 0 && dc == 0))
+			return 0;
+		return (dr + 1) * 3 + (dc + 1) + 1;
+	}
+	if (dr == 0 && (dc == 1 || dc == -1))
+		return dc > 0 ? 1 : 2;
+	if (dr == -1 && (dc == 0 || dc == 1))
+		return dc == 0 ? 3 : 4;
+	if (dr == 1 && (dc == -1 || dc == 0))
+		return dc == 0 ? 5 : 6;
+	return 0;
+}
+
+static double
+walk_bits(int keypad, int len, int turns, int shifted)
+{
+	double		keys = keypad ? 16.0 : 47.0;
+	double		degree = keypad ? 8.0 : 6.0;
+	double		bits;
+
+	/* start key, layout, length, where the turns are, their directions */
+	bits = log2(keys) + 1.0 + log2((double) len);
+	bits += log2_binom(len - 1, turns - 1) + turns * log2(degree);
+	if (shifted > 0)
+		bits += (shifted == len) ? 1.0 : log2_variants(shifted, len - shifted);
+	return bits;
+}
+
+static void
+match_walks(const analysis *a, dpstate *d, int i, int hi)
+{
+	int			keypad;
+
+	for (keypad = 0; keypad <= 1; keypad++)
+	{
+		keypos		prev,
+					cur;
+		int			j,
+					lastdir = 0,
+					turns = 0,
+					shifted;
+
+		if (!(keypad ? keypad_pos(a->cp[i], &prev) : qwerty_pos(a->cp[i], &prev)))
+			continue;
+		shifted = prev.shifted;
+		for (j = i + 1; j < hi; j++)
+		{
+			int			dir;
+
+			if (!(keypad ? keypad_pos(a->cp[j], &cur) : qwerty_pos(a->cp[j], &cur)))
+				break;
+			dir = walk_dir(&prev, &cur, keypad);
+			if (dir == 0)
+				break;
+			if (dir != lastdir)
+				turns++;
+			lastdir = dir;
+			shifted += cur.shifted;
+			prev = cur;
+			if (j + 1 - i >= MIN_WALK)
+				relax(d, i, j + 1,
+					  walk_bits(keypad, j + 1 - i, turns, shifted),
+					  PGW_PAT_KEYBOARD);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Sequences, years, dates
+ * ------------------------------------------------------------------------
+ */
+
+static void
+match_sequences(const analysis *a, dpstate *d, int i, int hi)
+{
+	int32_t		delta;
+	int			j;
+	double		base;
+	uint32_t	c0 = a->cp[i];
+	int			cls = a->cls[i];
+
+	if (i + 1 >= hi || a->cls[i + 1] != cls)
+		return;
+	delta = (int32_t) a->cp[i + 1] - (int32_t) c0;
+	if (delta == 0 || delta > 5 || delta < -5)
+		return;
+	if (cls == CC_SYMBOL || cls == CC_SPACE || cls == CC_OTHER)
+		return;
+	if (c0 == 'a' || c0 == 'A' || c0 == 'z' || c0 == 'Z' || c0 == '0' ||
+		c0 == '1' || c0 == '9')
+		base = 1.0;
+	else
+		base = log2(class_pool[cls]);
+	if (delta != 1 && delta != -1)
+		base += log2(4.0);		/* which step */
+	if (delta < 0)
+		base += 1.0;
+	for (j = i + 2; j < hi; j++)
+	{
+		if (a->cls[j] != cls ||
+			(int32_t) a->cp[j] - (int32_t) a->cp[j - 1] != delta)
+			break;
+		if (j + 1 - i >= MIN_SEQUENCE)
+			relax(d, i, j + 1, base + log2((double) (j + 1 - i)),
+				  PGW_PAT_SEQUENCE);
+	}
+}
+
+static int
+digit_at(const analysis *a, int k)
+{
+	return (a->cls[k] == CC_DIGIT) ? (int) (a->cp[k] - '0') : -1;
+}
+
+static double
+year_space(int year)
+{
+	int			dist = year > 2026 ? year - 2026 : 2026 - year;
+
+	return log2((double) (dist < 20 ? 20 : dist));
+}
+
+static int
+is_sep(uint32_t c)
+{
+	return c == '/' || c == '-' || c == '.' || c == ' ' || c == '_' ||
+		c == '\\' || c == ',';
+}
+
+/* Read a number of exactly len digits at k, or -1. */
+static int
+read_num(const analysis *a, int k, int len, int hi)
+{
+	int			v = 0;
+	int			t;
+
+	if (k + len > hi)
+		return -1;
+	for (t = 0; t < len; t++)
+	{
+		int			dg = digit_at(a, k + t);
+
+		if (dg < 0)
+			return -1;
+		v = v * 10 + dg;
+	}
+	return v;
+}
+
+static int
+valid_dm(int dd, int mm)
+{
+	return mm >= 1 && mm <= 12 && dd >= 1 && dd <= 31;
+}
+
+static int
+full_year(int y, int ylen)
+{
+	if (ylen == 4)
+		return (y >= 1900 && y <= 2099) ? y : -1;
+	return y >= 50 ? 1900 + y : 2000 + y;
+}
+
+static void
+match_dates(const analysis *a, dpstate *d, int i, int hi)
+{
+	int			y;
+	int			fmt;
+
+	if (digit_at(a, i) < 0)
+		return;
+
+	/* a year on its own */
+	y = read_num(a, i, 4, hi);
+	if (y >= 1900 && y <= 2099)
+		relax(d, i, i + 4, year_space(y) + 1.0, PGW_PAT_YEAR);
+
+	/*
+	 * Dates without separators: ddmmyyyy, mmddyyyy, yyyymmdd (8 digits),
+	 * ddmmyy, mmddyy, yymmdd (6 digits).  Priced as a day of the year
+	 * (log2 366), the year's distance from now, and which of three orders.
+	 */
+	for (fmt = 0; fmt < 6; fmt++)
+	{
+		int			ylen = fmt < 3 ? 4 : 2;
+		int			len = 4 + ylen;
+		int			dd,
+					mm,
+					yy,
+					yr;
+
+		if (i + len > hi || read_num(a, i, len, hi) < 0)
+			continue;
+		switch (fmt % 3)
+		{
+			case 0:				/* dmy */
+				dd = read_num(a, i, 2, hi);
+				mm = read_num(a, i + 2, 2, hi);
+				yy = read_num(a, i + 4, ylen, hi);
+				break;
+			case 1:				/* mdy */
+				mm = read_num(a, i, 2, hi);
+				dd = read_num(a, i + 2, 2, hi);
+				yy = read_num(a, i + 4, ylen, hi);
+				break;
+			default:			/* ymd */
+				yy = read_num(a, i, ylen, hi);
+				mm = read_num(a, i + ylen, 2, hi);
+				dd = read_num(a, i + ylen + 2, 2, hi);
+				break;
+		}
+		yr = full_year(yy, ylen);
+		if (yr < 0 || !valid_dm(dd, mm))
+			continue;
+		relax(d, i, i + len, log2(366.0) + year_space(yr) + log2(3.0),
+			  PGW_PAT_DATE);
+	}
+
+	/*
+	 * Dates with separators: d{1,2} S d{1,2} S (yy|yyyy), or yyyy S m S d,
+	 * the same separator twice.
+	 */
+	{
+		int			l1,
+					l2,
+					l3;
+
+		for (l1 = 1; l1 <= 4; l1++)
+		{
+			int			v1 = read_num(a, i, l1, hi);
+			int			s1 = i + l1;
+			uint32_t	sep;
+
+			if (v1 < 0 || s1 >= hi || !is_sep(a->cp[s1]) || l1 == 3)
+				continue;
+			sep = a->cp[s1];
+			for (l2 = 1; l2 <= 2; l2++)
+			{
+				int			v2 = read_num(a, s1 + 1, l2, hi);
+				int			s2 = s1 + 1 + l2;
+
+				if (v2 < 0 || s2 >= hi || a->cp[s2] != sep)
+					continue;
+				for (l3 = 1; l3 <= 4; l3++)
+				{
+					int			v3 = read_num(a, s2 + 1, l3, hi);
+					int			end = s2 + 1 + l3;
+					int			yr;
+					int			ok;
+
+					if (v3 < 0 || l3 == 3)
+						continue;
+					if (end < hi && digit_at(a, end) >= 0)
+						continue;	/* not the whole number */
+					if (l1 == 4)
+					{
+						yr = full_year(v1, 4);
+						ok = yr > 0 && l3 <= 2 &&
+							(valid_dm(v3, v2) || valid_dm(v2, v3));
+					}
+					else
+					{
+						if (l3 == 1)
+							continue;
+						yr = full_year(v3, l3);
+						ok = yr > 0 && (valid_dm(v1, v2) || valid_dm(v2, v1));
+					}
+					if (ok)
+						relax(d, i, end,
+							  log2(366.0) + year_space(yr) + log2(3.0) + 2.0,
+							  PGW_PAT_DATE);
+				}
+			}
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Context words
+ * ------------------------------------------------------------------------
+ */
+
+static int
+cp_eq_fold(uint32_t x, uint32_t y)
+{
+	if (x == y)
+		return 1;
+	if (x < 0x80 && y < 0x80)
+		return ascii_fold(x) == ascii_fold(y);
+	return 0;
+}
+
+static void
+match_context(const analysis *a, dpstate *d, int i, int hi)
+{
+	int			w;
+
+	for (w = 0; w < a->nctx; w++)
+	{
+		const ctxword *cw = &a->ctx[w];
+		int			k;
+		int			fwd = 1,
+					rev = 1;
+
+		if (i + cw->len > hi)
+			continue;
+		for (k = 0; k < cw->len && (fwd || rev); k++)
+		{
+			if (fwd && !cp_eq_fold(a->cp[i + k], cw->cp[k]))
+				fwd = 0;
+			if (rev && !cp_eq_fold(a->cp[i + k], cw->cp[cw->len - 1 - k]))
+				rev = 0;
+		}
+		if (fwd || rev)
+		{
+			unsigned int mask = PGW_PAT_CONTEXT;
+			double		bits = a->ctx_bits + case_bits(a, i, i + cw->len, &mask);
+
+			if (!fwd)
+			{
+				bits += 1.0;
+				mask |= PGW_PAT_REVERSED;
+			}
+			relax(d, i, i + cw->len, bits, mask);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Repeats
+ * ------------------------------------------------------------------------
+ */
+
+/* Repeat candidates, found before the DP and relaxed at their start. */
+#define MAX_REPEATS			512
+
+typedef struct repeats
+{
+	int			head[PGW_WINDOW + 1];
+	int			n;
+	struct
+	{
+		int			end;
+		int			next;
+		double		bits;
+		unsigned int mask;
+	}			c[MAX_REPEATS];
+} repeats;
+
+/*
+ * Repeats of a block of p code points, k >= 2 times, starting at i.  Only
+ * left-maximal starts and primitive blocks are tried; the block itself is
+ * priced by a nested DP (without repeats inside), plus log2(k).
+ */
+static void
+find_repeats(const analysis *a, repeats *r, int lo, int hi)
+{
+	int			p;
+
+	for (p = lo; p <= hi; p++)
+		r->head[p - lo] = -1;
+	r->n = 0;
+	for (p = 1; p <= (hi - lo) / 2; p++)
+	{
+		int			i;
+
+		for (i = lo; i + 2 * p <= hi; i++)
+		{
+			int			run = 0;
+			int			k,
+						kmax;
+			double		base;
+			unsigned int mask = 0;
+			int			q,
+						primitive = 1;
+
+			/* left-maximal: the previous character does not repeat too */
+			if (i > lo && a->cp[i - 1] == a->cp[i - 1 + p])
+				continue;
+			while (i + p + run < hi && a->cp[i + run] == a->cp[i + p + run])
+				run++;
+			if (run < p)
+			{
+				i += run;		/* no repeat of this period starts before */
+				continue;
+			}
+			for (q = 1; q < p && primitive; q++)
+			{
+				int			t;
+
+				if (p % q != 0)
+					continue;
+				for (t = q; t < p; t++)
+					if (a->cp[i + t] != a->cp[i + t - q])
+						break;
+				if (t == p)
+					primitive = 0;
+			}
+			kmax = 1 + run / p;
+			if (primitive)
+			{
+				base = dp_range(a, i, i + p, 1, &mask);
+				for (k = 2; k <= kmax && r->n < MAX_REPEATS; k++)
+				{
+					r->c[r->n].end = i + k * p;
+					r->c[r->n].bits = base + log2((double) k);
+					r->c[r->n].mask = mask | PGW_PAT_REPEAT;
+					r->c[r->n].next = r->head[i - lo];
+					r->head[i - lo] = r->n;
+					r->n++;
+				}
+			}
+			i += run;			/* the rest of this run is not left-maximal */
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * The DP over one range
+ * ------------------------------------------------------------------------
+ */
+
+static double
+dp_range(const analysis *a, int start, int end, int depth,
+		 unsigned int *mask_out)
+{
+	dpstate		d;
+	repeats		reps;
+	int			i;
+	double		best;
+	unsigned int bestmask;
+	double		brute;
+
+	d.start = start;
+	d.end = end;
+	for (i = start; i <= end; i++)
+	{
+		d.p[i] = d.b[i] = d.s[i] = INF_BITS;
+		d.mp[i] = d.mb[i] = d.ms[i] = 0;
+	}
+	d.p[start] = 0.0;
+
+	if (depth == 0)
+		find_repeats(a, &reps, start, end);
+
+	for (i = start; i < end; i++)
+	{
+		/* unmatched character */
+		{
+			double		via_b = d.b[i];
+			double		via_p = d.p[i] + K_RUN;
+			double		c;
+
+			if (via_p < via_b)
+			{
+				c = via_p + a->char_bits;
+				if (c < d.b[i + 1])
+				{
+					d.b[i + 1] = c;
+					d.mb[i + 1] = d.mp[i];
+				}
+			}
+			else
+			{
+				c = via_b + a->char_bits;
+				if (c < d.b[i + 1])
+				{
+					d.b[i + 1] = c;
+					d.mb[i + 1] = d.mb[i];
+				}
+			}
+		}
+		/* a separator between two patterns */
+		if (i > start && i + 1 < end && is_sep(a->cp[i]) &&
+			d.p[i] + SEPARATOR_BITS < d.s[i + 1])
+		{
+			d.s[i + 1] = d.p[i] + SEPARATOR_BITS;
+			d.ms[i + 1] = d.mp[i];
+		}
+		if (depth == 0)
+		{
+			int			r;
+
+			for (r = reps.head[i - start]; r >= 0; r = reps.c[r].next)
+				relax(&d, i, reps.c[r].end, reps.c[r].bits, reps.c[r].mask);
+		}
+		if (a->fold[i] != 0)
+			match_dictionary(a, &d, i, 1, start, end);
+		if (a->fold[i] != 0 && i + 1 - start >= MIN_REVERSED)
+			match_dictionary(a, &d, i, -1, start, end);
+		match_walks(a, &d, i, end);
+		match_sequences(a, &d, i, end);
+		match_dates(a, &d, i, end);
+		match_context(a, &d, i, end);
+	}
+
+	best = d.p[end];
+	bestmask = d.mp[end];
+	if (d.b[end] < best)
+	{
+		best = d.b[end];
+		bestmask = d.mb[end];
+	}
+	/* plain brute force over the whole range pays no run price */
+	brute = (end - start) * a->char_bits;
+	if (brute <= best)
+	{
+		best = brute;
+		bestmask = 0;
+	}
+	*mask_out = bestmask;
+	return best;
+}
+
+/* ------------------------------------------------------------------------
+ * Public functions
+ * ------------------------------------------------------------------------
+ */
+
+/* KMP failure function: smallest period of cp[0..n). */
+static int
+smallest_period(const uint32_t *cp, int n)
+{
+	int			fail[PGW_WINDOW + 1];
+	int			i,
+				k = 0;
+
+	if (n == 0)
+		return 0;
+	fail[0] = fail[1] = 0;
+	for (i = 1; i < n; i++)
+	{
+		while (k > 0 && cp[i] != cp[k])
+			k = fail[k];
+		if (cp[i] == cp[k])
+			k++;
+		fail[i + 1] = k;
+	}
+	return n - fail[n];
+}
+
+static void
+prepare_context(const char *const *context, size_t ncontext,
+				ctxword *words, int *nwords)
+{
+	size_t		w;
+	int			n = 0;
+
+	for (w = 0; w < ncontext + PGW_NBUILTIN && n < PGW_MAX_CONTEXT; w++)
+	{
+		const char *s = (w < PGW_NBUILTIN) ? builtin_context[w] :
+		(context ? context[w - PGW_NBUILTIN] : NULL);
+		size_t		len,
+					pos = 0;
+		int			k = 0,
+					ok = 1,
+					dup;
+
+		if (s == NULL || s[0] == '\0')
+			continue;
+		len = strlen(s);
+		while (pos < len)
+		{
+			int32_t		cp = utf8_next((const unsigned char *) s, len, &pos);
+
+			if (cp < 0 || k >= PGW_MAX_CONTEXT_LEN)
+			{
+				ok = 0;
+				break;
+			}
+			words[n].cp[k++] = (uint32_t) cp;
+		}
+		if (!ok || k < MIN_CONTEXT)
+			continue;
+		words[n].len = k;
+		/* skip duplicates (the caller may pass "postgres" too) */
+		dup = 0;
+		{
+			int			m,
+						t;
+
+			for (m = 0; m < n && !dup; m++)
+			{
+				if (words[m].len != k)
+					continue;
+				for (t = 0; t < k; t++)
+					if (!cp_eq_fold(words[m].cp[t], words[n].cp[t]))
+						break;
+				if (t == k)
+					dup = 1;
+			}
+		}
+		if (!dup)
+			n++;
+	}
+	*nwords = n;
+}
+
+int
+pgw_estimate_entropy(const char *password, size_t len,
+					 const char *const *context, size_t ncontext,
+					 pgw_estimate *out)
+{
+	const unsigned char *s = (const unsigned char *) password;
+	size_t		pos;
+	size_t		ncp = 0;
+	unsigned int classes = 0;
+	double		pool = 0.0;
+	ctxword		words[PGW_MAX_CONTEXT];
+	int			nwords;
+	analysis	a;
+	double		total = 0.0;
+	unsigned int mask = 0;
+	uint32_t	prev[PGW_WINDOW];
+	int			nprev = 0;
+	int			period = 0;
+	size_t		periodic_cps = 0;
+	int			c;
+
+	if (out == NULL)
+		return PGW_INVALID_ARG;
+	memset(out, 0, sizeof(*out));
+	if (password == NULL && len > 0)
+		return PGW_INVALID_ARG;
+
+	/* pass 1: validate, count code points, collect classes (linear) */
+	pos = 0;
+	while (pos < len)
+	{
+		int32_t		cp;
+
+		if (s[pos] < 0x80)
+		{
+			cp = s[pos++];
+		}
+		else
+		{
+			cp = utf8_next(s, len, &pos);
+			if (cp < 0)
+				return PGW_INVALID_UTF8;
+		}
+		classes |= 1u << char_class((uint32_t) cp);
+		ncp++;
+	}
+	out->codepoints = ncp;
+	if (ncp == 0)
+	{
+		out->patterns = PGW_PAT_SHORT;
+		return PGW_OK;
+	}
+	for (c = 0; c < CC_COUNT; c++)
+		if (classes & (1u << c))
+			pool += class_pool[c];
+
+	prepare_context(context, ncontext, words, &nwords);
+	a.ctx = words;
+	a.nctx = nwords;
+	a.ctx_bits = log2((double) nwords + 1.0);
+	a.char_bits = log2(pool);
+
+	/* pass 2: window by window, until the estimate saturates */
+	pos = 0;
+	while (pos < len && total < PGW_MAX_BITS)
+	{
+		int			n = 0;
+		int			continues;
+
+		while (pos < len && n < PGW_WINDOW)
+		{
+			int32_t		cp = utf8_next(s, len, &pos);
+
+			a.cp[n] = (uint32_t) cp;
+			a.cls[n] = (uint8_t) char_class((uint32_t) cp);
+			a.fold[n] = ascii_fold((uint32_t) cp);
+			n++;
+		}
+		a.n = n;
+
+		/* does this window only continue the previous window's period? */
+		continues = 0;
+		if (period > 0)
+		{
+			int			k;
+
+			continues = 1;
+			for (k = 0; k < n; k++)
+			{
+				uint32_t	want = (k >= period) ? a.cp[k - period] :
+				prev[nprev - period + k];
+
+				if (a.cp[k] != want)
+				{
+					continues = 0;
+					break;
+				}
+			}
+		}
+		if (continues)
+		{
+			periodic_cps += (size_t) n;
+			mask |= PGW_PAT_REPEAT;
+		}
+		else
+		{
+			unsigned int m = 0;
+
+			if (periodic_cps > 0)
+			{
+				total += log2(1.0 + (double) periodic_cps / period) + 1.0;
+				periodic_cps = 0;
+			}
+			total += dp_range(&a, 0, n, 0, &m);
+			mask |= m;
+			period = smallest_period(a.cp, n);
+			if (period > n / 2)
+				period = 0;
+		}
+		memcpy(prev, a.cp, sizeof(uint32_t) * n);
+		nprev = n;
+	}
+	if (periodic_cps > 0)
+		total += log2(1.0 + (double) periodic_cps / period) + 1.0;
+
+	if (total > PGW_MAX_BITS)
+		total = PGW_MAX_BITS;
+	if (total < 0.0)
+		total = 0.0;
+	if (ncp < 8)
+		mask |= PGW_PAT_SHORT;
+	out->bits = total;
+	out->patterns = mask;
+	return PGW_OK;
+}
+
+static const char *const pattern_text[PGW_PAT_COUNT] = {
+	"a common password",
+	"a dictionary word",
+	"a name",
+	"predictable capitalization",
+	"l33t substitutions",
+	"a word spelled backwards",
+	"a keyboard walk",
+	"repeated characters",
+	"a sequence of characters",
+	"a date",
+	"a year",
+	"a context word (role, database or banned word)",
+	"too few characters"
+};
+
+const char *
+pgw_pattern_description(unsigned int pattern_bit)
+{
+	int			i;
+
+	for (i = 0; i < PGW_PAT_COUNT; i++)
+		if (pattern_bit == (1u << i))
+			return pattern_text[i];
+	return NULL;
+}
+
+size_t
+pgw_describe_patterns(unsigned int mask, char *buf, size_t buflen)
+{
+	size_t		need = 0;
+	int			i;
+
+	if (buf != NULL && buflen > 0)
+		buf[0] = '\0';
+	for (i = 0; i < PGW_PAT_COUNT; i++)
+	{
+		const char *t;
+		size_t		tl;
+		size_t		k;
+
+		if (!(mask & (1u << i)))
+			continue;
+		t = pattern_text[i];
+		tl = strlen(t);
+		if (need > 0)
+		{
+			for (k = 0; k < 2; k++, need++)
+				if (buf != NULL && need + 1 < buflen)
+					buf[need] = ", "[k];
+		}
+		for (k = 0; k < tl; k++, need++)
+			if (buf != NULL && need + 1 < buflen)
+				buf[need] = t[k];
+		if (buf != NULL && buflen > 0)
+			buf[need < buflen ? need : buflen - 1] = '\0';
+	}
+	return need;
+}
+
+int
+pgw_contains_word(const char *password, size_t len, const char *word)
+{
+	size_t		wlen;
+	size_t		i;
+
+	if (password == NULL || word == NULL)
+		return 0;
+	wlen = strlen(word);
+	if (wlen == 0 || wlen > len)
+		return 0;
+	for (i = 0; i + wlen <= len; i++)
+	{
+		size_t		k;
+
+		for (k = 0; k < wlen; k++)
+		{
+			unsigned char x = (unsigned char) password[i + k];
+			unsigned char y = (unsigned char) word[k];
+
+			if (x >= 'A' && x <= 'Z')
+				x += 32;
+			if (y >= 'A' && y <= 'Z')
+				y += 32;
+			if (x != y)
+				break;
+		}
+		if (k == wlen)
+			return 1;
+	}
+	return 0;
+}
