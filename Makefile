@@ -3,7 +3,7 @@
 
 EXTENSION = pgwarden
 MODULE_big = pgwarden
-OBJS = ext/pgwarden.o ext/password.o ext/logmask.o ext/utility.o \
+OBJS = ext/pgwarden.o ext/password.o ext/logmask.o ext/utility.o ext/branches.o \
        ext/entropy.o ext/entropy_data.o
 DATA = $(wildcard sql/pgwarden--*.sql)
 PG_CPPFLAGS = -I$(srcdir)/ext
@@ -32,7 +32,7 @@ venv: deps $(PY)
 
 # Both build paths: PGXS into the server, setuptools into the venv.
 pyinstall: venv
-	$(PY) -m pip install --quiet --no-build-isolation .
+	$(PY) -m pip install --quiet --no-build-isolation '.[test]'
 
 test: deps
 	$(MAKE) all

@@ -6,4 +6,4 @@ venv=${1:?usage: venv.sh DIR}
 python=${PYTHON:-python3}
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet "Cython>=3.0" "setuptools>=68" wheel
+"$venv/bin/python" -m pip install --quiet "Cython>=3.0" "setuptools>=77" wheel

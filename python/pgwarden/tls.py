@@ -1,0 +1,167 @@
+"""Certificates that clients can verify: a private CA and server certificates.
+
+``init_server_tls(pgdata, hostnames)`` creates (or reuses) a certificate
+authority, issues a server certificate naming every host name and address as
+a subject alternative name, installs both in the data directory with the
+ownership and permissions PostgreSQL demands, and turns ``ssl`` on through an
+included configuration file.  Clients then connect with
+``sslmode=verify-full sslrootcert=<ca.crt>``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+CA_CERT = "pgwarden_ca.crt"
+CA_KEY = "pgwarden_ca.key"
+SERVER_CERT = "server.crt"
+SERVER_KEY = "server.key"
+CONF_FILE = "pgwarden_tls.conf"
+INCLUDE_LINE = f"include_if_exists = '{CONF_FILE}'"
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    cert_pem: bytes
+    key_pem: bytes
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def make_ca(common_name: str = "pgwarden CA", days: int = 3650) -> KeyPair:
+    """A self-signed certificate authority (ECDSA P-256)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_now() - dt.timedelta(minutes=5))
+        .not_valid_after(_now() + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+def _san(hostnames: Iterable[str]) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = []
+    for h in hostnames:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(h)))
+        except ValueError:
+            names.append(x509.DNSName(h))
+    return names
+
+
+def make_server_cert(ca: KeyPair, hostnames: Iterable[str], days: int = 825) -> KeyPair:
+    """A server certificate signed by ca, valid for every host name and address given."""
+    hosts = list(dict.fromkeys(hostnames))
+    if not hosts:
+        raise ValueError("at least one host name or address is required")
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
+    ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the CA key must be an ECDSA key made by pgwarden")
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_now() - dt.timedelta(minutes=5))
+        .not_valid_after(_now() + dt.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName(_san(hosts)), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+def _write(path: Path, data: bytes, mode: int, like: Path) -> None:
+    """Write data at path with mode, owned like the directory `like` (the server's user)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    st = like.stat()
+    if os.geteuid() == 0:
+        os.chown(tmp, st.st_uid, st.st_gid)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def init_server_tls(pgdata: str | os.PathLike[str], hostnames: Iterable[str],
+                    *, days: int = 825) -> dict[str, Path]:
+    """Create/reuse the CA in pgdata, issue a server certificate, turn ssl on.
+
+    Returns the paths written.  The server picks the change up on reload.
+    """
+    data = Path(pgdata)
+    if not (data / "PG_VERSION").is_file():
+        raise ValueError(f"{data} is not a PostgreSQL data directory")
+    ca_cert, ca_key = data / CA_CERT, data / CA_KEY
+    if ca_cert.is_file() and ca_key.is_file():
+        ca = KeyPair(ca_cert.read_bytes(), ca_key.read_bytes())
+    else:
+        ca = make_ca()
+        _write(ca_key, ca.key_pem, 0o600, data)
+        _write(ca_cert, ca.cert_pem, 0o644, data)
+    server = make_server_cert(ca, hostnames, days=days)
+    _write(data / SERVER_KEY, server.key_pem, 0o600, data)
+    _write(data / SERVER_CERT, server.cert_pem, 0o644, data)
+    conf = (
+        "# written by pgwarden tls init\n"
+        "ssl = on\n"
+        f"ssl_cert_file = '{SERVER_CERT}'\n"
+        f"ssl_key_file = '{SERVER_KEY}'\n"
+        "ssl_min_protocol_version = 'TLSv1.2'\n"
+    )
+    _write(data / CONF_FILE, conf.encode(), 0o644, data)
+    main_conf = data / "postgresql.conf"
+    text = main_conf.read_text()
+    if INCLUDE_LINE not in text:
+        with main_conf.open("a") as f:
+            f.write(f"\n{INCLUDE_LINE}\n")
+    return {
+        "ca_cert": ca_cert,
+        "server_cert": data / SERVER_CERT,
+        "server_key": data / SERVER_KEY,
+        "config": data / CONF_FILE,
+    }

@@ -1,0 +1,134 @@
+"""Both build paths, the preload requirement and the single control database."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from pgwarden.sandbox import Cluster, pg_bindir
+
+PGWARDEN = [sys.executable, "-m", "pgwarden.cli"]
+
+
+def run_cli(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PGWARDEN, *args], capture_output=True, text=True, input=input)
+
+
+@pytest.fixture(scope="module")
+def pg_copy() -> Iterator[Path]:
+    """A relocated copy of the PostgreSQL installation with no pgwarden in it."""
+    bindir = pg_bindir()
+    libroot = bindir.parent                      # /usr/lib/postgresql/15
+    shareroot = Path(subprocess.run([str(bindir / "pg_config"), "--sharedir"], check=True,
+                                    capture_output=True, text=True).stdout.strip())
+    # Not under pytest's private tmp directory: the postgres user must reach it.
+    root = Path(tempfile.mkdtemp(prefix="pgwarden-pgroot-"))
+    root.chmod(0o755)
+    for src in (libroot, shareroot):
+        dest = root / src.relative_to("/")
+        shutil.copytree(src, dest, symlinks=True)
+    for p in list(root.rglob("pgwarden*")):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    for parent in [root, *root.rglob("*")]:
+        if parent.is_dir():
+            parent.chmod(0o755)
+    yield root / bindir.relative_to("/")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_pip_package_installs_a_working_extension(pg_copy: Path) -> None:
+    pg_config = pg_copy / "pg_config"
+    libdir = Path(subprocess.run([str(pg_config), "--pkglibdir"], check=True,
+                                 capture_output=True, text=True).stdout.strip())
+    assert not (libdir / "pgwarden.so").exists()
+    out = run_cli("install", "--pg-config", str(pg_config))
+    assert out.returncode == 0, out.stderr
+    assert f"wrote {libdir / 'pgwarden.so'}" in out.stdout
+    assert "shared_preload_libraries = 'pgwarden'" in out.stdout
+    assert (libdir / "pgwarden.so").is_file()
+
+    with Cluster(bindir=pg_copy).init() as c:
+        c.start()
+        with c.connect() as conn:
+            conn.execute("CREATE EXTENSION pgwarden")
+            with pytest.raises(errors.InvalidParameterValue):
+                conn.execute("CREATE ROLE regress_p PASSWORD 'Summer2024!'")
+        out = run_cli("install", "--check", "--dsn", c.local_dsn(), "--output", "json")
+        assert out.returncode == 0, out.stderr
+        assert '"created": true' in out.stdout
+
+
+def test_install_refuses_another_major_version(tmp_path: Path) -> None:
+    fake = tmp_path / "pg_config"
+    fake.write_text("#!/bin/sh\n[ \"$1\" = --version ] && echo 'PostgreSQL 16.4' && exit 0\n"
+                    "echo /nonexistent\n")
+    fake.chmod(0o755)
+    out = run_cli("install", "--pg-config", str(fake))
+    assert out.returncode == 1
+    assert "built for PostgreSQL 15" in out.stderr
+
+
+def test_install_check_reports_the_suite_server(cluster: Cluster) -> None:
+    out = run_cli("install", "--check", "--dsn", cluster.local_dsn())
+    assert out.returncode == 0, out.stderr
+    assert "installed: yes (version 0.1.0)" in out.stdout
+    assert "preloaded: yes" in out.stdout
+    assert "created:   yes (database regress_control)" in out.stdout
+
+
+def test_refuses_to_load_outside_shared_preload_libraries() -> None:
+    with Cluster(preload=False, tls=False).init() as c:
+        c.start()
+        with c.connect() as conn:
+            with pytest.raises(errors.ObjectNotInPrerequisiteState) as exc_info:
+                conn.execute("LOAD 'pgwarden'")
+            assert exc_info.value.diag.message_primary == (
+                "pgwarden must be loaded via shared_preload_libraries")
+        out = run_cli("install", "--check", "--dsn", c.local_dsn())
+        assert out.returncode == 1
+        assert "preloaded: no" in out.stdout
+
+
+def test_second_database_refused(cluster: Cluster, postgresql: psycopg.Connection[Any]) -> None:
+    postgresql.autocommit = True
+    with pytest.raises(errors.DuplicateObject) as exc_info:
+        postgresql.execute("CREATE EXTENSION pgwarden")
+    diag = exc_info.value.diag
+    assert diag.message_primary == 'pgwarden is already installed in database "regress_control"'
+    assert diag.message_hint is not None and "regress_control" in diag.message_hint
+
+
+def test_drop_extension_frees_the_control_database() -> None:
+    with Cluster(tls=False).init() as c:
+        c.start()
+        with c.connect() as conn:
+            conn.execute("CREATE DATABASE regress_a")
+            conn.execute("CREATE DATABASE regress_b")
+        with c.connect("regress_a") as a, c.connect("regress_b") as b:
+            a.execute("CREATE EXTENSION pgwarden")
+            # DROP ... IF EXISTS elsewhere must not free the mark.
+            b.execute("DROP EXTENSION IF EXISTS pgwarden")
+            with pytest.raises(errors.DuplicateObject):
+                b.execute("CREATE EXTENSION pgwarden")
+            # A rolled-back DROP keeps it too.
+            a.execute("BEGIN")
+            a.execute("DROP EXTENSION pgwarden")
+            a.execute("ROLLBACK")
+            with pytest.raises(errors.DuplicateObject):
+                b.execute("CREATE EXTENSION pgwarden")
+            a.execute("DROP EXTENSION pgwarden")
+            b.execute("CREATE EXTENSION pgwarden")
+            assert b.execute("SELECT extversion FROM pg_extension WHERE extname = 'pgwarden'"
+                             ).fetchone() == ("0.1.0",)
