@@ -8,6 +8,7 @@
  *	password.c	check_password_hook: the password policy
  *	logmask.c	emit_log_hook: no plaintext password reaches the server log
  *	utility.c	ProcessUtility_hook: one control database, extension life cycle
+ *	branches.c	protected branches, branch roles, read-only endpoints
  *
  *-------------------------------------------------------------------------
  */
@@ -42,5 +43,20 @@ extern char *pgw_mask_passwords(const char *text);
 
 /* utility.c */
 extern void pgw_utility_init(void);
+
+/* branches.c */
+#define ERRCODE_PGW_PROTECTED_BRANCH	MAKE_SQLSTATE('P','W','0','0','1')
+#define ERRCODE_PGW_BRANCH_ROLE			MAKE_SQLSTATE('P','W','0','0','2')
+
+struct PlannedStmt;
+
+extern char *pgw_endpoint;
+extern bool pgw_readonly_session;
+
+extern void pgw_branches_init(void);
+extern void pgw_branches_utility_check(struct PlannedStmt *pstmt);
+extern void pgw_branches_utility_after(struct PlannedStmt *pstmt);
+extern void pgw_branches_clear_labels(void);
+extern void pgw_branches_enter_readonly(void);
 
 #endif							/* PGWARDEN_H */

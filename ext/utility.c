@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * utility.c
- *	  ProcessUtility_hook: the extension's own life cycle.
+ *	  ProcessUtility_hook: the extension's own life cycle and the branch
+ *	  protections (decided in branches.c).
  *
  * pgwarden lives in one control database per cluster.  The install script
  * records that database's OID in the comment of the cluster-wide role
@@ -9,6 +10,11 @@
  * sees it) and refuses a second CREATE EXTENSION elsewhere.  When the
  * extension is dropped this hook clears the mark so it can be created again,
  * in any database.
+ *
+ * Every utility statement, top level or nested in a function, is first shown
+ * to branches.c, which refuses what would harm a protected branch (for
+ * superusers too) before any earlier hook or the standard processing runs;
+ * after it ran, branches.c labels databases created from a branch.
  *
  *-------------------------------------------------------------------------
  */
@@ -74,6 +80,8 @@ pgw_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 {
 	bool		dropping = drops_pgwarden(pstmt->utilityStmt);
 
+	pgw_branches_utility_check(pstmt);
+
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 							params, queryEnv, dest, qc);
@@ -81,9 +89,14 @@ pgw_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
 
+	pgw_branches_utility_after(pstmt);
+
 	/* Runs in the same transaction: a rollback restores the mark. */
 	if (dropping)
+	{
 		clear_control_mark();
+		pgw_branches_clear_labels();
+	}
 }
 
 void

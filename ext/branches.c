@@ -1,0 +1,732 @@
+/*-------------------------------------------------------------------------
+ *
+ * branches.c
+ *	  Protected branches, branch credentials and read-only endpoints, as
+ *	  enforced inside every backend (ProcessUtility, executor, GUC checks).
+ *
+ * The source of truth for branches is the table pgwarden.branch in the
+ * control database.  A backend connected to any other database cannot read
+ * it, yet DROP DATABASE, ALTER DATABASE and CREATE DATABASE ... TEMPLATE may
+ * be issued from anywhere.  So the SQL functions that change a branch also
+ * mirror its state, in the same transaction, into a security label of the
+ * database (pg_shseclabel is a shared catalog: every database sees it, it is
+ * transactional and it reaches streaming standbys):
+ *
+ *	'branch:NAME'			a registered, unprotected branch
+ *	'protected:NAME'		a registered, protected branch
+ *	'child:PARENTOID:LSN'	created by a plain CREATE DATABASE ... TEMPLATE of
+ *							an unprotected branch; pgwarden._sync_branches()
+ *							registers it in the control database
+ *
+ * and a branch role (credentials of a child of a protected branch) carries
+ * 'branch-role:DBOID'.  Labels are written only through the internal
+ * function pgwarden._set_label(); a SECURITY LABEL FOR pgwarden statement is
+ * refused by the provider hook, for superusers too.
+ *
+ * Protections decided here, for every role including superusers:
+ *	- DROP DATABASE [FORCE] of a protected branch;
+ *	- ALTER DATABASE ... ALLOW_CONNECTIONS false / CONNECTION LIMIT 0 on one;
+ *	- CREATE DATABASE ... TEMPLATE a protected branch (its children need their
+ *	  own credentials: pgwarden branches create), unless the helper armed
+ *	  this session with pgwarden._allow_template_copy();
+ *	- DROP EXTENSION pgwarden (or DROP SCHEMA pgwarden) while any branch is
+ *	  protected;
+ *	- a branch role may not change roles, databases other than its own,
+ *	  tablespaces or parameter privileges: it inherits its parent role's
+ *	  privileges and must not use them to reach the parent branch.
+ *
+ * Read-only endpoints: once the connection gate has admitted a connection
+ * through a read-only endpoint it calls pgw_branches_enter_readonly().  From
+ * then on default_transaction_read_only is forced on (source override, so
+ * client startup options and per-role/database settings cannot undo it),
+ * the check hooks of default_transaction_read_only and transaction_read_only
+ * refuse "off" (covering SET, SET SESSION CHARACTERISTICS, BEGIN READ WRITE,
+ * set_config() and function SET clauses), and every statement runs with
+ * XactReadOnly forced on before the executor or utility processing sees it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "commands/extension.h"
+#include "commands/seclabel.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/guc_tables.h"
+#include "utils/lsyscache.h"
+
+#include "pgwarden.h"
+
+#define PGW_LABEL_PROVIDER	"pgwarden"
+
+/* GUC pgwarden.endpoint: chosen with options=-c pgwarden.endpoint=NAME */
+char	   *pgw_endpoint = NULL;
+
+/* Set by the gate for a connection admitted through a read-only endpoint. */
+bool		pgw_readonly_session = false;
+
+/* CREATE DATABASE ... TEMPLATE this is allowed once (helper's copy). */
+static char allowed_template[NAMEDATALEN] = "";
+
+/* Parent of the database the current CREATE DATABASE is creating. */
+static Oid	createdb_parent = InvalidOid;
+
+/* Cached answer to "is the session user a branch role?" */
+static Oid	branch_role_cached_for = InvalidOid;
+static Oid	branch_role_database = InvalidOid;
+
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static GucBoolCheckHook prev_check_default_xact_ro = NULL;
+static GucBoolCheckHook prev_check_xact_ro = NULL;
+
+PG_FUNCTION_INFO_V1(pgwarden_set_label);
+PG_FUNCTION_INFO_V1(pgwarden_allow_template_copy);
+PG_FUNCTION_INFO_V1(pgwarden_readonly_session);
+
+typedef enum PgwBranchState
+{
+	PGW_NOT_BRANCH,
+	PGW_BRANCH,
+	PGW_PROTECTED,
+	PGW_PENDING
+} PgwBranchState;
+
+/* ----------------------------------------------------------------
+ *	Labels
+ * ----------------------------------------------------------------
+ */
+
+static char *
+object_label(Oid classid, Oid objid)
+{
+	ObjectAddress addr;
+
+	ObjectAddressSet(addr, classid, objid);
+	return GetSecurityLabel(&addr, PGW_LABEL_PROVIDER);
+}
+
+/*
+ * What the label of a database says; *branch gets the branch name (the
+ * database name for a pending child).
+ */
+static PgwBranchState
+database_branch_state(Oid dboid, char **branch)
+{
+	char	   *label = object_label(DatabaseRelationId, dboid);
+
+	if (branch)
+		*branch = NULL;
+	if (label == NULL)
+		return PGW_NOT_BRANCH;
+	if (strncmp(label, "protected:", 10) == 0)
+	{
+		if (branch)
+			*branch = pstrdup(label + 10);
+		return PGW_PROTECTED;
+	}
+	if (strncmp(label, "branch:", 7) == 0)
+	{
+		if (branch)
+			*branch = pstrdup(label + 7);
+		return PGW_BRANCH;
+	}
+	if (strncmp(label, "child:", 6) == 0)
+	{
+		if (branch)
+			*branch = get_database_name(dboid);
+		return PGW_PENDING;
+	}
+	return PGW_NOT_BRANCH;
+}
+
+/* SECURITY LABEL FOR pgwarden ...: refused, labels are pgwarden's state. */
+static void
+pgw_relabel_hook(const ObjectAddress *object, const char *seclabel)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("security labels of provider \"pgwarden\" cannot be set directly"),
+			 errdetail("They mirror the state of pgwarden's branches and branch roles."),
+			 errhint("Use pgwarden.protect_branch(), pgwarden.unprotect_branch() and the other pgwarden functions.")));
+}
+
+/*
+ * pgwarden._set_label(classid regclass, objoid oid, label text): internal,
+ * called by the SECURITY DEFINER functions of the install script in the
+ * transaction that changes the branch tables.
+ */
+Datum
+pgwarden_set_label(PG_FUNCTION_ARGS)
+{
+	Oid			classid = PG_GETARG_OID(0);
+	Oid			objid = PG_GETARG_OID(1);
+	char	   *label = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	ObjectAddress addr;
+
+	if (classid != DatabaseRelationId && classid != AuthIdRelationId)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pgwarden labels only databases and roles")));
+	ObjectAddressSet(addr, classid, objid);
+	SetSecurityLabel(&addr, PGW_LABEL_PROVIDER, label);
+	PG_RETURN_VOID();
+}
+
+/*
+ * pgwarden._allow_template_copy(template name): lets this session's next
+ * CREATE DATABASE ... TEMPLATE template through the protected-template check.
+ * Used by the branch helper, which gives the child its own credentials.
+ */
+Datum
+pgwarden_allow_template_copy(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		allowed_template[0] = '\0';
+	else
+		strlcpy(allowed_template, NameStr(*PG_GETARG_NAME(0)), NAMEDATALEN);
+	PG_RETURN_VOID();
+}
+
+/* pgwarden.readonly_session(): is this connection on a read-only endpoint? */
+Datum
+pgwarden_readonly_session(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(pgw_readonly_session);
+}
+
+/* ----------------------------------------------------------------
+ *	Refusals
+ * ----------------------------------------------------------------
+ */
+
+static void
+refuse_protected(const char *branch, const char *action, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PGW_PROTECTED_BRANCH),
+			 errmsg("branch \"%s\" is protected: %s is refused", branch, action),
+			 errdetail("%s", detail),
+			 errhint("Unprotect it first: SELECT pgwarden.unprotect_branch(%s);",
+					 quote_literal_cstr(branch))));
+}
+
+static void
+check_dropdb(DropdbStmt *stmt)
+{
+	Oid			dboid = get_database_oid(stmt->dbname, true);
+	char	   *branch;
+
+	if (OidIsValid(dboid) &&
+		database_branch_state(dboid, &branch) == PGW_PROTECTED)
+		refuse_protected(branch, "DROP DATABASE",
+						 psprintf("Database \"%s\" holds a protected branch, which cannot be deleted.",
+								  stmt->dbname));
+}
+
+static void
+check_alterdb(AlterDatabaseStmt *stmt)
+{
+	Oid			dboid = get_database_oid(stmt->dbname, true);
+	char	   *branch;
+	ListCell   *lc;
+
+	if (!OidIsValid(dboid) ||
+		database_branch_state(dboid, &branch) != PGW_PROTECTED)
+		return;
+	foreach(lc, stmt->options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "allow_connections") == 0 && !defGetBoolean(def))
+			refuse_protected(branch, "ALTER DATABASE ... ALLOW_CONNECTIONS false",
+							 "The endpoints of a protected branch cannot be cut off.");
+		if (strcmp(def->defname, "connection_limit") == 0 && defGetInt32(def) == 0)
+			refuse_protected(branch, "ALTER DATABASE ... CONNECTION LIMIT 0",
+							 "The endpoints of a protected branch cannot be cut off.");
+	}
+}
+
+static void
+check_createdb(CreatedbStmt *stmt)
+{
+	ListCell   *lc;
+	char	   *template = NULL;
+	Oid			tmploid;
+	char	   *branch;
+	bool		allowed;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "template") == 0 && def->arg != NULL)
+			template = defGetString(def);
+	}
+	if (template == NULL)
+		template = "template1";
+
+	/* The helper's allowance is good for one CREATE DATABASE only. */
+	allowed = allowed_template[0] != '\0' && strcmp(allowed_template, template) == 0;
+	allowed_template[0] = '\0';
+
+	tmploid = get_database_oid(template, true);
+	if (!OidIsValid(tmploid))
+		return;
+	switch (database_branch_state(tmploid, &branch))
+	{
+		case PGW_PROTECTED:
+			if (!allowed)
+				ereport(ERROR,
+						(errcode(ERRCODE_PGW_PROTECTED_BRANCH),
+						 errmsg("branch \"%s\" is protected: CREATE DATABASE \"%s\" TEMPLATE \"%s\" is refused",
+								branch, stmt->dbname, template),
+						 errdetail("A branch of a protected branch gets its own credentials."),
+						 errhint("Use pgwarden branches create %s --parent %s (or pgwarden.Project.create_branch), or SELECT pgwarden.unprotect_branch(%s);",
+								 quote_identifier(stmt->dbname), quote_identifier(branch),
+								 quote_literal_cstr(branch))));
+			break;
+		case PGW_BRANCH:
+		case PGW_PENDING:
+			if (!allowed)
+				createdb_parent = tmploid;
+			break;
+		case PGW_NOT_BRANCH:
+			break;
+	}
+}
+
+/* DROP EXTENSION pgwarden, or DROP SCHEMA pgwarden (which takes it along) */
+static bool
+drops_pgwarden_objects(Node *parsetree)
+{
+	DropStmt   *drop;
+	ListCell   *lc;
+
+	if (!IsA(parsetree, DropStmt))
+		return false;
+	drop = (DropStmt *) parsetree;
+	if (drop->removeType != OBJECT_EXTENSION && drop->removeType != OBJECT_SCHEMA)
+		return false;
+	foreach(lc, drop->objects)
+		if (strcmp(strVal(lfirst(lc)), "pgwarden") == 0)
+			return true;
+	return false;
+}
+
+static void
+check_drop_extension(void)
+{
+	int			ret;
+
+	SPI_connect();
+	ret = SPI_execute("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(pg_catalog.substr(l.label, 11)), ', ' ORDER BY l.label)"
+					  "  FROM pg_catalog.pg_shseclabel l"
+					  "  JOIN pg_catalog.pg_database d ON d.oid = l.objoid"
+					  " WHERE l.provider = 'pgwarden'"
+					  "   AND l.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass"
+					  "   AND l.label LIKE 'protected:%'",
+					  true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		char	   *names = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (names != NULL)
+		{
+			names = pstrdup(names);
+			SPI_finish();
+			ereport(ERROR,
+					(errcode(ERRCODE_PGW_PROTECTED_BRANCH),
+					 errmsg("protected branches exist: DROP EXTENSION pgwarden is refused"),
+					 errdetail("Protected branches: %s.  The project cannot be deleted while a branch is protected.",
+							   names),
+					 errhint("Unprotect each of them first with SELECT pgwarden.unprotect_branch(name).")));
+		}
+	}
+	SPI_finish();
+}
+
+/* After DROP EXTENSION pgwarden: remove every label pgwarden left. */
+void
+pgw_branches_clear_labels(void)
+{
+	uint64		i;
+
+	SPI_connect();
+	if (SPI_execute("SELECT classoid, objoid FROM pg_catalog.pg_shseclabel"
+					" WHERE provider = 'pgwarden'", true, 0) == SPI_OK_SELECT)
+	{
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Oid			classid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																 SPI_tuptable->tupdesc, 1, &isnull));
+			Oid			objid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+															   SPI_tuptable->tupdesc, 2, &isnull));
+			ObjectAddress addr;
+
+			ObjectAddressSet(addr, classid, objid);
+			SetSecurityLabel(&addr, PGW_LABEL_PROVIDER, NULL);
+		}
+	}
+	SPI_finish();
+}
+
+/*
+ * The database the session user is bound to when it is a branch role, else
+ * InvalidOid.  Cached per session user (branch roles are not superusers, so
+ * they cannot SET SESSION AUTHORIZATION).
+ */
+static Oid
+session_branch_role_database(void)
+{
+	Oid			user = GetSessionUserId();
+	char	   *label;
+
+	if (user == branch_role_cached_for)
+		return branch_role_database;
+	branch_role_database = InvalidOid;
+	label = object_label(AuthIdRelationId, user);
+	if (label && strncmp(label, "branch-role:", 12) == 0)
+		branch_role_database = (Oid) strtoul(label + 12, NULL, 10);
+	branch_role_cached_for = user;
+	return branch_role_database;
+}
+
+static void
+refuse_branch_role(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PGW_BRANCH_ROLE),
+			 errmsg("branch role \"%s\" cannot %s",
+					GetUserNameFromId(GetSessionUserId(), false), what),
+			 errdetail("A branch role acts with its parent role's privileges inside its own branch only."),
+			 errhint("Connect to the branch with the role it copies, or ask a pgwarden administrator.")));
+}
+
+static bool
+names_other_database(List *names)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+	{
+		Node	   *n = lfirst(lc);
+
+		if (!IsA(n, String) ||
+			get_database_oid(strVal(n), true) != MyDatabaseId)
+			return true;
+	}
+	return false;
+}
+
+/* Cluster-level statements a branch role may not run. */
+static void
+check_branch_role(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_AlterRoleStmt:
+			{
+				AlterRoleStmt *stmt = (AlterRoleStmt *) parsetree;
+				ListCell   *lc;
+				bool		password_only = true;
+
+				foreach(lc, stmt->options)
+					if (strcmp(lfirst_node(DefElem, lc)->defname, "password") != 0)
+						password_only = false;
+				if (password_only &&
+					get_rolespec_oid(stmt->role, true) == GetSessionUserId())
+					return;
+			}
+			/* FALLTHROUGH */
+		case T_AlterRoleSetStmt:
+		case T_CreateRoleStmt:
+		case T_DropRoleStmt:
+		case T_GrantRoleStmt:
+		case T_DropOwnedStmt:
+		case T_ReassignOwnedStmt:
+		case T_CreateTableSpaceStmt:
+		case T_DropTableSpaceStmt:
+		case T_AlterTableSpaceOptionsStmt:
+		case T_CreatedbStmt:
+			if (OidIsValid(session_branch_role_database()))
+				refuse_branch_role("change roles, databases or tablespaces");
+			break;
+		case T_DropdbStmt:
+		case T_AlterDatabaseStmt:
+		case T_AlterDatabaseSetStmt:
+		case T_AlterDatabaseRefreshCollStmt:
+			{
+				const char *dbname;
+
+				if (IsA(parsetree, DropdbStmt))
+					dbname = ((DropdbStmt *) parsetree)->dbname;
+				else if (IsA(parsetree, AlterDatabaseStmt))
+					dbname = ((AlterDatabaseStmt *) parsetree)->dbname;
+				else if (IsA(parsetree, AlterDatabaseSetStmt))
+					dbname = ((AlterDatabaseSetStmt *) parsetree)->dbname;
+				else
+					dbname = ((AlterDatabaseRefreshCollStmt *) parsetree)->dbname;
+				if (get_database_oid(dbname, true) == MyDatabaseId &&
+					!IsA(parsetree, DropdbStmt))
+					return;
+				if (OidIsValid(session_branch_role_database()))
+					refuse_branch_role("change another database");
+			}
+			break;
+		case T_RenameStmt:
+		case T_AlterOwnerStmt:
+		case T_CommentStmt:
+		case T_GrantStmt:
+			{
+				ObjectType	type;
+
+				if (IsA(parsetree, RenameStmt))
+					type = ((RenameStmt *) parsetree)->renameType;
+				else if (IsA(parsetree, AlterOwnerStmt))
+					type = ((AlterOwnerStmt *) parsetree)->objectType;
+				else if (IsA(parsetree, CommentStmt))
+					type = ((CommentStmt *) parsetree)->objtype;
+				else
+					type = ((GrantStmt *) parsetree)->objtype;
+				if (type != OBJECT_ROLE && type != OBJECT_DATABASE &&
+					type != OBJECT_TABLESPACE && type != OBJECT_PARAMETER_ACL)
+					return;
+				if (type == OBJECT_DATABASE && IsA(parsetree, GrantStmt) &&
+					!names_other_database(((GrantStmt *) parsetree)->objects))
+					return;
+				if (OidIsValid(session_branch_role_database()))
+					refuse_branch_role("change roles, other databases, tablespaces or parameter privileges");
+			}
+			break;
+		default:
+			break;
+	}
+}
+
+/* Statements a read-only endpoint refuses although PostgreSQL allows them
+ * in a read-only transaction. */
+static void
+check_readonly_utility(Node *parsetree)
+{
+	const char *what = NULL;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_AlterSystemStmt:
+			what = "ALTER SYSTEM";
+			break;
+		case T_VacuumStmt:
+			what = "VACUUM or ANALYZE";
+			break;
+		case T_ClusterStmt:
+			what = "CLUSTER";
+			break;
+		case T_ReindexStmt:
+			what = "REINDEX";
+			break;
+		case T_CheckPointStmt:
+			what = "CHECKPOINT";
+			break;
+		case T_LoadStmt:
+			what = "LOAD";
+			break;
+		default:
+			break;
+	}
+	if (what)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot execute %s through read-only endpoint \"%s\"",
+						what, pgw_endpoint ? pgw_endpoint : ""),
+				 errhint("Connect through a read-write endpoint of the branch.")));
+	XactReadOnly = true;
+}
+
+/*
+ * Called by the ProcessUtility hook before any earlier hook or the standard
+ * processing.
+ */
+void
+pgw_branches_utility_check(PlannedStmt *pstmt)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	createdb_parent = InvalidOid;
+	if (pgw_readonly_session)
+		check_readonly_utility(parsetree);
+
+	check_branch_role(parsetree);
+
+	switch (nodeTag(parsetree))
+	{
+		case T_DropdbStmt:
+			check_dropdb((DropdbStmt *) parsetree);
+			break;
+		case T_AlterDatabaseStmt:
+			check_alterdb((AlterDatabaseStmt *) parsetree);
+			break;
+		case T_CreatedbStmt:
+			check_createdb((CreatedbStmt *) parsetree);
+			break;
+		case T_DropStmt:
+			if (drops_pgwarden_objects(parsetree) &&
+				OidIsValid(get_extension_oid("pgwarden", true)))
+				check_drop_extension();
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Called after the statement ran: a plain CREATE DATABASE ... TEMPLATE of an
+ * unprotected branch is labelled as its pending child, which the control
+ * database registers (pgwarden._sync_branches(); the branches view lists it
+ * meanwhile).
+ */
+void
+pgw_branches_utility_after(PlannedStmt *pstmt)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	Oid			child;
+	ObjectAddress addr;
+	XLogRecPtr	lsn;
+
+	if (!IsA(parsetree, CreatedbStmt) || !OidIsValid(createdb_parent))
+		return;
+	CommandCounterIncrement();
+	child = get_database_oid(((CreatedbStmt *) parsetree)->dbname, true);
+	if (!OidIsValid(child))
+		return;
+	lsn = RecoveryInProgress() ? InvalidXLogRecPtr : GetXLogInsertRecPtr();
+	ObjectAddressSet(addr, DatabaseRelationId, child);
+	SetSecurityLabel(&addr, PGW_LABEL_PROVIDER,
+					 psprintf("child:%u:%X/%X", createdb_parent, LSN_FORMAT_ARGS(lsn)));
+	createdb_parent = InvalidOid;
+}
+
+/* ----------------------------------------------------------------
+ *	Read-only endpoints
+ * ----------------------------------------------------------------
+ */
+
+static bool
+check_default_xact_ro(bool *newval, void **extra, GucSource source)
+{
+	if (pgw_readonly_session && !*newval)
+	{
+		GUC_check_errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION);
+		GUC_check_errmsg("cannot turn off default_transaction_read_only through read-only endpoint \"%s\"",
+						 pgw_endpoint ? pgw_endpoint : "");
+		GUC_check_errhint("Connect through a read-write endpoint of the branch.");
+		return false;
+	}
+	return prev_check_default_xact_ro ? prev_check_default_xact_ro(newval, extra, source) : true;
+}
+
+static bool
+check_xact_ro(bool *newval, void **extra, GucSource source)
+{
+	if (pgw_readonly_session && !*newval)
+	{
+		GUC_check_errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION);
+		GUC_check_errmsg("cannot start a read-write transaction through read-only endpoint \"%s\"",
+						 pgw_endpoint ? pgw_endpoint : "");
+		GUC_check_errhint("Connect through a read-write endpoint of the branch.");
+		return false;
+	}
+	return prev_check_xact_ro ? prev_check_xact_ro(newval, extra, source) : true;
+}
+
+/*
+ * Put our check hooks in front of those of the two core settings that can
+ * make a transaction read-write.
+ */
+static void
+wrap_read_only_checks(void)
+{
+	struct config_generic **vars = get_guc_variables();
+	int			n = GetNumConfigOptions();
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		struct config_generic *g = vars[i];
+		struct config_bool *b;
+
+		if (g->vartype != PGC_BOOL)
+			continue;
+		b = (struct config_bool *) g;
+		if (strcmp(g->name, "default_transaction_read_only") == 0)
+		{
+			prev_check_default_xact_ro = b->check_hook;
+			b->check_hook = check_default_xact_ro;
+		}
+		else if (strcmp(g->name, "transaction_read_only") == 0)
+		{
+			prev_check_xact_ro = b->check_hook;
+			b->check_hook = check_xact_ro;
+		}
+	}
+	if (prev_check_xact_ro == NULL)
+		elog(WARNING, "pgwarden: transaction_read_only has no check hook to wrap");
+}
+
+/*
+ * The connection gate admitted this backend through a read-only endpoint.
+ * Call before the client's startup options are processed.
+ */
+void
+pgw_branches_enter_readonly(void)
+{
+	pgw_readonly_session = true;
+	SetConfigOption("default_transaction_read_only", "on",
+					PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+static void
+pgw_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (pgw_readonly_session)
+		XactReadOnly = true;
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+void
+pgw_branches_init(void)
+{
+	DefineCustomStringVariable("pgwarden.endpoint",
+							   "Endpoint (compute) of the branch this connection uses.",
+							   "Set at connection start with options=-c pgwarden.endpoint=NAME; "
+							   "without it the branch's default endpoint serves.  The connection "
+							   "gate refuses suspended endpoints, endpoints of another branch and "
+							   "connections past an endpoint's limit.",
+							   &pgw_endpoint,
+							   "",
+							   PGC_BACKEND,
+							   GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+
+	register_label_provider(PGW_LABEL_PROVIDER, pgw_relabel_hook);
+	wrap_read_only_checks();
+
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = pgw_ExecutorStart;
+}
