@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -38,6 +39,15 @@ def pg_config(flag: str) -> str:
     return out.stdout.strip()
 
 
+def server_sources() -> list[str]:
+    """The C files of the server library: the Makefile's OBJS, the one list of them."""
+    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    match = re.search(r"^OBJS\s*=(.*)$", text, re.MULTILINE)
+    if not match:
+        raise SystemExit("pgwarden: no OBJS line in the Makefile")
+    return [str(ROOT / o.replace(".o", ".c")) for o in match.group(1).split()]
+
+
 class BuildWithServerLibrary(build_ext):
     """build_ext that also compiles the server extension into pgwarden/_pg."""
 
@@ -50,7 +60,7 @@ class BuildWithServerLibrary(build_ext):
         if self.inplace:
             out_dir = ROOT / "python" / "pgwarden" / "_pg"
         (out_dir / "extension").mkdir(parents=True, exist_ok=True)
-        sources = sorted(glob.glob(str(EXT_DIR / "*.c")))
+        sources = server_sources()
         cc = shlex.split(pg_config("--cc"))
         cflags = shlex.split(pg_config("--cflags")) + shlex.split(pg_config("--cflags_sl"))
         cppflags = shlex.split(pg_config("--cppflags"))

@@ -5,13 +5,15 @@
  *
  * Two defences, applied to every message before it is written:
  *
- * 1. Keyword masking.  When a logged text (message, detail, context, the
- *	  internal query) contains the word PASSWORD, every string literal in it
- *	  ('...', E'...', $tag$...$tag$) is replaced by a fixed-length mark.  This
- *	  covers log_statement and log_min_duration_statement lines, which are
- *	  written before the statement runs, and DO bodies.  When the statement
- *	  being run (debug_query_string) contains PASSWORD, its STATEMENT: line is
- *	  suppressed.
+ * 1. Keyword masking.  When a logged SQL text contains the word PASSWORD,
+ *	  every string literal in it ('...', E'...', $tag$...$tag$) is replaced by
+ *	  a fixed-length mark.  SQL texts are the statement logged by
+ *	  log_statement / log_min_duration_statement (recognised by the
+ *	  untranslated message format), CONTEXT lines and the internal query;
+ *	  this covers statements logged before they run, and DO bodies.  Prose
+ *	  (errors, DETAIL, HINT) is left alone: it may say "password" and contain
+ *	  apostrophes.  When the statement being run (debug_query_string)
+ *	  contains PASSWORD, its STATEMENT: line is suppressed.
  *
  * 2. Remembered plaintext.  check_password_hook hands us the plaintext it
  *	  checked; until the end of the transaction any occurrence of it in a log
@@ -174,16 +176,18 @@ scrub_remembered(const char *text)
 
 /*
  * The masked form of text, or NULL when nothing in it needed masking.
+ * is_sql says whether text is SQL (literals masked when it mentions
+ * PASSWORD) or prose (only the remembered plaintext is scrubbed).
  */
-char *
-pgw_mask_passwords(const char *text)
+static char *
+mask_text(const char *text, bool is_sql)
 {
 	char	   *masked = NULL;
 	char	   *scrubbed;
 
 	if (text == NULL)
 		return NULL;
-	if (contains_password_keyword(text))
+	if (is_sql && contains_password_keyword(text))
 		masked = mask_literals(text);
 	scrubbed = scrub_remembered(masked ? masked : text);
 	if (scrubbed)
@@ -196,15 +200,31 @@ pgw_mask_passwords(const char *text)
 }
 
 static void
-mask_field(char **field)
+mask_field(char **field, bool is_sql)
 {
-	char	   *masked;
+	char	   *masked = mask_text(*field, is_sql);
 
-	if (*field == NULL)
-		return;
-	masked = pgw_mask_passwords(*field);
 	if (masked)
 		*field = masked;		/* the old text lives in ErrorContext too */
+}
+
+/*
+ * Is this message one of postgres.c's statement-logging lines ("statement:
+ * %s", "duration: %s ms  statement: %s", "execute %s: %s", ...)?  Judged on
+ * the untranslated format, so lc_messages does not matter.
+ */
+static bool
+is_statement_log(const ErrorData *edata)
+{
+	const char *id = edata->message_id;
+
+	if (id == NULL)
+		return false;
+	return strncmp(id, "statement: ", 11) == 0 ||
+		strncmp(id, "duration: ", 10) == 0 ||
+		strncmp(id, "execute ", 8) == 0 ||
+		strncmp(id, "parse ", 6) == 0 ||
+		strncmp(id, "bind ", 5) == 0;
 }
 
 static void
@@ -214,15 +234,16 @@ pgw_emit_log(ErrorData *edata)
 	{
 		MemoryContext old = MemoryContextSwitchTo(ErrorContext);
 
-		mask_field(&edata->message);
-		mask_field(&edata->detail);
-		mask_field(&edata->detail_log);
-		mask_field(&edata->context);
-		mask_field(&edata->internalquery);
+		mask_field(&edata->message, is_statement_log(edata));
+		mask_field(&edata->detail, false);
+		mask_field(&edata->detail_log, false);
+		mask_field(&edata->hint, false);
+		mask_field(&edata->context, true);
+		mask_field(&edata->internalquery, true);
 
 		if (!edata->hide_stmt && debug_query_string != NULL)
 		{
-			char	   *masked = pgw_mask_passwords(debug_query_string);
+			char	   *masked = mask_text(debug_query_string, true);
 
 			if (masked)
 			{
