@@ -20,7 +20,8 @@ PGWARDEN = [sys.executable, "-m", "pgwarden.cli"]
 
 
 def run_cli(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*PGWARDEN, *args], capture_output=True, text=True, input=input)
+    return subprocess.run([*PGWARDEN, *args], capture_output=True, text=True, input=input,
+                          check=False)
 
 
 @pytest.fixture(scope="module")

@@ -93,7 +93,7 @@ def test_generate_password_bounds(bits: int) -> None:
 
 def cli(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pgwarden.cli", *args], capture_output=True,
-                          text=True, input=input)
+                          text=True, input=input, check=False)
 
 
 def test_cli_password_check_reads_stdin() -> None:

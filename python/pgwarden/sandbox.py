@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 
@@ -76,7 +76,8 @@ class Cluster:
         argv = [str(c) for c in cmd]
         if self.as_root:
             argv = ["runuser", "-u", SERVER_USER, "--", *argv]
-        done = subprocess.run(argv, capture_output=True, text=True, input=input, cwd="/")
+        done = subprocess.run(argv, capture_output=True, text=True, input=input, cwd="/",
+                              check=False)
         if check and done.returncode != 0:
             raise RuntimeError(f"{Path(str(cmd[0])).name} failed "
                                f"(exit {done.returncode}): {done.stderr.strip()}")
@@ -132,7 +133,7 @@ class Cluster:
         if self.as_root and not self.logfile.exists():
             self.logfile.touch()
             self._chown(self.logfile)
-        args = ["-D", self.data, "-l", self.logfile, "-o", "-c log_destination=stderr"]
+        args: list[str | os.PathLike[str]] = ["-D", self.data, "-l", self.logfile, "-o", "-c log_destination=stderr"]
         self.run(self.bindir / "pg_ctl", *args, "-w" if wait else "-W", "-t", "60", "start")
 
     def stop(self, mode: str = "fast") -> None:
@@ -150,7 +151,7 @@ class Cluster:
         self.stop("immediate")
         shutil.rmtree(self.base, ignore_errors=True)
 
-    def __enter__(self) -> Cluster:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

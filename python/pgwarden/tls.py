@@ -37,7 +37,7 @@ class KeyPair:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -93,7 +93,7 @@ def make_server_cert(ca: KeyPair, hostnames: Iterable[str], days: int = 825) -> 
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise ValueError("the CA key must be an ECDSA key made by pgwarden")
+        raise TypeError("the CA key must be an ECDSA key made by pgwarden")
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
