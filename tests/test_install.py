@@ -133,3 +133,20 @@ def test_drop_extension_frees_the_control_database() -> None:
             b.execute("CREATE EXTENSION pgwarden")
             assert b.execute("SELECT extversion FROM pg_extension WHERE extname = 'pgwarden'"
                              ).fetchone() == ("0.1.0",)
+
+
+def test_password_hook_chains_to_an_earlier_one() -> None:
+    """contrib passwordcheck loaded first: pgwarden decides first, then calls it."""
+    with Cluster(tls=False, conf=["shared_preload_libraries = 'passwordcheck,pgwarden'"]
+                 ).init() as c:
+        c.start()
+        with c.connect() as conn:
+            # pgwarden refuses first: passwordcheck would let this one through.
+            with pytest.raises(errors.InvalidParameterValue) as exc_info:
+                conn.execute("CREATE ROLE regress_c PASSWORD 'Summer2024!'")
+            assert "too weak" in (exc_info.value.diag.message_primary or "")
+            # Random lowercase letters satisfy pgwarden, not passwordcheck's letters+nonletters rule.
+            with pytest.raises(errors.InvalidParameterValue) as exc_info:
+                conn.execute("CREATE ROLE regress_c PASSWORD 'qzmvtrplxkwjhfdnbsgc'")
+            assert exc_info.value.diag.message_primary == (
+                "password must contain both letters and nonletters")
