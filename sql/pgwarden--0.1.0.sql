@@ -610,7 +610,7 @@ BEGIN
 		EXECUTE pg_catalog.format('COMMENT ON ROLE %I IS %L', nm,
 			pg_catalog.format('pgwarden branch role: %s in branch %s', r.rolname, b.name));
 		INSERT INTO @extschema@.branch_role (role_oid, branch, parent_role_oid)
-			VALUES (nm::regrole::oid, b.name, r.oid);
+			VALUES ((SELECT oid FROM pg_catalog.pg_authid WHERE rolname = nm), b.name, r.oid);
 		role := nm;
 		password := pw;
 		parent_role := r.rolname;

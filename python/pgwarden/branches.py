@@ -1,0 +1,565 @@
+"""Branches, endpoints and branch credentials from Python.
+
+``Project(dsn)`` talks to the pgwarden control database (``dsn`` names it) and
+drives the server-side functions of the install script.  The protections are
+enforced by the server (ProcessUtility hook, triggers, the connection gate);
+this module only sequences the steps that cannot run inside one SQL function:
+``CREATE DATABASE`` / ``DROP DATABASE`` and the online copy with
+``pg_dump --snapshot`` and ``pg_restore``.
+
+Identifiers are always composed with :mod:`psycopg.sql`.  Generated passwords
+are returned once, in :class:`Credential` objects whose ``repr`` hides them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+__all__ = [
+    "Branch",
+    "BranchCreated",
+    "BranchRole",
+    "Credential",
+    "Endpoint",
+    "Progress",
+    "Project",
+    "branch_connection_string",
+]
+
+#: progress(phase, done, total): phase is "dump" or "restore"; total may be 0.
+Progress = Callable[[str, int, int], None]
+
+STRATEGIES = ("auto", "template", "online")
+
+
+@dataclass(frozen=True)
+class Branch:
+    name: str
+    database: str | None
+    parent: str | None
+    protected: bool
+    created_at: dt.datetime | None
+    parent_lsn: str | None
+    strategy: str
+    endpoints: tuple[str, ...]
+    state: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "database": self.database, "parent": self.parent,
+            "protected": self.protected,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "parent_lsn": self.parent_lsn, "strategy": self.strategy,
+            "endpoints": list(self.endpoints), "state": self.state,
+        }
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    branch: str
+    database: str | None
+    kind: str
+    max_connections: int | None
+    suspended: bool
+    is_default: bool
+    created_at: dt.datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "branch": self.branch, "database": self.database,
+            "kind": self.kind, "max_connections": self.max_connections,
+            "suspended": self.suspended, "is_default": self.is_default,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class BranchRole:
+    role: str
+    branch: str
+    database: str | None
+    parent_role: str
+    created_at: dt.datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "branch": self.branch, "database": self.database,
+                "parent_role": self.parent_role, "created_at": self.created_at.isoformat()}
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A branch role and its generated password, shown once."""
+
+    role: str
+    parent_role: str
+    branch: str
+    database: str
+    password: str = field(repr=False)
+    uri: str = field(repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "parent_role": self.parent_role, "branch": self.branch,
+                "database": self.database, "password": self.password, "uri": self.uri}
+
+
+@dataclass(frozen=True)
+class BranchCreated:
+    branch: Branch
+    strategy: str
+    seconds: float
+    credentials: tuple[Credential, ...]
+
+
+def _escape_option_value(value: str) -> str:
+    """Escape for libpq's options: backslash before backslashes and spaces."""
+    return re.sub(r"([\\\s])", r"\\\1", value)
+
+
+def branch_connection_string(
+    *,
+    host: str | None,
+    port: int | str | None,
+    database: str,
+    user: str | None = None,
+    password: str | None = None,
+    endpoint: str | None = None,
+    sslrootcert: str | None = None,
+    sslmode: str = "verify-full",
+) -> str:
+    """A postgresql:// URI for a branch, verifying the server over TLS.
+
+    Unix-socket hosts go into the query string (TLS does not apply to them);
+    an endpoint becomes ``options=-c pgwarden.endpoint=NAME``.
+    """
+    q = urllib.parse.quote
+    auth = ""
+    if user is not None:
+        auth = q(user, safe="")
+        if password is not None:
+            auth += ":" + q(password, safe="")
+        auth += "@"
+    params: list[tuple[str, str]] = []
+    netloc = ""
+    if host and host.startswith("/"):
+        params.append(("host", host))
+        if port:
+            params.append(("port", str(port)))
+    else:
+        h = host or "localhost"
+        netloc = f"[{h}]" if ":" in h else h
+        if port:
+            netloc += f":{port}"
+        params.append(("sslmode", sslmode))
+        if sslrootcert:
+            params.append(("sslrootcert", sslrootcert))
+    if endpoint:
+        params.append(("options", f"-c pgwarden.endpoint={_escape_option_value(endpoint)}"))
+    query = urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
+    return f"postgresql://{auth}{netloc}/{q(database, safe='')}" + (f"?{query}" if query else "")
+
+
+def _pg_bindir() -> Path:
+    exe = os.environ.get("PG_CONFIG", "pg_config")
+    out = subprocess.run([exe, "--bindir"], check=True, capture_output=True, text=True)
+    return Path(out.stdout.strip())
+
+
+class Project:
+    """The pgwarden project of one cluster, reached through its control database.
+
+    ``dsn`` is a libpq connection string or URI naming the control database;
+    the role must be a superuser or a member of ``pgwarden_admin`` with
+    CREATEDB (online copies read every object of the parent: use a superuser).
+    """
+
+    def __init__(self, dsn: str = "", *, bindir: str | os.PathLike[str] | None = None) -> None:
+        self.dsn = dsn
+        self._bindir = Path(bindir) if bindir else None
+
+    # -- plumbing --------------------------------------------------------------
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        with psycopg.connect(self.dsn, autocommit=True, row_factory=dict_row) as conn:
+            yield conn
+
+    @property
+    def bindir(self) -> Path:
+        if self._bindir is None:
+            self._bindir = _pg_bindir()
+        return self._bindir
+
+    def _conninfo(self, dbname: str) -> tuple[str, dict[str, str]]:
+        """Connection string for another database of the cluster, and the
+        environment that carries the password (never on a command line)."""
+        params = psycopg.conninfo.conninfo_to_dict(self.dsn)
+        env = dict(os.environ)
+        pw = params.pop("password", None)
+        if pw is not None:
+            env["PGPASSWORD"] = str(pw)
+        params["dbname"] = dbname
+        return psycopg.conninfo.make_conninfo(**params), env
+
+    def _fetch_one(self, conn: psycopg.Connection[dict[str, Any]], query: sql.Composable | str,
+                   args: Sequence[Any] = ()) -> dict[str, Any]:
+        row = conn.execute(query, args).fetchone()
+        assert row is not None
+        return row
+
+    # -- branches ----------------------------------------------------------------
+    def branches(self) -> list[Branch]:
+        with self.connect() as conn:
+            conn.execute("SELECT pgwarden.sync_branches()")
+            rows = conn.execute("SELECT * FROM pgwarden.branches ORDER BY name").fetchall()
+        return [self._branch(r) for r in rows]
+
+    def branch(self, name: str) -> Branch:
+        with self.connect() as conn:
+            return self._get_branch(conn, name)
+
+    def _get_branch(self, conn: psycopg.Connection[dict[str, Any]], name: str) -> Branch:
+        conn.execute("SELECT pgwarden.sync_branches()")
+        row = conn.execute("SELECT * FROM pgwarden.branches WHERE name = %s", [name]).fetchone()
+        if row is None:
+            raise LookupError(f'branch "{name}" does not exist')
+        return self._branch(row)
+
+    @staticmethod
+    def _branch(r: dict[str, Any]) -> Branch:
+        return Branch(name=r["name"], database=r["database"], parent=r["parent"],
+                      protected=r["protected"], created_at=r["created_at"],
+                      parent_lsn=None if r["parent_lsn"] is None else str(r["parent_lsn"]),
+                      strategy=r["strategy"], endpoints=tuple(r["endpoints"] or ()),
+                      state=r["state"])
+
+    def register_branch(self, database: str, parent: str | None = None,
+                        name: str | None = None) -> Branch:
+        with self.connect() as conn:
+            row = self._fetch_one(conn, "SELECT pgwarden.register_branch(%s, %s, %s) AS name",
+                                  [database, parent, name])
+            return self._get_branch(conn, row["name"])
+
+    def protect(self, name: str) -> Branch:
+        with self.connect() as conn:
+            conn.execute("SELECT pgwarden.protect_branch(%s)", [name])
+            return self._get_branch(conn, name)
+
+    def unprotect(self, name: str) -> Branch:
+        with self.connect() as conn:
+            conn.execute("SELECT pgwarden.unprotect_branch(%s)", [name])
+            return self._get_branch(conn, name)
+
+    def create_branch(
+        self,
+        name: str,
+        parent: str,
+        *,
+        database: str | None = None,
+        strategy: str = "auto",
+        jobs: int = 1,
+        progress: Progress | None = None,
+    ) -> BranchCreated:
+        """Copy branch ``parent`` into a new database and register it as ``name``.
+
+        ``template`` uses CREATE DATABASE ... TEMPLATE (fails if anyone is
+        connected to the parent; nobody is ever disconnected), ``online`` a
+        snapshot-consistent pg_dump/pg_restore while the parent stays in use,
+        ``auto`` the template copy when nobody is connected, else online.
+        For a protected parent the result carries the new branch roles'
+        credentials; they are not stored anywhere.
+        """
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
+        if jobs < 1:
+            raise ValueError("jobs must be at least 1")
+        db = database or name
+        started = time.monotonic()
+        with self.connect() as conn:
+            src = self._fetch_one(conn, "SELECT * FROM pgwarden._copy_source(%s)", [parent])
+            chosen, lsn = self._copy(conn, parent, src, db, strategy, jobs, progress)
+            try:
+                rows = conn.execute(
+                    "SELECT * FROM pgwarden._finish_create(%s, %s, %s, %s, %s)",
+                    [name, parent, db, lsn, chosen]).fetchall()
+            except BaseException:
+                self._drop_database(conn, db)
+                raise
+            branch = self._get_branch(conn, name)
+            host, port, rootcert = self._endpoint_address(conn)
+        creds = tuple(
+            Credential(role=r["role"], parent_role=r["parent_role"], branch=name, database=db,
+                       password=r["password"],
+                       uri=branch_connection_string(host=host, port=port, database=db,
+                                                    user=r["role"], password=r["password"],
+                                                    sslrootcert=rootcert))
+            for r in rows)
+        return BranchCreated(branch=branch, strategy=chosen,
+                             seconds=time.monotonic() - started, credentials=creds)
+
+    def reset_branch(self, name: str, *, strategy: str = "auto", jobs: int = 1,
+                     progress: Progress | None = None) -> Branch:
+        """Replace the branch's contents with a fresh copy of its parent.
+
+        The branch keeps its name, database name, endpoints and credentials;
+        sessions connected to it are closed, the parent's never are.
+        """
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
+        with self.connect() as conn:
+            row = self._fetch_one(conn, "SELECT * FROM pgwarden._begin_change(%s, 'reset')", [name])
+            database, parent = row["database"], row["parent"]
+            tmp = f"pgw_reset_{secrets.token_hex(6)}"
+            dropped = False
+            try:
+                src = self._fetch_one(conn, "SELECT * FROM pgwarden._copy_source(%s)", [parent])
+                _, lsn = self._copy(conn, parent, src, tmp, strategy, jobs, progress)
+                if database is not None:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                                 .format(sql.Identifier(database)))
+                    dropped = True
+                target = database or name
+                conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}")
+                             .format(sql.Identifier(tmp), sql.Identifier(target)))
+                conn.execute("SELECT pgwarden._finish_reset(%s, %s, %s)", [name, target, lsn])
+            except BaseException:
+                if not dropped:
+                    self._drop_database(conn, tmp)
+                    conn.execute("SELECT pgwarden._abort_change(%s)", [name])
+                raise
+            return self._get_branch(conn, name)
+
+    def delete_branch(self, name: str) -> None:
+        """Drop the branch's database, its endpoints and its branch roles."""
+        with self.connect() as conn:
+            row = self._fetch_one(conn, "SELECT * FROM pgwarden._begin_change(%s, 'delete')", [name])
+            try:
+                if row["database"] is not None:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                                 .format(sql.Identifier(row["database"])))
+            except BaseException:
+                conn.execute("SELECT pgwarden._abort_change(%s)", [name])
+                raise
+            conn.execute("SELECT pgwarden._finish_delete(%s)", [name])
+
+    def delete_project(self) -> list[str]:
+        """Drop every branch database (children first) and the extension.
+
+        Refused by the server while any branch is protected.  The control
+        database itself is kept.  Returns the names of the deleted branches.
+        """
+        with self.connect() as conn:
+            rows = conn.execute("SELECT * FROM pgwarden._begin_project_delete()").fetchall()
+            done: list[str] = []
+            for r in rows:
+                if r["database"] is not None:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                                 .format(sql.Identifier(r["database"])))
+                conn.execute("SELECT pgwarden._finish_delete(%s)", [r["branch"]])
+                done.append(r["branch"])
+            conn.execute("DROP EXTENSION pgwarden")
+            return done
+
+    # -- copying -----------------------------------------------------------------
+    def _copy(self, conn: psycopg.Connection[dict[str, Any]], parent: str, src: dict[str, Any],
+              db: str, strategy: str, jobs: int, progress: Progress | None) -> tuple[str, str]:
+        chosen = strategy
+        if strategy == "auto":
+            chosen = "template" if src["other_connections"] == 0 else "online"
+        if chosen == "template":
+            try:
+                return "template", self._template_copy(conn, parent, src, db)
+            except psycopg.errors.ObjectInUse:
+                if strategy != "auto":
+                    raise
+                chosen = "online"
+        return "online", self._online_copy(conn, src, db, jobs, progress)
+
+    def _template_copy(self, conn: psycopg.Connection[dict[str, Any]], parent: str,
+                       src: dict[str, Any], db: str) -> str:
+        conn.execute("SELECT pgwarden._arm_template_copy(%s)", [parent])
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+            sql.Identifier(db), sql.Identifier(src["database"]), sql.Identifier(src["owner"])))
+        return str(self._fetch_one(conn, "SELECT pg_current_wal_lsn()::text AS lsn")["lsn"])
+
+    def _create_empty(self, conn: psycopg.Connection[dict[str, Any]], src: dict[str, Any],
+                      db: str) -> None:
+        parts = [sql.SQL("CREATE DATABASE {} TEMPLATE template0 OWNER {} ENCODING {}").format(
+            sql.Identifier(db), sql.Identifier(src["owner"]), sql.Literal(src["encoding"]))]
+        parts.append(sql.SQL("LC_COLLATE {} LC_CTYPE {}").format(
+            sql.Literal(src["lc_collate"]), sql.Literal(src["lc_ctype"])))
+        if src["locale_provider"] == "i":
+            parts.append(sql.SQL("LOCALE_PROVIDER icu ICU_LOCALE {}").format(
+                sql.Literal(src["icu_locale"])))
+        conn.execute(sql.SQL(" ").join(parts))
+
+    def _online_copy(self, conn: psycopg.Connection[dict[str, Any]], src: dict[str, Any],
+                     db: str, jobs: int, progress: Progress | None) -> str:
+        """pg_dump --snapshot -Fd -j N from an exported snapshot held open,
+        then pg_restore -j N into a new database.  Nobody is disconnected."""
+        parent_ci, env = self._conninfo(src["database"])
+        child_ci, _ = self._conninfo(db)
+        workdir = Path(tempfile.mkdtemp(prefix="pgwarden-branch-"))
+        if os.geteuid() == 0:
+            os.chmod(workdir, 0o700)
+        dumpdir = workdir / "dump"
+        created = False
+        try:
+            with psycopg.connect(parent_ci, password=env.get("PGPASSWORD")) as snap:
+                snap.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                snap.read_only = True
+                row = snap.execute(
+                    "SELECT pg_export_snapshot(), pg_current_wal_lsn()::text,"
+                    " (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    "   WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+                    "     AND n.nspname NOT LIKE 'pg\\_toast%%')").fetchone()
+                assert row is not None
+                snapshot, lsn, ntables = row[0], row[1], int(row[2])
+                self._run_tool(
+                    [str(self.bindir / "pg_dump"), "--snapshot", snapshot, "-Fd", "-j", str(jobs),
+                     "-f", str(dumpdir), "--no-sync", "-v", "--dbname", parent_ci],
+                    env, "dump", ntables, ("dumping contents of table",), progress)
+                snap.rollback()
+            listing = subprocess.run([str(self.bindir / "pg_restore"), "-l", str(dumpdir)],
+                                     check=True, capture_output=True, text=True).stdout
+            nitems = sum(1 for line in listing.splitlines() if line and not line.startswith(";"))
+            self._create_empty(conn, src, db)
+            created = True
+            self._run_tool(
+                [str(self.bindir / "pg_restore"), "-j", str(jobs), "--exit-on-error", "-v",
+                 "--dbname", child_ci, str(dumpdir)],
+                env, "restore", nitems,
+                ("finished item", "creating ", "processing data for table"), progress)
+            return str(lsn)
+        except BaseException:
+            if created:
+                self._drop_database(conn, db)
+            raise
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    @staticmethod
+    def _run_tool(argv: list[str], env: dict[str, str], phase: str, total: int,
+                  markers: tuple[str, ...], progress: Progress | None) -> None:
+        """Run pg_dump/pg_restore -v, counting its verbose lines as progress."""
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        tail: list[str] = []
+        done = 0
+        stream: IO[str] | None = proc.stderr
+        assert stream is not None
+        if progress:
+            progress(phase, 0, total)
+        for line in stream:
+            if any(m in line for m in markers):
+                done += 1
+                if progress:
+                    progress(phase, min(done, total) if total else done, total)
+            elif "error" in line.lower() or "warning" in line.lower():
+                tail.append(line.rstrip())
+        rc = proc.wait()
+        if progress:
+            progress(phase, total if total else done, total)
+        if rc != 0:
+            detail = "\n".join(tail[-10:])
+            raise RuntimeError(f"{Path(argv[0]).name} failed (exit {rc}): {detail}")
+
+    @staticmethod
+    def _drop_database(conn: psycopg.Connection[dict[str, Any]], db: str) -> None:
+        try:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+        except psycopg.Error:
+            pass
+
+    def _endpoint_address(self, conn: psycopg.Connection[Any]) -> tuple[str | None, int | None, str | None]:
+        params = psycopg.conninfo.conninfo_to_dict(self.dsn)
+        host = conn.info.host
+        port = conn.info.port
+        rootcert = params.get("sslrootcert")
+        return host, port, None if rootcert is None else str(rootcert)
+
+    def connection_string(self, branch: str, *, role: str | None = None,
+                          endpoint: str | None = None, password: str | None = None,
+                          host: str | None = None, port: int | None = None,
+                          sslrootcert: str | None = None) -> str:
+        """A verify-full URI for a branch (role defaults to the project's user)."""
+        with self.connect() as conn:
+            b = self._get_branch(conn, branch)
+            if endpoint is not None:
+                ep = conn.execute("SELECT branch FROM pgwarden.endpoints WHERE name = %s",
+                                  [endpoint]).fetchone()
+                if ep is None or ep["branch"] != branch:
+                    raise LookupError(f'endpoint "{endpoint}" is not an endpoint of branch "{branch}"')
+            h, p, root = self._endpoint_address(conn)
+            user = role or conn.info.user
+        if b.database is None:
+            raise LookupError(f'branch "{branch}" has no database')
+        return branch_connection_string(host=host or h, port=port or p, database=b.database,
+                                        user=user, password=password, endpoint=endpoint,
+                                        sslrootcert=sslrootcert or root)
+
+    # -- endpoints ---------------------------------------------------------------
+    def endpoints(self, branch: str | None = None) -> list[Endpoint]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM pgwarden.endpoints WHERE %(b)s::text IS NULL OR branch = %(b)s"
+                " ORDER BY branch, is_default DESC, name", {"b": branch}).fetchall()
+        return [Endpoint(**r) for r in rows]
+
+    def endpoint(self, name: str) -> Endpoint:
+        with self.connect() as conn:
+            row = conn.execute("SELECT * FROM pgwarden.endpoints WHERE name = %s", [name]).fetchone()
+        if row is None:
+            raise LookupError(f'endpoint "{name}" does not exist')
+        return Endpoint(**row)
+
+    def create_endpoint(self, branch: str, name: str, kind: str = "read_write",
+                        max_connections: int | None = None) -> Endpoint:
+        with self.connect() as conn:
+            conn.execute("SELECT pgwarden.create_endpoint(%s, %s, %s, %s)",
+                         [branch, name, kind, max_connections])
+        return self.endpoint(name)
+
+    def suspend_endpoint(self, name: str) -> Endpoint:
+        with self.connect() as conn:
+            conn.execute("SELECT pgwarden.suspend_endpoint(%s)", [name])
+        return self.endpoint(name)
+
+    def resume_endpoint(self, name: str) -> Endpoint:
+        with self.connect() as conn:
+            conn.execute("SELECT pgwarden.resume_endpoint(%s)", [name])
+        return self.endpoint(name)
+
+    def set_endpoint_limit(self, name: str, max_connections: int | None) -> Endpoint:
+        with self.connect() as conn:
+            conn.execute("SELECT pgwarden.set_endpoint_limit(%s, %s)", [name, max_connections])
+        return self.endpoint(name)
+
+    def drop_endpoint(self, name: str) -> None:
+        with self.connect() as conn:
+            conn.execute("SELECT pgwarden.drop_endpoint(%s)", [name])
+
+    # -- branch roles ------------------------------------------------------------
+    def branch_roles(self, branch: str | None = None) -> list[BranchRole]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM pgwarden.branch_roles WHERE %(b)s::text IS NULL OR branch = %(b)s"
+                " ORDER BY branch, role", {"b": branch}).fetchall()
+        return [BranchRole(**r) for r in rows]
+
