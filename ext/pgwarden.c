@@ -40,6 +40,7 @@ _PG_init(void)
 	pgw_password_init();
 	pgw_logmask_init();
 	pgw_utility_init();
+	pgw_gate_init();
 	pgw_branches_init();
 
 	MarkGUCPrefixReserved("pgwarden");

@@ -8,6 +8,9 @@
  *	password.c	check_password_hook: the password policy
  *	logmask.c	emit_log_hook: no plaintext password reaches the server log
  *	utility.c	ProcessUtility_hook: one control database, extension life cycle
+ *	gate.c		ClientAuthentication_hook: the connection gate (IP, TLS)
+ *	policy.c	the policy snapshot in shared memory and its workers (policy.h)
+ *	allowlist.c	IP allowlist entries, matching, SQL functions
  *	branches.c	protected branches, branch roles, read-only endpoints
  *
  *-------------------------------------------------------------------------
@@ -58,5 +61,67 @@ extern void pgw_branches_utility_check(struct PlannedStmt *pstmt);
 extern void pgw_branches_utility_after(struct PlannedStmt *pstmt);
 extern void pgw_branches_clear_labels(void);
 extern void pgw_branches_enter_readonly(void);
+
+/* gate.c, allowlist.c: the connection gate */
+typedef enum PgwLocalConnections
+{
+	PGW_LOCAL_EXEMPT,
+	PGW_LOCAL_ENFORCE
+} PgwLocalConnections;
+
+typedef enum PgwIpKind
+{
+	PGW_IP_ADDRESS,
+	PGW_IP_RANGE,
+	PGW_IP_CIDR
+} PgwIpKind;
+
+/* One parsed allowlist entry; addresses in network byte order. */
+typedef struct PgwIpEntry
+{
+	int			family;			/* 4 or 6 */
+	int			kind;			/* PgwIpKind */
+	int			bits;			/* CIDR prefix length */
+	unsigned char lo[16];
+	unsigned char hi[16];
+	char		normal[100];	/* the stored, normalised text */
+} PgwIpEntry;
+
+/* What the gate knows about a connection. */
+typedef struct PgwConnInfo
+{
+	bool		local;			/* Unix socket */
+	bool		ssl;
+	int			family;			/* 4, 6, or 0 for a Unix socket */
+	unsigned char addr[16];
+	const char *role;
+	const char *dbname;			/* NULL: physical replication */
+	Oid			dboid;
+} PgwConnInfo;
+
+struct PgwPolicyView;
+struct Port;
+
+/* A rule another concern adds to the gate: true to allow, else reason set. */
+typedef bool (*PgwGateCheck) (const PgwConnInfo *ci,
+							  const struct PgwPolicyView *view,
+							  char *reason, size_t reasonlen);
+
+extern bool pgw_require_ssl;
+extern int	pgw_local_connections;
+
+extern void pgw_gate_init(void);
+extern void pgw_gate_register_check(PgwGateCheck check);
+extern void pgw_conninfo_from_port(struct Port *port, PgwConnInfo *ci);
+extern bool pgw_gate_decide(const PgwConnInfo *ci, const struct PgwPolicyView *view,
+							char *reason, size_t reasonlen);
+
+extern void pgw_allowlist_init(void);
+extern bool pgw_ip_parse_entry(const char *input, PgwIpEntry *out,
+							   char *problem, size_t problemlen,
+							   char *suggest, size_t suggestlen);
+extern bool pgw_allowlist_decide(const struct PgwPolicyView *view,
+								 const PgwConnInfo *ci,
+								 char *reason, size_t reasonlen);
 
 #endif							/* PGWARDEN_H */

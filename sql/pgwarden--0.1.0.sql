@@ -61,6 +61,293 @@ GRANT EXECUTE ON FUNCTION @extschema@.entropy_bits(text, text[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.generate_password(int) TO PUBLIC;
 
 -- ---------------------------------------------------------------------------
+-- Section: IP allowlist
+-- ---------------------------------------------------------------------------
+--
+-- The tables are the source of truth; the policy worker (ext/policy.c)
+-- publishes them to shared memory for the connection gate (ext/gate.c)
+-- within a second, on the primary and on streaming standbys.  Every table
+-- that feeds the gate carries the trigger _policy_changed, which bumps
+-- policy_version (polled by the worker) and wakes the worker at commit.
+
+-- The policy launcher runs connected to no database, where pg_shdescription
+-- cannot be read; it finds the control database by this security label
+-- (pg_shseclabel can).  Stale labels elsewhere are removed.
+DO $pgw$
+DECLARE
+	d record;
+BEGIN
+	FOR d IN SELECT db.datname
+	           FROM pg_catalog.pg_shseclabel l
+	           JOIN pg_catalog.pg_database db ON db.oid = l.objoid
+	          WHERE l.provider = 'pgwarden_control'
+	            AND l.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass
+	            AND db.datname <> pg_catalog.current_database()
+	LOOP
+		EXECUTE pg_catalog.format('SECURITY LABEL FOR pgwarden_control ON DATABASE %I IS NULL', d.datname);
+	END LOOP;
+	EXECUTE pg_catalog.format('SECURITY LABEL FOR pgwarden_control ON DATABASE %I IS %L',
+		pg_catalog.current_database(), 'control database');
+END
+$pgw$;
+
+CREATE TABLE @extschema@.policy_version (
+	singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+	version bigint NOT NULL DEFAULT 1,
+	changed_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+INSERT INTO @extschema@.policy_version DEFAULT VALUES;
+COMMENT ON TABLE @extschema@.policy_version IS
+'Version of the connection policy; bumped by every change to a table the connection gate reads';
+REVOKE ALL ON @extschema@.policy_version FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._policy_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'pgwarden_policy_changed'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@._policy_changed() IS
+'Internal trigger: bump policy_version and wake the policy worker when the change commits';
+REVOKE ALL ON FUNCTION @extschema@._policy_changed() FROM PUBLIC;
+
+CREATE TABLE @extschema@.ip_allow_entries (
+	entry text NOT NULL,
+	role name,
+	kind text NOT NULL CHECK (kind IN ('address', 'range', 'cidr')),
+	first_address inet NOT NULL,
+	last_address inet NOT NULL,
+	comment text,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	created_by name NOT NULL DEFAULT SESSION_USER,
+	CONSTRAINT ip_allow_entries_entry_role_key UNIQUE NULLS NOT DISTINCT (entry, role),
+	CONSTRAINT ip_allow_entries_range_check
+		CHECK (pg_catalog.family(first_address) = pg_catalog.family(last_address)
+			   AND first_address <= last_address)
+);
+COMMENT ON TABLE @extschema@.ip_allow_entries IS
+'IP allowlist entries (normalised): global when role is null, else for that role only; change them with ip_allow_add / ip_allow_remove';
+REVOKE ALL ON @extschema@.ip_allow_entries FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.ip_allow_entries', '');
+
+CREATE TABLE @extschema@.gate_settings (
+	name text PRIMARY KEY CHECK (name IN ('ip_allow_protected_only')),
+	value text NOT NULL
+);
+COMMENT ON TABLE @extschema@.gate_settings IS
+'Connection gate settings stored with the policy (absent: default); ip_allow_protected_only is set by ip_allow_protected_only()';
+REVOKE ALL ON @extschema@.gate_settings FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.gate_settings', '');
+
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON @extschema@.ip_allow_entries
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._policy_changed();
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON @extschema@.gate_settings
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._policy_changed();
+
+CREATE VIEW @extschema@.ip_allowlist AS
+SELECT e.entry, e.role, e.kind, e.first_address, e.last_address,
+       e.comment, e.created_at, e.created_by
+  FROM @extschema@.ip_allow_entries e
+ ORDER BY e.role NULLS FIRST, e.first_address, e.last_address;
+COMMENT ON VIEW @extschema@.ip_allowlist IS
+'The IP allowlist: one row per entry; role null means the entry applies to every role';
+REVOKE ALL ON @extschema@.ip_allowlist FROM PUBLIC;
+GRANT SELECT ON @extschema@.ip_allowlist TO pgwarden_admin;
+
+CREATE FUNCTION @extschema@._ip_allow_parse(entries text[],
+	OUT ord int, OUT entry text, OUT kind text,
+	OUT first_address inet, OUT last_address inet)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgwarden_ip_allow_parse'
+LANGUAGE C CALLED ON NULL INPUT IMMUTABLE;
+COMMENT ON FUNCTION @extschema@._ip_allow_parse(text[]) IS
+'Internal: parse and normalise allowlist entries; raises 22023 naming the first bad entry';
+REVOKE ALL ON FUNCTION @extschema@._ip_allow_parse(text[]) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._policy_verify(check_lockout boolean)
+RETURNS text
+AS 'MODULE_PATHNAME', 'pgwarden_policy_verify'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION @extschema@._policy_verify(boolean) IS
+'Internal: build the policy as this transaction sees it; raise if it cannot be published; return why the gate would refuse this session';
+REVOKE ALL ON FUNCTION @extschema@._policy_verify(boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._ip_allow_check_role(role name)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $pgw$
+BEGIN
+	IF role IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role) THEN
+		RAISE EXCEPTION 'role "%" does not exist', role
+			USING ERRCODE = 'undefined_object',
+			      DETAIL = 'IP allowlist entries can be limited to an existing role only.',
+			      HINT = 'Create the role first, or pass role => NULL for an entry that applies to every role.';
+	END IF;
+END
+$pgw$;
+COMMENT ON FUNCTION @extschema@._ip_allow_check_role(name) IS
+'Internal: refuse allowlist entries for a role that does not exist';
+REVOKE ALL ON FUNCTION @extschema@._ip_allow_check_role(name) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.ip_allow_add(entries text[], role name DEFAULT NULL,
+										 comment text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $pgw$
+DECLARE
+	before bigint;
+	added bigint;
+	lockout text;
+BEGIN
+	PERFORM @extschema@._ip_allow_check_role(role);
+	SELECT count(*) INTO before FROM @extschema@.ip_allow_entries;
+	INSERT INTO @extschema@.ip_allow_entries AS e
+		   (entry, role, kind, first_address, last_address, comment)
+	SELECT DISTINCT ON (p.entry) p.entry, ip_allow_add.role, p.kind,
+	       p.first_address, p.last_address, ip_allow_add.comment
+	  FROM @extschema@._ip_allow_parse(entries) p
+	 ORDER BY p.entry
+	ON CONFLICT ON CONSTRAINT ip_allow_entries_entry_role_key
+	DO UPDATE SET comment = COALESCE(EXCLUDED.comment, e.comment);
+	SELECT count(*) - before INTO added FROM @extschema@.ip_allow_entries;
+	lockout := @extschema@._policy_verify(true);
+	IF lockout IS NOT NULL THEN
+		RAISE WARNING 'new connections from this session''s address will be refused'
+			USING DETAIL = lockout,
+			      HINT = 'Add an entry for your own address too, or remove what you added with pgwarden.ip_allow_remove().';
+	END IF;
+	RETURN added;
+END
+$pgw$;
+COMMENT ON FUNCTION @extschema@.ip_allow_add(text[], name, text) IS
+'Allow connections from addresses, ranges (A-B) and CIDR blocks; for one role only when role is given; returns the number of new entries';
+
+CREATE FUNCTION @extschema@.ip_allow_remove(entries text[], role name DEFAULT NULL,
+											force boolean DEFAULT false)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $pgw$
+DECLARE
+	missing text;
+	removed integer;
+	lockout text;
+BEGIN
+	SELECT p.entry INTO missing
+	  FROM @extschema@._ip_allow_parse(entries) p
+	 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.ip_allow_entries e
+						WHERE e.entry = p.entry AND e.role IS NOT DISTINCT FROM ip_allow_remove.role)
+	 ORDER BY p.ord LIMIT 1;
+	IF missing IS NOT NULL THEN
+		RAISE EXCEPTION 'IP allowlist entry "%" does not exist%', missing,
+			CASE WHEN role IS NULL THEN '' ELSE pg_catalog.format(' for role %I', role) END
+			USING ERRCODE = 'undefined_object',
+			      DETAIL = 'Nothing was removed.',
+			      HINT = 'See SELECT * FROM pgwarden.ip_allowlist; entries for one role are removed with role => that role.';
+	END IF;
+	DELETE FROM @extschema@.ip_allow_entries e
+	 USING @extschema@._ip_allow_parse(entries) p
+	 WHERE e.entry = p.entry AND e.role IS NOT DISTINCT FROM ip_allow_remove.role;
+	GET DIAGNOSTICS removed = ROW_COUNT;
+	lockout := @extschema@._policy_verify(true);
+	IF lockout IS NOT NULL AND NOT force THEN
+		RAISE EXCEPTION 'removing these IP allowlist entries would lock out this session''s address'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = pg_catalog.format('Afterwards the gate would refuse this connection: %s.', lockout),
+			      HINT = 'Add an entry covering your address first, or pass force => true to remove them anyway.';
+	END IF;
+	RETURN removed;
+END
+$pgw$;
+COMMENT ON FUNCTION @extschema@.ip_allow_remove(text[], name, boolean) IS
+'Remove allowlist entries (those of role when given); refused when it would lock out the calling session unless force => true';
+
+CREATE FUNCTION @extschema@.ip_allow_reset(force boolean DEFAULT false)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $pgw$
+DECLARE
+	removed integer;
+	lockout text;
+BEGIN
+	DELETE FROM @extschema@.ip_allow_entries;
+	GET DIAGNOSTICS removed = ROW_COUNT;
+	lockout := @extschema@._policy_verify(true);
+	IF lockout IS NOT NULL AND NOT force THEN
+		RAISE EXCEPTION 'resetting the IP allowlist would lock out this session''s address'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = pg_catalog.format('Afterwards the gate would refuse this connection: %s.', lockout),
+			      HINT = 'Pass force => true to reset anyway.';
+	END IF;
+	RETURN removed;
+END
+$pgw$;
+COMMENT ON FUNCTION @extschema@.ip_allow_reset(boolean) IS
+'Remove every allowlist entry, global and per role (an empty allowlist restricts nobody); returns the number removed';
+
+CREATE FUNCTION @extschema@.ip_allow_protected_only(enabled boolean)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $pgw$
+DECLARE
+	lockout text;
+BEGIN
+	IF enabled IS NULL THEN
+		RAISE EXCEPTION 'pgwarden.ip_allow_protected_only needs true or false, not null'
+			USING ERRCODE = 'null_value_not_allowed',
+			      HINT = 'true: the allowlist applies to protected branches only; false: to every database.';
+	END IF;
+	INSERT INTO @extschema@.gate_settings (name, value)
+	VALUES ('ip_allow_protected_only', enabled::text)
+	ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;
+	lockout := @extschema@._policy_verify(true);
+	IF lockout IS NOT NULL THEN
+		RAISE WARNING 'new connections from this session''s address will be refused'
+			USING DETAIL = lockout,
+			      HINT = 'Add an entry for your own address, or switch back.';
+	END IF;
+	RETURN enabled;
+END
+$pgw$;
+COMMENT ON FUNCTION @extschema@.ip_allow_protected_only(boolean) IS
+'true: the IP allowlist applies only to connections to protected branches; false (default): to every connection';
+
+CREATE FUNCTION @extschema@.check_connection(client inet, role name, database name)
+RETURNS text
+AS 'MODULE_PATHNAME', 'pgwarden_check_connection'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.check_connection(inet, name, name) IS
+'What the connection gate would decide now, and why, for a TLS connection from client (null: Unix socket) as role to database';
+
+CREATE FUNCTION @extschema@.policy_status(OUT state text, OUT version bigint,
+	OUT control_database name, OUT loaded_at timestamptz,
+	OUT memory_used bigint, OUT memory_capacity bigint, OUT detail text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pgwarden_policy_status'
+LANGUAGE C STRICT VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.policy_status() IS
+'The connection policy the gate is enforcing: loaded / not loaded / damaged, its version, and shared memory use';
+
+REVOKE ALL ON FUNCTION @extschema@.ip_allow_add(text[], name, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.ip_allow_remove(text[], name, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.ip_allow_reset(boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.ip_allow_protected_only(boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.check_connection(inet, name, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.policy_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.ip_allow_add(text[], name, text) TO pgwarden_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.ip_allow_remove(text[], name, boolean) TO pgwarden_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.ip_allow_reset(boolean) TO pgwarden_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.ip_allow_protected_only(boolean) TO pgwarden_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.check_connection(inet, name, name) TO pgwarden_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.policy_status() TO pgwarden_admin;
+
+-- ---------------------------------------------------------------------------
 -- Section: branches (branches, endpoints, protected branches, branch roles)
 -- ---------------------------------------------------------------------------
 --
