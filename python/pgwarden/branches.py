@@ -215,9 +215,9 @@ class Project:
         if pw is not None:
             env["PGPASSWORD"] = str(pw)
         params["dbname"] = dbname
-        return psycopg.conninfo.make_conninfo(**params), env
+        return psycopg.conninfo.make_conninfo("", **params), env
 
-    def _fetch_one(self, conn: psycopg.Connection[dict[str, Any]], query: sql.Composable | str,
+    def _fetch_one(self, conn: psycopg.Connection[dict[str, Any]], query: sql.Composed | str,
                    args: Sequence[Any] = ()) -> dict[str, Any]:
         row = conn.execute(query, args).fetchone()
         assert row is not None

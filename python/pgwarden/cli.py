@@ -20,6 +20,10 @@ from ._cli_util import EXIT_SERVER, CommandError
 COMMAND_MODULES = (
     "cmd_password",
     "cmd_install",
+    "cmd_branches",
+    "cmd_endpoints",
+    "cmd_roles",
+    "cmd_project",
 )
 
 
