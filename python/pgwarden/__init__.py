@@ -4,12 +4,17 @@ The password estimator here is the same C code the server extension runs, so
 ``pgwarden.entropy_bits(pw)`` equals SQL ``pgwarden.entropy_bits(pw)``.
 """
 
+from . import allowlist
+from .allowlist import AllowlistEntry, PolicyStatus
 from .branches import Branch, BranchCreated, BranchRole, Credential, Endpoint, Project
 from .password import PasswordCheck, check_password, entropy_bits, generate_password
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AllowlistEntry",
+    "PolicyStatus",
+    "allowlist",
     "Branch",
     "BranchCreated",
     "BranchRole",

@@ -24,6 +24,9 @@ COMMAND_MODULES = (
     "cmd_endpoints",
     "cmd_roles",
     "cmd_project",
+    "cmd_ipallow",
+    "cmd_tls",
+    "cmd_connstr",
 )
 
 

@@ -190,3 +190,29 @@ class Cluster:
                 return True
             time.sleep(0.05)
         return False
+
+    # -- replication ----------------------------------------------------------------
+    def make_standby(self, *, conf: Sequence[str] = ()) -> Cluster:
+        """A streaming standby of this (running) cluster, initialised, not started.
+
+        Made with pg_basebackup over the Unix socket, so this cluster's
+        pg_hba.conf needs a ``local replication all trust`` line.  The copy
+        keeps the TLS files and settings; it gets its own port and socket
+        directory and follows this cluster through ``primary_conninfo``.
+        """
+        standby = Cluster(conf=conf, hba=self.hba, preload=self.preload, tls=self.tls,
+                          bindir=self.bindir)
+        standby.base.mkdir(parents=True, exist_ok=True)
+        os.chmod(standby.base, 0o755)
+        standby._chown(standby.base)
+        standby.sockdir.mkdir(exist_ok=True)
+        standby._chown(standby.sockdir)
+        self.run(self.bindir / "pg_basebackup", "-D", standby.data, "-h", self.sockdir,
+                 "-p", str(self.port), "-U", "postgres", "-X", "stream", "-R", "--no-sync")
+        standby.append_conf([
+            f"port = {standby.port}",
+            f"unix_socket_directories = '{standby.sockdir}'",
+            "hot_standby = on",
+            *standby.conf,
+        ])
+        return standby

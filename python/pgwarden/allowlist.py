@@ -1,0 +1,167 @@
+"""The IP allowlist from Python: typed helpers over pgwarden's SQL API.
+
+Every function takes an open psycopg connection to the control database (the
+database where ``CREATE EXTENSION pgwarden`` ran) whose role is a superuser or
+a member of ``pgwarden_admin``.  Changes are transactional: inside
+``with conn.transaction():`` they commit or roll back together, and new
+connections see a committed change within a second.
+
+>>> add(conn, ["203.0.113.7", "198.51.100.20-198.51.100.50", "192.0.2.0/24"])
+3
+>>> [e.entry for e in list_entries(conn)]
+['192.0.2.0/24', '198.51.100.20-198.51.100.50', '203.0.113.7']
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+SCHEMA = "pgwarden"
+
+
+@dataclass(frozen=True)
+class AllowlistEntry:
+    """One row of ``pgwarden.ip_allowlist``."""
+
+    entry: str
+    role: str | None
+    kind: str  # 'address', 'range' or 'cidr'
+    first_address: str
+    last_address: str
+    comment: str | None
+    created_at: dt.datetime
+    created_by: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PolicyStatus:
+    """What the connection gate is enforcing (``pgwarden.policy_status()``)."""
+
+    state: str  # 'loaded', 'not loaded' or 'damaged'
+    version: int
+    control_database: str | None
+    loaded_at: dt.datetime | None
+    memory_used: int
+    memory_capacity: int
+    detail: str
+
+
+def _fn(name: str) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(name))
+
+
+def add(conn: psycopg.Connection[Any], entries: Sequence[str], *, role: str | None = None,
+        comment: str | None = None) -> int:
+    """Allow addresses, ranges (``A-B``) and CIDR blocks; returns how many are new.
+
+    With ``role`` the entries apply to that role only.  A bad entry raises
+    ``psycopg.errors.InvalidParameterValue`` (SQLSTATE 22023) naming it, and
+    nothing of the call is stored.
+    """
+    q = sql.SQL("SELECT {}(%s::text[], role => %s::name, comment => %s::text)").format(
+        _fn("ip_allow_add"))
+    row = conn.execute(q, (list(entries), role, comment)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def remove(conn: psycopg.Connection[Any], entries: Sequence[str], *, role: str | None = None,
+           force: bool = False) -> int:
+    """Remove entries (those of ``role`` when given); returns how many were removed.
+
+    Refused (``psycopg.errors.ObjectNotInPrerequisiteState``, 55000) when the
+    calling session's own address would be locked out, unless ``force``.
+    """
+    q = sql.SQL("SELECT {}(%s::text[], role => %s::name, force => %s)").format(
+        _fn("ip_allow_remove"))
+    row = conn.execute(q, (list(entries), role, force)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def reset(conn: psycopg.Connection[Any], *, force: bool = False) -> int:
+    """Remove every entry; an empty allowlist restricts nobody.  Returns the number removed."""
+    q = sql.SQL("SELECT {}(force => %s)").format(_fn("ip_allow_reset"))
+    row = conn.execute(q, (force,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def list_entries(conn: psycopg.Connection[Any], *, role: str | None = None) -> list[AllowlistEntry]:
+    """The allowlist; with ``role``, only the entries limited to that role."""
+    q = sql.SQL(
+        "SELECT entry, role, kind, host(first_address) AS first_address,"
+        " host(last_address) AS last_address, comment, created_at, created_by FROM {}"
+    ).format(sql.Identifier(SCHEMA, "ip_allowlist"))
+    params: tuple[Any, ...] = ()
+    if role is not None:
+        q = q + sql.SQL(" WHERE role = %s")
+        params = (role,)
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(q, params).fetchall()
+    return [AllowlistEntry(**r) for r in rows]
+
+
+def set_protected_only(conn: psycopg.Connection[Any], enabled: bool) -> bool:
+    """From now on the allowlist applies to protected branches only (or again to all)."""
+    q = sql.SQL("SELECT {}(%s)").format(_fn("ip_allow_protected_only"))
+    row = conn.execute(q, (enabled,)).fetchone()
+    assert row is not None
+    return bool(row[0])
+
+
+def protected_only(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the allowlist applies to protected branches only."""
+    q = sql.SQL("SELECT value FROM {} WHERE name = 'ip_allow_protected_only'").format(
+        sql.Identifier(SCHEMA, "gate_settings"))
+    row = conn.execute(q).fetchone()
+    return row is not None and row[0] == "true"
+
+
+def check_connection(conn: psycopg.Connection[Any], client: str | None, role: str,
+                     database: str) -> str:
+    """What the gate would decide now for a TLS connection (``client=None``: Unix socket).
+
+    The answer starts with ``allow:`` or ``deny:`` and says why.
+    """
+    q = sql.SQL("SELECT {}(%s::inet, %s::name, %s::name)").format(_fn("check_connection"))
+    row = conn.execute(q, (client, role, database)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def policy_status(conn: psycopg.Connection[Any]) -> PolicyStatus:
+    q = sql.SQL("SELECT * FROM {}()").format(_fn("policy_status"))
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(q).fetchone()
+    assert row is not None
+    return PolicyStatus(**row)
+
+
+def wait_published(conn: psycopg.Connection[Any], timeout: float = 2.0) -> PolicyStatus:
+    """Wait until the gate enforces the committed policy; returns its status.
+
+    Raises TimeoutError when it does not within ``timeout`` seconds (the
+    worker normally publishes within a few milliseconds of the commit).
+    """
+    q = sql.SQL("SELECT version FROM {}").format(sql.Identifier(SCHEMA, "policy_version"))
+    deadline = time.monotonic() + timeout
+    while True:
+        row = conn.execute(q).fetchone()
+        status = policy_status(conn)
+        if row is not None and status.state == "loaded" and status.version == row[0]:
+            return status
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the connection policy was not published: {status.detail}")
+        time.sleep(0.01)

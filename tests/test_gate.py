@@ -1,0 +1,423 @@
+"""The connection gate: IP allowlist and required TLS, from real client addresses.
+
+Clients appear at other loopback addresses (127.0.0.2, 127.0.0.3, ...) through
+tests/proxy.py, and at ::1 directly.  Each test states one behaviour and checks
+it against a real server: the connection refused or admitted, the message, the
+row stored or not.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import errors, sql
+
+from pgwarden import allowlist
+from pgwarden.sandbox import Cluster
+from proxy import Proxy
+import scram_raw
+
+from conftest import CONTROL_DB
+
+Connector = Callable[..., "str | None"]
+
+
+# --------------------------------------------------------------------------- helpers
+def refusal(dsn: str) -> str | None:
+    """None when a connection succeeds, else the server's message (never a password)."""
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+        return None
+    except psycopg.OperationalError as exc:
+        return str(exc).split("FATAL:", 1)[-1].strip()
+
+
+def tcp_dsn(cluster: Cluster, user: str, password: str, *, host: str = "127.0.0.1",
+            port: int | None = None, dbname: str = "postgres",
+            sslmode: str = "verify-full") -> str:
+    kw: dict[str, Any] = dict(host=host, port=port or cluster.port, dbname=dbname, user=user,
+                              password=password, sslmode=sslmode, connect_timeout=10)
+    if sslmode == "verify-full":
+        kw["sslrootcert"] = str(cluster.ca_cert)
+    return psycopg.conninfo.make_conninfo(**kw)
+
+
+@pytest.fixture
+def gate(admin: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+    """The control database, with the allowlist emptied again afterwards."""
+    allowlist.reset(admin, force=True)
+    allowlist.set_protected_only(admin, False)
+    allowlist.wait_published(admin)
+    yield admin
+    allowlist.reset(admin, force=True)
+    allowlist.set_protected_only(admin, False)
+    allowlist.wait_published(admin)
+
+
+@pytest.fixture
+def make_role(admin: psycopg.Connection[Any]) -> Callable[..., tuple[str, str]]:
+    """Create a login role regress_<name> with a generated password."""
+    def make(name: str, *, admin_member: bool = False) -> tuple[str, str]:
+        role = f"regress_{name}"
+        pw = admin.execute("SELECT pgwarden.generate_password()").fetchone()[0]  # type: ignore[index]
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(pw)))
+        if admin_member:
+            admin.execute(sql.SQL("GRANT pgwarden_admin TO {}").format(sql.Identifier(role)))
+        return role, pw
+    return make
+
+
+@pytest.fixture
+def via(cluster: Cluster) -> Iterator[Callable[[str], Proxy]]:
+    """Proxies that make the server see a given loopback source address."""
+    proxies: dict[str, Proxy] = {}
+
+    def get(source: str) -> Proxy:
+        if source not in proxies:
+            proxies[source] = Proxy(cluster.port, source)
+        return proxies[source]
+    yield get
+    for p in proxies.values():
+        p.close()
+
+
+@pytest.fixture
+def connect_from(cluster: Cluster, via: Callable[[str], Proxy]) -> Connector:
+    """refusal() of a TLS (verify-full) connection from a loopback source address."""
+    def attempt(source: str, role: str, password: str, dbname: str = "postgres",
+                sslmode: str = "verify-full") -> str | None:
+        if source == "::1":
+            return refusal(tcp_dsn(cluster, role, password, host="::1", dbname=dbname,
+                                   sslmode=sslmode))
+        if source == "127.0.0.1":
+            return refusal(tcp_dsn(cluster, role, password, dbname=dbname, sslmode=sslmode))
+        return refusal(tcp_dsn(cluster, role, password, port=via(source).port, dbname=dbname,
+                               sslmode=sslmode))
+    return attempt
+
+
+# --------------------------------------------------------------------------- the allowlist
+def test_empty_allowlist_restricts_nobody(gate: Any, make_role: Any, connect_from: Connector) -> None:
+    role, pw = make_role("empty")
+    for source in ("127.0.0.1", "127.0.0.2", "::1"):
+        assert connect_from(source, role, pw) is None
+
+
+def test_single_address_admits_only_that_address(gate: Any, make_role: Any,
+                                                  connect_from: Connector) -> None:
+    role, pw = make_role("single")
+    allowlist.add(gate, ["127.0.0.2"])
+    allowlist.wait_published(gate)
+    assert connect_from("127.0.0.2", role, pw) is None
+    msg = connect_from("127.0.0.3", role, pw)
+    assert msg is not None
+    assert (f'pgwarden: connection from 127.0.0.3 refused for role "{role}" and database '
+            f'"postgres": address 127.0.0.3 is not in the IP allowlist') in msg
+    assert connect_from("127.0.0.1", role, pw) is not None
+    assert connect_from("::1", role, pw) is not None
+
+
+def test_range_and_cidr_entries(gate: Any, make_role: Any, connect_from: Connector) -> None:
+    role, pw = make_role("ranges")
+    allowlist.add(gate, ["127.0.0.10 - 127.0.0.20", "127.0.1.0/24"])
+    allowlist.wait_published(gate)
+    assert connect_from("127.0.0.10", role, pw) is None
+    assert connect_from("127.0.0.20", role, pw) is None
+    assert connect_from("127.0.0.21", role, pw) is not None
+    assert connect_from("127.0.0.9", role, pw) is not None
+    assert connect_from("127.0.1.77", role, pw) is None
+    assert connect_from("127.0.2.1", role, pw) is not None
+
+
+def test_ipv6_loopback_entry(gate: Any, make_role: Any, connect_from: Connector) -> None:
+    role, pw = make_role("six")
+    allowlist.add(gate, ["::1"])
+    allowlist.wait_published(gate)
+    assert connect_from("::1", role, pw) is None
+    assert connect_from("127.0.0.1", role, pw) is not None
+    allowlist.reset(gate)
+    allowlist.add(gate, ["::/127"])  # ::0 and ::1
+    allowlist.wait_published(gate)
+    assert connect_from("::1", role, pw) is None
+
+
+def test_ipv4_mapped_client_matches_ipv4_entries(gate: Any) -> None:
+    # PostgreSQL sets IPV6_V6ONLY on its listening sockets, so no real client
+    # can reach it with an IPv4-mapped source; check_connection runs the very
+    # matcher the gate runs, over the same published snapshot.
+    allowlist.add(gate, ["127.0.0.5", "10.0.0.0/8"])
+    allowlist.wait_published(gate)
+    assert allowlist.check_connection(gate, "::ffff:127.0.0.5", "regress_x", "postgres") \
+        .startswith("allow: address ::ffff:127.0.0.5 is in the IP allowlist")
+    assert allowlist.check_connection(gate, "::ffff:10.9.8.7", "regress_x", "postgres") \
+        .startswith("allow:")
+    assert allowlist.check_connection(gate, "::ffff:127.0.0.6", "regress_x", "postgres") \
+        .startswith("deny: address ::ffff:127.0.0.6 is not in the IP allowlist")
+
+
+def test_per_role_entries(gate: Any, make_role: Any, connect_from: Connector) -> None:
+    alice, apw = make_role("alice")
+    bob, bpw = make_role("bob")
+    allowlist.add(gate, ["127.0.0.4"], role=alice)
+    allowlist.wait_published(gate)
+    # only alice is restricted: no entry applies to bob
+    assert connect_from("127.0.0.4", alice, apw) is None
+    assert connect_from("127.0.0.5", alice, apw) is not None
+    assert connect_from("127.0.0.5", bob, bpw) is None
+    # a global entry applies to everyone, alongside alice's own
+    allowlist.add(gate, ["127.0.0.6"])
+    allowlist.wait_published(gate)
+    assert connect_from("127.0.0.6", alice, apw) is None
+    assert connect_from("127.0.0.4", alice, apw) is None
+    assert connect_from("127.0.0.4", bob, bpw) is not None
+    assert connect_from("127.0.0.6", bob, bpw) is None
+    rows = allowlist.list_entries(gate, role=alice)
+    assert [(r.entry, r.role, r.kind) for r in rows] == [("127.0.0.4", alice, "address")]
+
+
+def test_entries_for_unknown_role_are_refused(gate: Any) -> None:
+    with pytest.raises(errors.UndefinedObject, match='role "regress_nobody" does not exist'):
+        allowlist.add(gate, ["127.0.0.4"], role="regress_nobody")
+
+
+@pytest.mark.parametrize("entry, detail", [
+    ("127.0.0.1/8", "host bits set to the right of the /8 prefix"),
+    ("10.0.0.9-10.0.0.1", "The range is backwards"),
+    ("10.0.0.1-::1", "both ends must be of the same family"),
+    ("db.example.com", "is not an IPv4 or IPv6 address"),
+    ("10.0.0.1-10.0.0.5-10.0.0.9", "joined by one \"-\""),
+    ("300.1.1.1", "is not an IPv4 or IPv6 address"),
+    ("10.0.0.0/33", "out of range for IPv4"),
+    ("fe80::1%eth0", "is not an IPv4 or IPv6 address"),
+    ("", "The entry is empty"),
+])
+def test_bad_entry_is_refused_and_nothing_stored(gate: Any, entry: str, detail: str) -> None:
+    allowlist.add(gate, ["192.0.2.1"])
+    with pytest.raises(errors.InvalidParameterValue) as info:
+        allowlist.add(gate, ["198.51.100.1", entry])
+    assert info.value.diag.sqlstate == "22023"
+    assert info.value.diag.message_primary == f'invalid IP allowlist entry "{entry}"'
+    assert detail in (info.value.diag.message_detail or "")
+    assert info.value.diag.message_hint
+    assert [e.entry for e in allowlist.list_entries(gate)] == ["192.0.2.1"]
+
+
+def test_entries_are_normalised(gate: Any) -> None:
+    allowlist.add(gate, [" 2001:DB8:0:0::1 ", "10.0.0.1/32", "192.0.2.5-192.0.2.5",
+                         "2001:db8::/32", "10.0.0.1"], comment="office")
+    rows = allowlist.list_entries(gate)
+    assert [(r.entry, r.kind) for r in rows] == [
+        ("10.0.0.1", "address"), ("192.0.2.5", "address"),
+        ("2001:db8::/32", "cidr"), ("2001:db8::1", "address")]
+    assert {r.comment for r in rows} == {"office"}
+    assert allowlist.add(gate, ["10.0.0.1"]) == 0  # already there
+
+
+def test_remove_unknown_entry_names_it(gate: Any) -> None:
+    allowlist.add(gate, ["192.0.2.1"])
+    with pytest.raises(errors.UndefinedObject, match='entry "192.0.2.2" does not exist'):
+        allowlist.remove(gate, ["192.0.2.1", "192.0.2.2"])
+    assert [e.entry for e in allowlist.list_entries(gate)] == ["192.0.2.1"]
+
+
+def test_changes_are_transactional(gate: Any, cluster: Cluster) -> None:
+    with cluster.connect(CONTROL_DB) as conn:
+        with pytest.raises(errors.DivisionByZero):
+            with conn.transaction():
+                allowlist.add(conn, ["192.0.2.1"])
+                conn.execute("SELECT 1/0")
+    assert allowlist.list_entries(gate) == []
+    assert allowlist.check_connection(gate, "127.0.0.9", "regress_x", "postgres").startswith(
+        "allow: no IP allowlist entry applies")
+
+
+# --------------------------------------------------------------------------- privileges
+def test_non_admin_cannot_read_or_change(gate: Any, make_role: Any, cluster: Cluster) -> None:
+    role, _ = make_role("plain")
+    with psycopg.connect(cluster.local_dsn(CONTROL_DB, user=role), autocommit=True) as conn:
+        for stmt in ("SELECT * FROM pgwarden.ip_allowlist",
+                     "SELECT * FROM pgwarden.ip_allow_entries",
+                     "SELECT pgwarden.ip_allow_add(ARRAY['127.0.0.2'])",
+                     "SELECT pgwarden.ip_allow_remove(ARRAY['127.0.0.2'])",
+                     "SELECT pgwarden.ip_allow_reset()",
+                     "SELECT pgwarden.ip_allow_protected_only(true)",
+                     "SELECT pgwarden.check_connection('127.0.0.2', 'x', 'y')",
+                     "INSERT INTO pgwarden.ip_allow_entries VALUES ('1.2.3.4')"):
+            with pytest.raises(errors.InsufficientPrivilege):
+                conn.execute(stmt)
+
+
+def test_admin_member_manages_the_allowlist(gate: Any, make_role: Any, cluster: Cluster) -> None:
+    role, _ = make_role("warden", admin_member=True)
+    with psycopg.connect(cluster.local_dsn(CONTROL_DB, user=role), autocommit=True) as conn:
+        assert allowlist.add(conn, ["192.0.2.0/24"], comment="lab") == 1
+        assert [e.created_by for e in allowlist.list_entries(conn)] == [role]
+        assert allowlist.check_connection(conn, "192.0.2.9", role, "postgres").startswith("allow")
+        assert allowlist.remove(conn, ["192.0.2.0/24"]) == 1
+
+
+# --------------------------------------------------------------------------- self-lockout
+def test_removal_that_locks_out_the_caller_is_refused(gate: Any, make_role: Any,
+                                                      cluster: Cluster, via: Any) -> None:
+    role, pw = make_role("lockout", admin_member=True)
+    allowlist.add(gate, ["127.0.0.7", "127.0.0.8", "127.0.0.9"])
+    allowlist.wait_published(gate)
+    dsn = tcp_dsn(cluster, role, pw, port=via("127.0.0.7").port, dbname=CONTROL_DB)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert allowlist.remove(conn, ["127.0.0.8"]) == 1  # not ours: fine
+        with pytest.raises(errors.ObjectNotInPrerequisiteState) as info:
+            allowlist.remove(conn, ["127.0.0.7"])
+        assert "lock out this session's address" in info.value.diag.message_primary
+        assert "127.0.0.7" in (info.value.diag.message_detail or "")
+        assert "force => true" in (info.value.diag.message_hint or "")
+        assert [e.entry for e in allowlist.list_entries(conn)] == ["127.0.0.7", "127.0.0.9"]
+        # removing every entry leaves an empty allowlist, which locks nobody out;
+        # so does a reset
+        assert allowlist.remove(conn, ["127.0.0.7", "127.0.0.9"]) == 2
+        allowlist.add(conn, ["127.0.0.8", "127.0.0.9"])
+        assert allowlist.reset(conn) == 2
+        allowlist.add(conn, ["127.0.0.7", "127.0.0.8"])
+        assert allowlist.remove(conn, ["127.0.0.7"], force=True) == 1
+
+
+# --------------------------------------------------------------------------- protected-only
+def test_protected_only_mode(gate: Any, make_role: Any, connect_from: Connector) -> None:
+    role, pw = make_role("protonly")
+    allowlist.add(gate, ["127.0.0.2"])
+    allowlist.wait_published(gate)
+    assert connect_from("127.0.0.3", role, pw) is not None
+    assert allowlist.set_protected_only(gate, True) is True
+    allowlist.wait_published(gate)
+    assert allowlist.protected_only(gate)
+    # postgres is not a protected branch: the allowlist no longer applies to it
+    assert connect_from("127.0.0.3", role, pw) is None
+    assert allowlist.check_connection(gate, "127.0.0.3", role, "postgres") == (
+        'allow: database "postgres" is not a protected branch and the IP allowlist applies '
+        "to protected branches only (TLS is required: pgwarden.require_ssl is on)")
+    allowlist.set_protected_only(gate, False)
+    allowlist.wait_published(gate)
+    assert connect_from("127.0.0.3", role, pw) is not None
+
+
+# --------------------------------------------------------------------------- TLS, sockets
+def test_plaintext_tcp_is_refused_saying_tls_is_required(gate: Any, make_role: Any,
+                                                         connect_from: Connector) -> None:
+    role, pw = make_role("plain_tcp")
+    for source in ("127.0.0.1", "::1", "127.0.0.2"):
+        msg = connect_from(source, role, pw, sslmode="disable")
+        assert msg is not None and "TLS is required (pgwarden.require_ssl is on)" in msg
+        assert "sslmode=verify-full" in msg  # the HINT
+    assert connect_from("127.0.0.1", role, pw, sslmode="require") is None
+
+
+def test_require_ssl_off_admits_plaintext(gate: Any, make_role: Any, cluster: Cluster,
+                                          connect_from: Connector) -> None:
+    role, pw = make_role("ssl_off")
+    gate.execute("ALTER SYSTEM SET pgwarden.require_ssl = off")
+    gate.execute("SELECT pg_reload_conf()")
+    try:
+        deadline = time.monotonic() + 5
+        while connect_from("127.0.0.1", role, pw, sslmode="disable") is not None:
+            assert time.monotonic() < deadline, "require_ssl = off was not applied"
+            time.sleep(0.05)
+        # the allowlist still applies to plaintext connections
+        allowlist.add(gate, ["127.0.0.2"])
+        allowlist.wait_published(gate)
+        assert connect_from("127.0.0.2", role, pw, sslmode="disable") is None
+        assert "not in the IP allowlist" in (connect_from("127.0.0.3", role, pw,
+                                                          sslmode="disable") or "")
+    finally:
+        gate.execute("ALTER SYSTEM RESET pgwarden.require_ssl")
+        gate.execute("SELECT pg_reload_conf()")
+        time.sleep(0.3)
+    deadline = time.monotonic() + 5
+    while connect_from("127.0.0.2", role, pw, sslmode="disable") is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_unix_socket_is_exempt_by_default(gate: Any, make_role: Any, cluster: Cluster) -> None:
+    role, _ = make_role("local")
+    allowlist.add(gate, ["192.0.2.1"])
+    allowlist.wait_published(gate)
+    with psycopg.connect(cluster.local_dsn(user=role)) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert allowlist.check_connection(gate, None, role, "postgres") == (
+        "allow: Unix-socket connections are exempt (pgwarden.local_connections = exempt)")
+
+
+# --------------------------------------------------------------------------- propagation, log
+def test_change_reaches_new_connections_within_one_second(gate: Any, make_role: Any,
+                                                          connect_from: Connector) -> None:
+    role, pw = make_role("fast")
+    assert connect_from("127.0.0.3", role, pw) is None
+    allowlist.add(gate, ["127.0.0.2"])  # committed (autocommit)
+    start = time.monotonic()
+    while connect_from("127.0.0.3", role, pw) is None:
+        assert time.monotonic() - start < 1.0, "the change took over a second"
+    assert time.monotonic() - start < 1.0
+
+
+def test_refusal_is_one_clear_log_line(gate: Any, make_role: Any, cluster: Cluster,
+                                       connect_from: Connector) -> None:
+    from helpers import assert_not_logged
+
+    role, pw = make_role("logline")
+    allowlist.add(gate, ["127.0.0.2"])
+    allowlist.wait_published(gate)
+    before = len(cluster.read_log().splitlines())
+    assert connect_from("127.0.0.11", role, pw) is not None
+    time.sleep(0.1)
+    new = cluster.read_log().splitlines()[before:]
+    lines = [ln for ln in new if "connection from 127.0.0.11 refused" in ln]
+    assert len(lines) == 1
+    assert "FATAL:" in lines[0]
+    assert f'role "{role}"' in lines[0] and 'database "postgres"' in lines[0]
+    assert "not in the IP allowlist" in lines[0]
+    assert_not_logged(cluster, pw)
+
+
+# --------------------------------------------------------------------------- no oracle
+def test_denied_address_gets_identical_bytes_for_right_and_wrong_password(
+        gate: Any, make_role: Any, cluster: Cluster, via: Any) -> None:
+    role, pw = make_role("oracle")
+    wrong = pw[:-1] + ("x" if pw[-1] != "x" else "y")
+    allowlist.add(gate, ["127.0.0.2"])
+    allowlist.wait_published(gate)
+    ca = str(cluster.ca_cert)
+
+    def run(source: str, user: str, password: str) -> scram_raw.Transcript:
+        p = via(source)
+        return scram_raw.connect("127.0.0.1", p.port, user, password, "postgres", cafile=ca)
+
+    # Control: from an allowed address the raw client sees the whole exchange, so
+    # a right password (SASLFinal + AuthenticationOk) differs from a wrong one.
+    ok = run("127.0.0.2", role, pw)
+    bad = run("127.0.0.2", role, wrong)
+    assert ok.auth_codes()[:4] == [10, 11, 12, 0] and ok.authenticated
+    assert bad.auth_codes() == [10, 11] and bad.error_fields()["C"] == "28P01"
+
+    # From a denied address: one ErrorResponse, no authentication request at
+    # all, byte-identical whatever the credentials.
+    right = [run("127.0.0.3", role, pw) for _ in range(5)]
+    wrongs = [run("127.0.0.3", role, wrong) for _ in range(5)]
+    unknown = run("127.0.0.3", "regress_no_such_role", wrong)
+    reference = right[0].raw()
+    for t in right + wrongs:
+        assert t.auth_codes() == []
+        assert t.raw() == reference
+    assert right[0].error_fields()["C"] == "28000"
+    assert unknown.auth_codes() == []
+    assert [(t, p.replace(b"regress_no_such_role", role.encode()))
+            for t, p in unknown.messages] == right[0].messages
+    # and the same timing: no password work happens on either path
+    r = statistics.median(t.seconds for t in right)
+    w = statistics.median(t.seconds for t in wrongs)
+    assert abs(r - w) < max(0.5 * min(r, w), 0.01)
