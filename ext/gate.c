@@ -49,7 +49,12 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#include "commands/dbcommands.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_database.h"
+#include "utils/fmgroids.h"
+#include "utils/relcache.h"
 
 /*
  * Debian builds the server with GSSAPI, so libpq-be.h wants the Kerberos
@@ -193,6 +198,33 @@ pgw_gate_decide(const PgwConnInfo *ci, const PgwPolicyView *given,
 	return allow;
 }
 
+/*
+ * The OID of a database by name, during authentication.  Like postinit.c's
+ * GetDatabaseTuple: before the critical shared relcache entries are built
+ * (first connection after a restart) only a heap scan of pg_database works.
+ */
+static Oid
+database_oid(const char *dbname)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			result = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_database_datname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(dbname));
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, DatabaseNameIndexId, criticalSharedRelcachesBuilt,
+							  NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		result = ((Form_pg_database) GETSTRUCT(tup))->oid;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
 /* Judge the connection being authenticated; FATAL when refused. */
 static void
 gate_enforce(Port *port)
@@ -208,7 +240,7 @@ gate_enforce(Port *port)
 		return;
 	/* protected-only mode needs the database's OID; pg_database is shared */
 	if (ci.dbname)
-		ci.dboid = get_database_oid(ci.dbname, true);
+		ci.dboid = database_oid(ci.dbname);
 
 	if (pgw_gate_decide(&ci, NULL, reason, sizeof(reason)))
 		return;

@@ -421,3 +421,171 @@ def test_denied_address_gets_identical_bytes_for_right_and_wrong_password(
     r = statistics.median(t.seconds for t in right)
     w = statistics.median(t.seconds for t in wrongs)
     assert abs(r - w) < max(0.5 * min(r, w), 0.01)
+
+
+# --------------------------------------------------------------------------- own clusters
+SCRATCH_HBA = [
+    "local all all trust",
+    "local replication all trust",
+    "host all all 127.0.0.0/8 scram-sha-256",
+    "host all all ::1/128 scram-sha-256",
+]
+SCRATCH_DB = "regress_ctl"
+
+
+class Scratch:
+    """A cluster of the module's own, for restarts, damage and replication."""
+
+    def __init__(self) -> None:
+        self.cluster = Cluster(hba=SCRATCH_HBA, conf=["log_min_messages = 'info'"]).init()
+        self.cluster.start()
+        with self.cluster.connect() as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SCRATCH_DB)))
+        with self.admin() as conn:
+            conn.execute("CREATE EXTENSION pgwarden")
+            self.password = conn.execute("SELECT pgwarden.generate_password()").fetchone()[0]  # type: ignore[index]
+            self.role = "regress_app"
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(self.role), sql.Literal(self.password)))
+            allowlist.wait_published(conn)
+
+    def admin(self) -> psycopg.Connection[Any]:
+        return self.cluster.connect(SCRATCH_DB)
+
+    def attempt(self, source: str = "127.0.0.1", *, cluster: Cluster | None = None) -> str | None:
+        c = cluster or self.cluster
+        if source in ("127.0.0.1", "::1"):
+            return refusal(tcp_dsn(c, self.role, self.password, host=source))
+        with Proxy(c.port, source) as p:
+            return refusal(tcp_dsn(c, self.role, self.password, port=p.port))
+
+
+@pytest.fixture(scope="module")
+def scratch() -> Iterator[Scratch]:
+    s = Scratch()
+    try:
+        yield s
+    finally:
+        s.cluster.destroy()
+
+
+@pytest.fixture
+def fresh(scratch: Scratch) -> Iterator[Scratch]:
+    yield scratch
+    with scratch.admin() as conn:
+        allowlist.reset(conn, force=True)
+        allowlist.wait_published(conn)
+
+
+def test_allowlist_survives_restart(fresh: Scratch) -> None:
+    with fresh.admin() as conn:
+        allowlist.add(conn, ["127.0.0.2"])
+        allowlist.set_protected_only(conn, False)
+    fresh.cluster.restart()
+    assert fresh.attempt("127.0.0.2") is None
+    assert "not in the IP allowlist" in (fresh.attempt("127.0.0.3") or "")
+    with fresh.admin() as conn:
+        assert [e.entry for e in allowlist.list_entries(conn)] == ["127.0.0.2"]
+        assert allowlist.policy_status(conn).state == "loaded"
+
+
+def test_fail_closed_when_the_policy_cannot_be_read(fresh: Scratch) -> None:
+    c = fresh.cluster
+    assert fresh.attempt() is None
+    with fresh.admin() as conn:
+        conn.execute("ALTER TABLE pgwarden.policy_version RENAME TO policy_version_moved")
+    try:
+        assert c.wait_for_log("pgwarden: connection policy damaged, TCP connections are refused",
+                              timeout=2)
+        msg = fresh.attempt()
+        assert msg is not None and "the connection policy cannot be read" in msg
+        assert "policy_version" in msg
+        with fresh.admin() as conn:  # Unix-socket administration still works
+            assert allowlist.policy_status(conn).state == "damaged"
+            assert allowlist.check_connection(conn, "127.0.0.1", fresh.role, "postgres") \
+                .startswith("deny: the connection policy cannot be read")
+    finally:
+        with fresh.admin() as conn:
+            conn.execute("ALTER TABLE pgwarden.policy_version_moved RENAME TO policy_version")
+    deadline = time.monotonic() + 1.0
+    while fresh.attempt() is not None:
+        assert time.monotonic() < deadline, "the gate did not recover within a second"
+    assert c.wait_for_log("pgwarden: connection policy loaded again", timeout=2)
+
+
+def test_fail_closed_until_the_policy_is_loaded(fresh: Scratch) -> None:
+    c = fresh.cluster
+    # no background worker slot for the loader: the policy never loads
+    c.append_conf(["max_worker_processes = 1", "max_logical_replication_workers = 0",
+                   "pgwarden.policy_load_timeout = 200"])
+    c.restart()
+    try:
+        msg = fresh.attempt()
+        assert msg is not None and "the connection policy is not loaded yet" in msg
+        assert c.wait_for_log("pgwarden: could not start the policy loader", timeout=2)
+        with fresh.admin() as conn:
+            assert allowlist.policy_status(conn).state == "not loaded"
+    finally:
+        c.append_conf(["max_worker_processes = 8", "max_logical_replication_workers = 4",
+                       "pgwarden.policy_load_timeout = 2000"])
+        c.restart()
+    assert fresh.attempt() is None
+
+
+def test_local_connections_enforce(fresh: Scratch) -> None:
+    c = fresh.cluster
+    with fresh.admin() as conn:
+        pw = conn.execute("SELECT pgwarden.generate_password()").fetchone()[0]  # type: ignore[index]
+        conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(pw)))
+        conn.execute("ALTER SYSTEM SET pgwarden.local_connections = 'enforce'")
+        conn.execute("SELECT pg_reload_conf()")
+    tcp_admin = tcp_dsn(c, "postgres", pw, dbname=SCRATCH_DB)
+    try:
+        deadline = time.monotonic() + 5
+        while (msg := refusal(c.local_dsn(SCRATCH_DB))) is None:
+            assert time.monotonic() < deadline, "local_connections = enforce was not applied"
+            time.sleep(0.05)
+        assert "refused for role \"postgres\"" in msg and "from local socket" in msg
+        assert "Unix-socket connections cannot use TLS" in msg
+    finally:
+        with psycopg.connect(tcp_admin, autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM RESET pgwarden.local_connections")
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute("ALTER ROLE postgres PASSWORD NULL")
+    deadline = time.monotonic() + 5
+    while refusal(c.local_dsn(SCRATCH_DB)) is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_standby_enforces_a_primary_change_within_one_second(fresh: Scratch) -> None:
+    primary = fresh.cluster
+    standby = primary.make_standby()
+    try:
+        standby.start()
+        with fresh.admin() as conn:
+            version = conn.execute("SELECT version FROM pgwarden.policy_version").fetchone()[0]  # type: ignore[index]
+        deadline = time.monotonic() + 10
+        while True:
+            with standby.connect(SCRATCH_DB) as sconn:
+                status = allowlist.policy_status(sconn)
+                assert sconn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
+            if status.state == "loaded" and status.version == version:
+                break
+            assert time.monotonic() < deadline, status.detail
+            time.sleep(0.05)
+        assert fresh.attempt("127.0.0.3", cluster=standby) is None
+
+        with Proxy(standby.port, "127.0.0.3") as p:
+            dsn = tcp_dsn(standby, fresh.role, fresh.password, port=p.port)
+            with fresh.admin() as conn:
+                allowlist.add(conn, ["127.0.0.2"])  # committed on the primary
+            start = time.monotonic()
+            while refusal(dsn) is None:
+                assert time.monotonic() - start < 1.0, "the standby took over a second"
+            elapsed = time.monotonic() - start
+        assert elapsed < 1.0
+        assert fresh.attempt("127.0.0.2", cluster=standby) is None
+        assert "not in the IP allowlist" in (fresh.attempt("127.0.0.3", cluster=standby) or "")
+    finally:
+        standby.destroy()
