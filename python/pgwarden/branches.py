@@ -275,6 +275,7 @@ class Project:
         strategy: str = "auto",
         jobs: int = 1,
         progress: Progress | None = None,
+        on_snapshot: Callable[[str], None] | None = None,
     ) -> BranchCreated:
         """Copy branch ``parent`` into a new database and register it as ``name``.
 
@@ -283,7 +284,9 @@ class Project:
         snapshot-consistent pg_dump/pg_restore while the parent stays in use,
         ``auto`` the template copy when nobody is connected, else online.
         For a protected parent the result carries the new branch roles'
-        credentials; they are not stored anywhere.
+        credentials; they are not stored anywhere.  ``on_snapshot(id)`` is
+        called with the exported snapshot of an online copy while it is held
+        (to compare the copy with the parent at that snapshot).
         """
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
@@ -293,7 +296,8 @@ class Project:
         started = time.monotonic()
         with self.connect() as conn:
             src = self._fetch_one(conn, "SELECT * FROM pgwarden._copy_source(%s)", [parent])
-            chosen, lsn = self._copy(conn, parent, src, db, strategy, jobs, progress)
+            chosen, lsn = self._copy(conn, parent, src, db, strategy, jobs, progress,
+                                     on_snapshot)
             try:
                 rows = conn.execute(
                     "SELECT * FROM pgwarden._finish_create(%s, %s, %s, %s, %s)",
@@ -378,7 +382,8 @@ class Project:
 
     # -- copying -----------------------------------------------------------------
     def _copy(self, conn: psycopg.Connection[dict[str, Any]], parent: str, src: dict[str, Any],
-              db: str, strategy: str, jobs: int, progress: Progress | None) -> tuple[str, str]:
+              db: str, strategy: str, jobs: int, progress: Progress | None,
+              on_snapshot: Callable[[str], None] | None = None) -> tuple[str, str]:
         chosen = strategy
         if strategy == "auto":
             chosen = "template" if src["other_connections"] == 0 else "online"
@@ -389,7 +394,7 @@ class Project:
                 if strategy != "auto":
                     raise
                 chosen = "online"
-        return "online", self._online_copy(conn, src, db, jobs, progress)
+        return "online", self._online_copy(conn, src, db, jobs, progress, on_snapshot)
 
     def _template_copy(self, conn: psycopg.Connection[dict[str, Any]], parent: str,
                        src: dict[str, Any], db: str) -> str:
@@ -410,7 +415,8 @@ class Project:
         conn.execute(sql.SQL(" ").join(parts))
 
     def _online_copy(self, conn: psycopg.Connection[dict[str, Any]], src: dict[str, Any],
-                     db: str, jobs: int, progress: Progress | None) -> str:
+                     db: str, jobs: int, progress: Progress | None,
+                     on_snapshot: Callable[[str], None] | None = None) -> str:
         """pg_dump --snapshot -Fd -j N from an exported snapshot held open,
         then pg_restore -j N into a new database.  Nobody is disconnected."""
         parent_ci, env = self._conninfo(src["database"])
@@ -431,6 +437,8 @@ class Project:
                     "     AND n.nspname NOT LIKE 'pg\\_toast%%')").fetchone()
                 assert row is not None
                 snapshot, lsn, ntables = row[0], row[1], int(row[2])
+                if on_snapshot is not None:
+                    on_snapshot(snapshot)
                 self._run_tool(
                     [str(self.bindir / "pg_dump"), "--snapshot", snapshot, "-Fd", "-j", str(jobs),
                      "-f", str(dumpdir), "--no-sync", "-v", "--dbname", parent_ci],

@@ -3,15 +3,44 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from ._cli_util import EXIT_OK, add_dsn_argument, add_output_argument, print_rows
+from ._cli_util import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_SERVER,
+    CommandError,
+    add_dsn_argument,
+    add_output_argument,
+    print_rows,
+)
 from .branches import STRATEGIES, Branch, Project
 
 BRANCH_COLUMNS = ("name", "database", "parent", "protected", "created_at", "parent_lsn",
                   "strategy", "endpoints", "state")
+
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def helper_errors(func: Command) -> Command:
+    """Report the helpers' own errors (unknown names, bad values, a failed
+    pg_dump/pg_restore) like every other command error, without a traceback."""
+
+    @functools.wraps(func)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (LookupError, ValueError) as exc:
+            raise CommandError(str(exc).strip("'\""), EXIT_FAILED) from exc
+        except RuntimeError as exc:
+            raise CommandError(str(exc), EXIT_SERVER) from exc
+
+    return run
 
 
 def register(sub: Any) -> None:
@@ -98,6 +127,7 @@ def print_branches(branches: list[Branch], output: str) -> None:
     print_rows(rows, BRANCH_COLUMNS, output)
 
 
+@helper_errors
 def cmd_create(args: argparse.Namespace) -> int:
     project = Project(args.dsn)
     result = project.create_branch(args.name, args.parent, database=args.database,
@@ -118,22 +148,26 @@ def cmd_create(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@helper_errors
 def cmd_list(args: argparse.Namespace) -> int:
     print_branches(Project(args.dsn).branches(), args.output)
     return EXIT_OK
 
 
+@helper_errors
 def cmd_get(args: argparse.Namespace) -> int:
     print_branches([Project(args.dsn).branch(args.name)], args.output)
     return EXIT_OK
 
 
+@helper_errors
 def cmd_register(args: argparse.Namespace) -> int:
     b = Project(args.dsn).register_branch(args.database, args.parent, args.name)
     print_branches([b], args.output)
     return EXIT_OK
 
 
+@helper_errors
 def cmd_protect(args: argparse.Namespace) -> int:
     project = Project(args.dsn)
     b = project.protect(args.name) if args.protect else project.unprotect(args.name)
@@ -141,6 +175,7 @@ def cmd_protect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@helper_errors
 def cmd_reset(args: argparse.Namespace) -> int:
     b = Project(args.dsn).reset_branch(args.name, strategy=args.strategy, jobs=args.jobs,
                                        progress=_progress(args))
@@ -148,6 +183,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@helper_errors
 def cmd_delete(args: argparse.Namespace) -> int:
     Project(args.dsn).delete_branch(args.name)
     print(f"deleted branch {args.name}")

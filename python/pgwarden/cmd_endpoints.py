@@ -7,6 +7,7 @@ from typing import Any
 
 from ._cli_util import EXIT_OK, CommandError, add_dsn_argument, add_output_argument, print_rows
 from .branches import Endpoint, Project
+from .cmd_branches import helper_errors
 
 ENDPOINT_COLUMNS = ("name", "branch", "database", "kind", "max_connections", "suspended",
                     "is_default", "created_at")
@@ -57,17 +58,20 @@ def _print(endpoints: list[Endpoint], output: str) -> None:
     print_rows([e.as_dict() for e in endpoints], ENDPOINT_COLUMNS, output)
 
 
+@helper_errors
 def cmd_list(args: argparse.Namespace) -> int:
     _print(Project(args.dsn).endpoints(args.branch), args.output)
     return EXIT_OK
 
 
+@helper_errors
 def cmd_create(args: argparse.Namespace) -> int:
     e = Project(args.dsn).create_endpoint(args.branch, args.name, args.kind, args.max_connections)
     _print([e], args.output)
     return EXIT_OK
 
 
+@helper_errors
 def cmd_state(args: argparse.Namespace) -> int:
     project = Project(args.dsn)
     if args.action == "suspend":
@@ -78,6 +82,7 @@ def cmd_state(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@helper_errors
 def cmd_set_limit(args: argparse.Namespace) -> int:
     value: int | None
     if args.max_connections.lower() == "none":
@@ -91,6 +96,7 @@ def cmd_set_limit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@helper_errors
 def cmd_delete(args: argparse.Namespace) -> int:
     Project(args.dsn).drop_endpoint(args.name)
     print(f"deleted endpoint {args.name}")

@@ -7,6 +7,7 @@ from typing import Any
 
 from ._cli_util import EXIT_OK, CommandError, add_dsn_argument
 from .branches import Project
+from .cmd_branches import helper_errors
 
 
 def register(sub: Any) -> None:
@@ -21,6 +22,7 @@ def register(sub: Any) -> None:
     delete.set_defaults(func=cmd_delete)
 
 
+@helper_errors
 def cmd_delete(args: argparse.Namespace) -> int:
     if not args.yes:
         raise CommandError("project delete drops every branch database; pass --yes to confirm")

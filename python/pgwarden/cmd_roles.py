@@ -7,6 +7,7 @@ from typing import Any
 
 from ._cli_util import EXIT_OK, add_dsn_argument, add_output_argument, print_rows
 from .branches import Project
+from .cmd_branches import helper_errors
 
 
 def register(sub: Any) -> None:
@@ -19,6 +20,7 @@ def register(sub: Any) -> None:
     lst.set_defaults(func=cmd_list)
 
 
+@helper_errors
 def cmd_list(args: argparse.Namespace) -> int:
     rows = [r.as_dict() for r in Project(args.dsn).branch_roles(args.branch)]
     print_rows(rows, ("role", "branch", "database", "parent_role", "created_at"), args.output)
