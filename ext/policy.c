@@ -946,7 +946,7 @@ pgw_policy_init(void)
 	DefineCustomIntVariable("pgwarden.policy_memory",
 							"Shared memory reserved for the connection policy snapshot.",
 							"Holds the IP allowlist and the other data the connection gate reads "
-							"(about 12 bytes per IPv4 entry, 36 per IPv6 entry).  When the policy "
+							"(about 8 bytes per IPv4 entry, 32 per IPv6 entry).  When the policy "
 							"does not fit, TCP connections are refused and pgwarden.ip_allow_add "
 							"refuses to grow it.",
 							&pgw_policy_memory_kb,

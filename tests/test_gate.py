@@ -206,6 +206,8 @@ def test_bad_entry_is_refused_and_nothing_stored(gate: Any, entry: str, detail: 
     assert info.value.diag.message_primary == f'invalid IP allowlist entry "{entry}"'
     assert detail in (info.value.diag.message_detail or "")
     assert info.value.diag.message_hint
+    if entry == "10.0.0.9-10.0.0.1":
+        assert info.value.diag.message_hint == 'Did you mean "10.0.0.1-10.0.0.9"?'
     assert [e.entry for e in allowlist.list_entries(gate)] == ["192.0.2.1"]
 
 
@@ -275,7 +277,9 @@ def test_removal_that_locks_out_the_caller_is_refused(gate: Any, make_role: Any,
         with pytest.raises(errors.ObjectNotInPrerequisiteState) as info:
             allowlist.remove(conn, ["127.0.0.7"])
         assert "lock out this session's address" in info.value.diag.message_primary
-        assert "127.0.0.7" in (info.value.diag.message_detail or "")
+        assert info.value.diag.message_detail == (
+            "Afterwards the gate would refuse this connection: "
+            "address 127.0.0.7 is not in the IP allowlist.")
         assert "force => true" in (info.value.diag.message_hint or "")
         assert [e.entry for e in allowlist.list_entries(conn)] == ["127.0.0.7", "127.0.0.9"]
         # removing every entry leaves an empty allowlist, which locks nobody out;
@@ -285,6 +289,12 @@ def test_removal_that_locks_out_the_caller_is_refused(gate: Any, make_role: Any,
         assert allowlist.reset(conn) == 2
         allowlist.add(conn, ["127.0.0.7", "127.0.0.8"])
         assert allowlist.remove(conn, ["127.0.0.7"], force=True) == 1
+        # adding never refuses, but warns when it shuts out the caller
+        allowlist.reset(conn)
+        notices: list[str] = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+        allowlist.add(conn, ["127.0.0.9"])
+        assert notices == ["new connections from this session's address will be refused"]
 
 
 # --------------------------------------------------------------------------- protected-only
@@ -437,14 +447,18 @@ class Scratch:
     """A cluster of the module's own, for restarts, damage and replication."""
 
     def __init__(self) -> None:
-        self.cluster = Cluster(hba=SCRATCH_HBA, conf=["log_min_messages = 'info'"]).init()
+        self.cluster = Cluster(hba=SCRATCH_HBA, conf=["log_min_messages = 'info'"])
+        self.role = "regress_app"
+        self.password = ""
+
+    def setup(self) -> None:
+        self.cluster.init()
         self.cluster.start()
         with self.cluster.connect() as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SCRATCH_DB)))
         with self.admin() as conn:
             conn.execute("CREATE EXTENSION pgwarden")
             self.password = conn.execute("SELECT pgwarden.generate_password()").fetchone()[0]  # type: ignore[index]
-            self.role = "regress_app"
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
                 sql.Identifier(self.role), sql.Literal(self.password)))
             allowlist.wait_published(conn)
@@ -464,6 +478,7 @@ class Scratch:
 def scratch() -> Iterator[Scratch]:
     s = Scratch()
     try:
+        s.setup()
         yield s
     finally:
         s.cluster.destroy()
@@ -589,3 +604,105 @@ def test_standby_enforces_a_primary_change_within_one_second(fresh: Scratch) -> 
         assert "not in the IP allowlist" in (fresh.attempt("127.0.0.3", cluster=standby) or "")
     finally:
         standby.destroy()
+
+
+# --------------------------------------------------------------------------- CLI, README
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from pgwarden.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_ip_allow(gate: Any, make_role: Any, cluster: Cluster) -> None:
+    import json
+
+    role, _ = make_role("cli")
+    dsn = cluster.local_dsn(CONTROL_DB)
+    code, out, _ = run_cli("ip-allow", "add", "203.0.113.7", "198.51.100.20-198.51.100.50",
+                           "--dsn", dsn, "--output", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["protected_only"] is False
+    assert [e["entry"] for e in data["entries"]] == ["198.51.100.20-198.51.100.50", "203.0.113.7"]
+    code, out, _ = run_cli("ip-allow", "add", "10.0.0.0/8", "--role", role, "--comment",
+                           "office VPN", "--dsn", dsn)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["entry", "role", "kind", "comment", "created_at", "created_by"]
+    assert any(ln.startswith("10.0.0.0/8") and role in ln and "office VPN" in ln for ln in lines)
+    assert lines[-1] == "protected only: no"
+    code, out, _ = run_cli("ip-allow", "list", "--role", role, "--protected-only", "true",
+                           "--dsn", dsn, "--output", "json")
+    data = json.loads(out)
+    assert data["protected_only"] is True and [e["entry"] for e in data["entries"]] == ["10.0.0.0/8"]
+    code, _, err = run_cli("ip-allow", "add", "10.0.0.1/8", "--dsn", dsn)
+    assert code == 3 and 'invalid IP allowlist entry "10.0.0.1/8"' in err
+    assert 'HINT: Did you mean "10.0.0.0/8"?' in err
+    code, out, _ = run_cli("ip-allow", "remove", "203.0.113.7", "--dsn", dsn, "--output", "json")
+    assert code == 0 and "203.0.113.7" not in [e["entry"] for e in json.loads(out)["entries"]]
+    code, out, _ = run_cli("ip-allow", "reset", "--protected-only", "false", "--dsn", dsn)
+    assert code == 0 and out.splitlines()[-1] == (
+        "protected only: no (empty allowlist: no address is restricted)")
+    assert allowlist.list_entries(gate) == []
+
+
+def readme_block(start: str) -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    i = text.index(start)
+    return text[i:text.index("```", i)]
+
+
+def test_readme_allowlist_examples(gate: Any, make_role: Any) -> None:
+    import re
+
+    role, _ = make_role("app")
+    block = readme_block("SELECT pgwarden.ip_allow_add(ARRAY['203.0.113.7'")
+
+    def run(stmt: str) -> Any:
+        return gate.execute(stmt.replace("'app'", f"'{role}'")).fetchone()
+
+    statements = re.findall(r"^(SELECT .*?;)", block, re.M)
+    assert run(statements[0]) == (3,)
+    run(statements[1])
+    rows = gate.execute("SELECT entry, coalesce(role, ''), kind, coalesce(comment, '') "
+                        "FROM pgwarden.ip_allowlist").fetchall()
+    documented = [tuple(c.strip() for c in ln[2:].split("|")) for ln in block.splitlines()
+                  if ln.startswith("-- ") and ln.count("|") == 3 and "entry" not in ln]
+    assert [(e, r.replace(role, "app"), k, c) for e, r, k, c in rows] == documented
+    said = re.search(r"check_connection\(.*\);\n-- (.*)", block)
+    assert said is not None and run(statements[3])[0] == said.group(1)
+
+    bad = readme_block("SELECT pgwarden.ip_allow_add(ARRAY['192.0.2.1', '10.0.0.1/8']);")
+    fields = dict(re.findall(r"-- (ERROR|DETAIL|HINT):\s+(.*)", bad))
+    with pytest.raises(errors.InvalidParameterValue) as info:
+        gate.execute(bad.splitlines()[0])
+    d = info.value.diag
+    assert fields == {"ERROR": d.message_primary, "DETAIL": d.message_detail,
+                      "HINT": d.message_hint}
+
+
+def test_allowlist_bigger_than_policy_memory_is_refused(fresh: Scratch) -> None:
+    c = fresh.cluster
+    c.append_conf(["pgwarden.policy_memory = 64"])
+    c.restart()
+    try:
+        with fresh.admin() as conn:
+            assert allowlist.policy_status(conn).memory_capacity == 64 * 1024
+            many = [f"10.{i // 256 % 256}.{i % 256}.1" for i in range(10000)]
+            with pytest.raises(errors.ProgramLimitExceeded) as info:
+                allowlist.add(conn, many)
+            assert "does not fit in pgwarden.policy_memory" in info.value.diag.message_primary
+            assert "pgwarden.policy_memory is 64 kB" in (info.value.diag.message_detail or "")
+            assert allowlist.list_entries(conn) == []
+            assert allowlist.add(conn, many[:1000]) == 1000
+    finally:
+        c.append_conf(["pgwarden.policy_memory = 8192"])
+        c.restart()

@@ -36,14 +36,18 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
 def plain() -> Iterator[tuple[Cluster, str, str]]:
     """A cluster initialised without TLS, given certificates by the CLI."""
     c = Cluster(tls=False).init()
-    code, out, _ = run_cli("tls", "init", "--pgdata", str(c.data), "--hostname", "localhost",
-                           "--hostname", "127.0.0.1", "--hostname", "::1")
-    assert code == 0, out
-    c.start()
-    with c.connect() as conn:
-        pw = generate_password()
-        conn.execute(sql.SQL("CREATE ROLE regress_tls LOGIN PASSWORD {}").format(sql.Literal(pw)))
     try:
+        code, out, _ = run_cli("tls", "init", "--pgdata", str(c.data), "--hostname", "localhost",
+                               "--hostname", "127.0.0.1", "--hostname", "::1")
+        assert code == 0, out
+        assert [ln.split(":")[0] for ln in out.splitlines()[:4]] == [
+            "wrote ca cert", "wrote server cert", "wrote server key", "wrote config"]
+        assert out.splitlines()[4] == "names: localhost, 127.0.0.1, ::1"
+        c.start()
+        with c.connect() as conn:
+            pw = generate_password()
+            conn.execute(sql.SQL("CREATE ROLE regress_tls LOGIN PASSWORD {}").format(
+                sql.Literal(pw)))
         yield c, "regress_tls", pw
     finally:
         c.destroy()
