@@ -517,6 +517,27 @@ check_branch_role(Node *parsetree)
 	}
 }
 
+/*
+ * Branch roles keep their names: the connection gate binds them by name
+ * (the snapshot is rebuilt when pgwarden's tables change, not on renames).
+ */
+static void
+check_rename_branch_role(RenameStmt *stmt)
+{
+	Oid			roleid = get_role_oid(stmt->subname, true);
+	char	   *label;
+
+	if (!OidIsValid(roleid))
+		return;
+	label = object_label(AuthIdRelationId, roleid);
+	if (label && strncmp(label, "branch-role:", 12) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PGW_BRANCH_ROLE),
+				 errmsg("role \"%s\" is a branch role and cannot be renamed", stmt->subname),
+				 errdetail("The connection gate binds branch roles to their branch by name."),
+				 errhint("Delete the branch to drop its branch roles.")));
+}
+
 /* Statements a read-only endpoint refuses although PostgreSQL allows them
  * in a read-only transaction. */
 static void
@@ -570,6 +591,10 @@ pgw_branches_utility_check(PlannedStmt *pstmt)
 		check_readonly_utility(parsetree);
 
 	check_branch_role(parsetree);
+
+	if (IsA(parsetree, RenameStmt) &&
+		((RenameStmt *) parsetree)->renameType == OBJECT_ROLE)
+		check_rename_branch_role((RenameStmt *) parsetree);
 
 	switch (nodeTag(parsetree))
 	{
@@ -729,4 +754,6 @@ pgw_branches_init(void)
 
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = pgw_ExecutorStart;
+
+	pgw_endpoints_init();
 }

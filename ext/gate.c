@@ -150,14 +150,13 @@ pgw_gate_decide(const PgwConnInfo *ci, const PgwPolicyView *given,
 	PgwPolicyStatus status;
 	bool		allow;
 	bool		held = false;
+	bool		exempt = ci->local && pgw_local_connections == PGW_LOCAL_EXEMPT;
 
-	if (ci->local && pgw_local_connections == PGW_LOCAL_EXEMPT)
-	{
-		snprintf(reason, reasonlen,
-				 "Unix-socket connections are exempt (pgwarden.local_connections = exempt)");
-		return true;
-	}
-
+	/*
+	 * Exempt Unix-socket connections skip the IP and TLS rules but not the
+	 * registered checks (branch roles, endpoints); without a readable policy
+	 * they are let in (local administration must stay possible).
+	 */
 	if (given != NULL)
 		view = *given;
 	else
@@ -165,6 +164,12 @@ pgw_gate_decide(const PgwConnInfo *ci, const PgwPolicyView *given,
 		(void) pgw_policy_wait_loaded(pgw_policy_load_timeout_ms);
 		if (!pgw_policy_acquire(&view, &status))
 		{
+			if (exempt)
+			{
+				snprintf(reason, reasonlen,
+						 "Unix-socket connections are exempt (pgwarden.local_connections = exempt)");
+				return true;
+			}
 			if (status.state == PGW_POLICY_NOT_LOADED)
 				snprintf(reason, reasonlen,
 						 "the connection policy is not loaded yet (%s); TCP connections are refused until it is",
@@ -178,12 +183,20 @@ pgw_gate_decide(const PgwConnInfo *ci, const PgwPolicyView *given,
 		held = true;
 	}
 
-	allow = pgw_allowlist_decide(&view, ci, reason, reasonlen);
+	allow = exempt || pgw_allowlist_decide(&view, ci, reason, reasonlen);
 	for (int i = 0; allow && i < n_gate_checks; i++)
 		allow = gate_checks[i] (ci, &view, reason, reasonlen);
 
 	if (held)
 		pgw_policy_release();
+
+	if (exempt)
+	{
+		if (allow)
+			snprintf(reason, reasonlen,
+					 "Unix-socket connections are exempt (pgwarden.local_connections = exempt)");
+		return allow;
+	}
 
 	if (allow && pgw_require_ssl && !ci->ssl)
 	{
@@ -236,9 +249,7 @@ gate_enforce(Port *port)
 
 	gate_decided = true;
 	pgw_conninfo_from_port(port, &ci);
-	if (ci.local && pgw_local_connections == PGW_LOCAL_EXEMPT)
-		return;
-	/* protected-only mode needs the database's OID; pg_database is shared */
+	/* protected-only mode and the branch checks need the database's OID */
 	if (ci.dbname)
 		ci.dboid = database_oid(ci.dbname);
 

@@ -62,6 +62,9 @@ extern void pgw_branches_utility_after(struct PlannedStmt *pstmt);
 extern void pgw_branches_clear_labels(void);
 extern void pgw_branches_enter_readonly(void);
 
+/* endpoints.c: branches at connection time (gate check, snapshot loader) */
+extern void pgw_endpoints_init(void);
+
 /* gate.c, allowlist.c: the connection gate */
 typedef enum PgwLocalConnections
 {

@@ -425,6 +425,15 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.branch', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.endpoint', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.branch_role', '');
 
+-- The connection gate reads these tables through the policy snapshot
+-- (ext/endpoints.c): protected databases, endpoints, branch-role bindings.
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.branch
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._policy_changed();
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.endpoint
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._policy_changed();
+CREATE TRIGGER policy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.branch_role
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._policy_changed();
+
 -- A protected branch and its endpoints cannot be deleted, even by direct DML.
 CREATE FUNCTION @extschema@._refuse_protected_delete()
 RETURNS trigger

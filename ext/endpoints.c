@@ -1,0 +1,507 @@
+/*-------------------------------------------------------------------------
+ *
+ * endpoints.c
+ *	  Branches at connection time: endpoints (suspended, wrong branch,
+ *	  connection limit, read-only) and branch-role binding, decided by the
+ *	  connection gate from the policy snapshot.
+ *
+ * The loader (run by the policy worker in the control database, see
+ * policy.h) publishes three sections built from pgwarden.branch,
+ * pgwarden.endpoint and pgwarden.branch_role:
+ *
+ *	PGW_SECTION_PROTECTED_DATABASES  Oid[], sorted: read by the allowlist's
+ *									 protected-only mode
+ *	PGW_SECTION_ENDPOINTS			 PgwEndpointItem[], sorted by name
+ *	PGW_SECTION_BRANCH_ROLES		 PgwBranchRoleItem[], sorted by role name
+ *
+ * The gate check (registered with pgw_gate_register_check) runs with the
+ * snapshot held, before the client is asked for a password.  It uses names
+ * and the database OID the gate found, no catalog access.  Branch roles
+ * cannot be renamed (branches.c refuses it), so their names are stable.
+ *
+ * The endpoint is the one named by the startup option pgwarden.endpoint
+ * (options=-c pgwarden.endpoint=NAME, or a startup parameter), else the
+ * branch's default endpoint.  A database that is not a branch (and the
+ * control database) has no endpoints: only an explicit, foreign endpoint
+ * name is refused there.
+ *
+ * Connection limits count connections per endpoint in a small shared array
+ * indexed by backend id, under the LWLock tranche "pgwarden_endpoints":
+ * the count and the claim happen under one exclusive lock, and the slot is
+ * released at backend exit.  Dry runs (pgwarden.check_connection) neither
+ * claim slots nor change the session.
+ *
+ * After a successful authentication through a read-only endpoint our
+ * ClientAuthentication_hook (outside the gate's) calls
+ * pgw_branches_enter_readonly() (branches.c), before the client's startup
+ * options are applied.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "postmaster/postmaster.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+/* see gate.c: Port's layout does not depend on GSSAPI */
+#undef ENABLE_GSS
+#include "libpq/auth.h"
+#include "libpq/libpq-be.h"
+
+#include "pgwarden.h"
+#include "policy.h"
+
+typedef struct PgwEndpointItem
+{
+	NameData	name;
+	NameData	branch;
+	NameData	database;
+	Oid			dboid;
+	int32		max_connections;	/* 0: no limit */
+	bool		read_only;
+	bool		suspended;
+	bool		is_default;
+} PgwEndpointItem;
+
+typedef struct PgwBranchRoleItem
+{
+	NameData	role;
+	NameData	branch;
+	NameData	database;
+	Oid			dboid;
+} PgwBranchRoleItem;
+
+typedef struct PgwEndpointSlots
+{
+	LWLock	   *lock;
+	int			nslots;
+	NameData	slot[FLEXIBLE_ARRAY_MEMBER];	/* by backend id - 1; "" = free */
+} PgwEndpointSlots;
+
+static PgwEndpointSlots *slots = NULL;
+static int	my_slot = -1;
+
+/* What the gate decided for this backend, applied after authentication. */
+static bool pending_readonly = false;
+static NameData pending_endpoint;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
+
+/* ----------------------------------------------------------------
+ *	Shared memory: connections per endpoint
+ * ----------------------------------------------------------------
+ */
+
+static Size
+slots_size(void)
+{
+	return add_size(offsetof(PgwEndpointSlots, slot),
+					mul_size(sizeof(NameData), MaxBackends));
+}
+
+static void
+endpoints_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(slots_size());
+	RequestNamedLWLockTranche("pgwarden_endpoints", 1);
+}
+
+static void
+endpoints_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	slots = NULL;
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	slots = ShmemInitStruct("pgwarden endpoint slots", slots_size(), &found);
+	if (!found)
+	{
+		memset(slots, 0, slots_size());
+		slots->lock = &(GetNamedLWLockTranche("pgwarden_endpoints"))->lock;
+		slots->nslots = MaxBackends;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+release_slot(int code, Datum arg)
+{
+	if (slots == NULL || my_slot < 0)
+		return;
+	LWLockAcquire(slots->lock, LW_EXCLUSIVE);
+	NameStr(slots->slot[my_slot])[0] = '\0';
+	LWLockRelease(slots->lock);
+	my_slot = -1;
+}
+
+/*
+ * Count the connections through an endpoint and, when below the limit
+ * (0: none), claim a slot for this backend.  False when the limit is reached.
+ */
+static bool
+claim_slot(const char *endpoint, int limit, int *count)
+{
+	int			n = 0;
+	int			mine = MyBackendId - 1;
+
+	*count = 0;
+	if (slots == NULL || mine < 0 || mine >= slots->nslots)
+		return true;			/* cannot count: no limit enforced */
+	LWLockAcquire(slots->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < slots->nslots; i++)
+		if (i != mine && strcmp(NameStr(slots->slot[i]), endpoint) == 0)
+			n++;
+	*count = n;
+	if (limit > 0 && n >= limit)
+	{
+		LWLockRelease(slots->lock);
+		return false;
+	}
+	namestrcpy(&slots->slot[mine], endpoint);
+	LWLockRelease(slots->lock);
+	if (my_slot < 0)
+	{
+		my_slot = mine;
+		before_shmem_exit(release_slot, 0);
+	}
+	return true;
+}
+
+/* ----------------------------------------------------------------
+ *	Loader (policy worker, in the control database)
+ * ----------------------------------------------------------------
+ */
+
+static int
+cmp_oid(const void *a, const void *b)
+{
+	Oid			x = *(const Oid *) a;
+	Oid			y = *(const Oid *) b;
+
+	return (x > y) - (x < y);
+}
+
+static int
+cmp_endpoint(const void *a, const void *b)
+{
+	return strcmp(NameStr(((const PgwEndpointItem *) a)->name),
+				  NameStr(((const PgwEndpointItem *) b)->name));
+}
+
+static int
+cmp_branch_role(const void *a, const void *b)
+{
+	return strcmp(NameStr(((const PgwBranchRoleItem *) a)->role),
+				  NameStr(((const PgwBranchRoleItem *) b)->role));
+}
+
+static char *
+value_or_empty(HeapTuple tup, TupleDesc desc, int col)
+{
+	char	   *v = SPI_getvalue(tup, desc, col);
+
+	return v ? v : "";
+}
+
+static void
+branches_load(PgwPolicyBuild *build)
+{
+	Oid		   *oids;
+	PgwEndpointItem *eps;
+	PgwBranchRoleItem *roles;
+	int			n;
+
+	/* A database dropped behind our back is simply not published. */
+	if (SPI_execute("SELECT b.database_oid FROM pgwarden.branch b"
+					" WHERE b.protected"
+					"   AND EXISTS (SELECT 1 FROM pg_catalog.pg_database d WHERE d.oid = b.database_oid)"
+					" ORDER BY 1", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pgwarden.branch");
+	n = (int) SPI_processed;
+	oids = palloc0(sizeof(Oid) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		oids[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+												 SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	qsort(oids, n, sizeof(Oid), cmp_oid);
+	pgw_policy_build_section(build, PGW_SECTION_PROTECTED_DATABASES, oids, sizeof(Oid), n);
+
+	/* The control database is never subject to endpoint rules. */
+	if (SPI_execute("SELECT e.name, b.name, d.datname, b.database_oid,"
+					"       COALESCE(e.max_connections, 0), e.kind = 'read_only',"
+					"       e.suspended, e.is_default"
+					"  FROM pgwarden.endpoint e"
+					"  JOIN pgwarden.branch b ON b.name = e.branch"
+					"  JOIN pg_catalog.pg_database d ON d.oid = b.database_oid"
+					" WHERE d.datname <> pg_catalog.current_database()", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pgwarden.endpoint");
+	n = (int) SPI_processed;
+	eps = palloc0(sizeof(PgwEndpointItem) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		namestrcpy(&eps[i].name, value_or_empty(tup, desc, 1));
+		namestrcpy(&eps[i].branch, value_or_empty(tup, desc, 2));
+		namestrcpy(&eps[i].database, value_or_empty(tup, desc, 3));
+		eps[i].dboid = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+		eps[i].max_connections = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+		eps[i].read_only = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+		eps[i].suspended = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+		eps[i].is_default = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
+	}
+	qsort(eps, n, sizeof(PgwEndpointItem), cmp_endpoint);
+	pgw_policy_build_section(build, PGW_SECTION_ENDPOINTS, eps, sizeof(PgwEndpointItem), n);
+
+	if (SPI_execute("SELECT a.rolname, b.name, d.datname, b.database_oid"
+					"  FROM pgwarden.branch_role br"
+					"  JOIN pg_catalog.pg_authid a ON a.oid = br.role_oid"
+					"  JOIN pgwarden.branch b ON b.name = br.branch"
+					"  LEFT JOIN pg_catalog.pg_database d ON d.oid = b.database_oid",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pgwarden.branch_role");
+	n = (int) SPI_processed;
+	roles = palloc0(sizeof(PgwBranchRoleItem) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		namestrcpy(&roles[i].role, value_or_empty(tup, desc, 1));
+		namestrcpy(&roles[i].branch, value_or_empty(tup, desc, 2));
+		namestrcpy(&roles[i].database, value_or_empty(tup, desc, 3));
+		roles[i].dboid = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+	}
+	qsort(roles, n, sizeof(PgwBranchRoleItem), cmp_branch_role);
+	pgw_policy_build_section(build, PGW_SECTION_BRANCH_ROLES, roles, sizeof(PgwBranchRoleItem), n);
+}
+
+/* ----------------------------------------------------------------
+ *	The gate check
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * pgwarden.endpoint from the startup packet: a parameter of its own, or
+ * -c pgwarden.endpoint=NAME / --pgwarden.endpoint=NAME in options (the last
+ * one wins, as for any setting).  NULL when not given.
+ */
+static char *
+requested_endpoint(Port *port)
+{
+	char	   *result = NULL;
+	ListCell   *lc;
+
+	if (port->cmdline_options != NULL)
+	{
+		int			maxac = 2 + (strlen(port->cmdline_options) + 1) / 2;
+		char	  **av = palloc(maxac * sizeof(char *));
+		int			ac = 0;
+
+		pg_split_opts(av, &ac, port->cmdline_options);
+		for (int i = 0; i < ac; i++)
+		{
+			const char *opt = NULL;
+			char	   *name;
+			char	   *value;
+
+			if (strcmp(av[i], "-c") == 0 && i + 1 < ac)
+				opt = av[++i];
+			else if (strncmp(av[i], "-c", 2) == 0)
+				opt = av[i] + 2;
+			else if (strncmp(av[i], "--", 2) == 0)
+				opt = av[i] + 2;
+			if (opt == NULL)
+				continue;
+			ParseLongOption(opt, &name, &value);
+			if (value != NULL && pg_strcasecmp(name, "pgwarden.endpoint") == 0)
+				result = value;
+		}
+	}
+	for (lc = list_head(port->guc_options); lc != NULL; lc = lnext(port->guc_options, lc))
+	{
+		const char *name = lfirst(lc);
+
+		lc = lnext(port->guc_options, lc);
+		if (lc == NULL)
+			break;
+		if (pg_strcasecmp(name, "pgwarden.endpoint") == 0)
+			result = lfirst(lc);
+	}
+	if (result != NULL && result[0] == '\0')
+		result = NULL;
+	return result;
+}
+
+static const PgwEndpointItem *
+find_endpoint(const PgwEndpointItem *eps, int n, const char *name)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		int			c = strcmp(NameStr(eps[mid].name), name);
+
+		if (c == 0)
+			return &eps[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+static const PgwBranchRoleItem *
+find_branch_role(const PgwBranchRoleItem *roles, int n, const char *name)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		int			c = strcmp(NameStr(roles[mid].role), name);
+
+		if (c == 0)
+			return &roles[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+static bool
+branches_gate_check(const PgwConnInfo *ci, const struct PgwPolicyView *view,
+					char *reason, size_t reasonlen)
+{
+	bool		real = ClientAuthInProgress && MyProcPort != NULL;
+	const char *requested = real ? requested_endpoint(MyProcPort) : NULL;
+	const PgwEndpointItem *eps;
+	const PgwBranchRoleItem *roles;
+	const PgwEndpointItem *ep = NULL;
+	int			neps;
+	int			nroles;
+	int			count;
+
+	pending_readonly = false;
+	if (ci->dbname == NULL)
+		return true;			/* physical replication: no database */
+
+	/* A branch role may connect to its own branch's database only. */
+	roles = pgw_policy_section(view, PGW_SECTION_BRANCH_ROLES, &nroles);
+	if (ci->role != NULL)
+	{
+		const PgwBranchRoleItem *br = find_branch_role(roles, nroles, ci->role);
+
+		if (br != NULL && br->dboid != ci->dboid)
+		{
+			snprintf(reason, reasonlen,
+					 "role \"%s\" is a branch role of branch \"%s\" and may connect to database \"%s\" only",
+					 ci->role, NameStr(br->branch), NameStr(br->database));
+			return false;
+		}
+	}
+
+	eps = pgw_policy_section(view, PGW_SECTION_ENDPOINTS, &neps);
+	if (requested != NULL)
+	{
+		ep = find_endpoint(eps, neps, requested);
+		if (ep == NULL)
+		{
+			snprintf(reason, reasonlen, "endpoint \"%s\" does not exist", requested);
+			return false;
+		}
+		if (ep->dboid != ci->dboid)
+		{
+			snprintf(reason, reasonlen,
+					 "endpoint \"%s\" belongs to branch \"%s\" (database \"%s\"), not to database \"%s\"",
+					 requested, NameStr(ep->branch), NameStr(ep->database), ci->dbname);
+			return false;
+		}
+	}
+	else
+	{
+		for (int i = 0; i < neps; i++)
+			if (eps[i].dboid == ci->dboid && eps[i].is_default)
+				ep = &eps[i];
+		if (ep == NULL)
+			return true;		/* not a branch */
+	}
+
+	if (ep->suspended)
+	{
+		snprintf(reason, reasonlen, "endpoint \"%s\" of branch \"%s\" is suspended",
+				 NameStr(ep->name), NameStr(ep->branch));
+		return false;
+	}
+	if (real)
+	{
+		if (!claim_slot(NameStr(ep->name), ep->max_connections, &count))
+		{
+			snprintf(reason, reasonlen,
+					 "endpoint \"%s\" of branch \"%s\" already has %d connections, its limit",
+					 NameStr(ep->name), NameStr(ep->branch), count);
+			return false;
+		}
+		pending_readonly = ep->read_only;
+		namestrcpy(&pending_endpoint, NameStr(ep->name));
+	}
+	return true;
+}
+
+/*
+ * After the gate (called first) admitted the connection: apply the endpoint
+ * before the client's startup options are processed.
+ */
+static void
+endpoints_client_auth_hook(Port *port, int status)
+{
+	if (prev_client_auth_hook)
+		prev_client_auth_hook(port, status);
+	if (status != STATUS_OK || NameStr(pending_endpoint)[0] == '\0')
+		return;
+	SetConfigOption("pgwarden.endpoint", NameStr(pending_endpoint),
+					PGC_BACKEND, PGC_S_OVERRIDE);
+	if (pending_readonly)
+		pgw_branches_enter_readonly();
+}
+
+void
+pgw_endpoints_init(void)
+{
+	pgw_policy_register_loader("branches", branches_load);
+	pgw_gate_register_check(branches_gate_check);
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = endpoints_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = endpoints_shmem_startup;
+
+	/* installed after the gate's hook, so it runs around it */
+	prev_client_auth_hook = ClientAuthentication_hook;
+	ClientAuthentication_hook = endpoints_client_auth_hook;
+}
