@@ -13,6 +13,7 @@ import ipaddress
 import socket
 import threading
 from types import TracebackType
+from typing import Self
 
 LOOPBACK_V4 = ipaddress.ip_network("127.0.0.0/8")
 
@@ -93,7 +94,7 @@ class Proxy:
                     pass
             self._sockets.clear()
 
-    def __enter__(self) -> Proxy:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

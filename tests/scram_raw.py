@@ -134,8 +134,7 @@ def connect(host: str, port: int, user: str, password: str, database: str, *,
                 client_key = _hmac(salted, b"Client Key")
                 stored_key = hashlib.sha256(client_key).digest()
                 final_without_proof = f"c=biws,r={attrs['r']}"
-                auth_message = ",".join([client_first_bare, server_first,
-                                         final_without_proof]).encode()
+                auth_message = f"{client_first_bare},{server_first},{final_without_proof}".encode()
                 signature = _hmac(stored_key, auth_message)
                 proof = bytes(a ^ b for a, b in zip(client_key, signature))
                 final = f"{final_without_proof},p={base64.b64encode(proof).decode()}"

@@ -17,12 +17,11 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
+import scram_raw
+from conftest import CONTROL_DB
 from pgwarden import allowlist
 from pgwarden.sandbox import Cluster
 from proxy import Proxy
-import scram_raw
-
-from conftest import CONTROL_DB
 
 Connector = Callable[..., "str | None"]
 
@@ -41,8 +40,9 @@ def refusal(dsn: str) -> str | None:
 def tcp_dsn(cluster: Cluster, user: str, password: str, *, host: str = "127.0.0.1",
             port: int | None = None, dbname: str = "postgres",
             sslmode: str = "verify-full") -> str:
-    kw: dict[str, Any] = dict(host=host, port=port or cluster.port, dbname=dbname, user=user,
-                              password=password, sslmode=sslmode, connect_timeout=10)
+    kw: dict[str, Any] = {"host": host, "port": port or cluster.port, "dbname": dbname,
+                          "user": user, "password": password, "sslmode": sslmode,
+                          "connect_timeout": 10}
     if sslmode == "verify-full":
         kw["sslrootcert"] = str(cluster.ca_cert)
     return psycopg.conninfo.make_conninfo(**kw)
@@ -230,11 +230,10 @@ def test_remove_unknown_entry_names_it(gate: Any) -> None:
 
 
 def test_changes_are_transactional(gate: Any, cluster: Cluster) -> None:
-    with cluster.connect(CONTROL_DB) as conn:
-        with pytest.raises(errors.DivisionByZero):
-            with conn.transaction():
-                allowlist.add(conn, ["192.0.2.1"])
-                conn.execute("SELECT 1/0")
+    with cluster.connect(CONTROL_DB) as conn, pytest.raises(errors.DivisionByZero), \
+            conn.transaction():
+        allowlist.add(conn, ["192.0.2.1"])
+        conn.execute("SELECT 1/0")
     assert allowlist.list_entries(gate) == []
     assert allowlist.check_connection(gate, "127.0.0.9", "regress_x", "postgres").startswith(
         "allow: no IP allowlist entry applies")
@@ -669,7 +668,7 @@ def test_readme_allowlist_examples(gate: Any, make_role: Any) -> None:
     def run(stmt: str) -> Any:
         return gate.execute(stmt.replace("'app'", f"'{role}'")).fetchone()
 
-    statements = re.findall(r"^(SELECT .*?;)", block, re.M)
+    statements = re.findall(r"^(SELECT .*?;)", block, re.MULTILINE)
     assert run(statements[0]) == (3,)
     run(statements[1])
     rows = gate.execute("SELECT entry, coalesce(role, ''), kind, coalesce(comment, '') "
@@ -706,3 +705,43 @@ def test_allowlist_bigger_than_policy_memory_is_refused(fresh: Scratch) -> None:
     finally:
         c.append_conf(["pgwarden.policy_memory = 8192"])
         c.restart()
+
+
+def test_pg_dump_carries_the_allowlist(fresh: Scratch) -> None:
+    c = fresh.cluster
+    with fresh.admin() as conn:
+        allowlist.add(conn, ["192.0.2.0/24"], role=fresh.role, comment="lab")
+        allowlist.set_protected_only(conn, True)
+    try:
+        dump = c.run(c.bindir / "pg_dump", "-h", c.sockdir, "-p", str(c.port), "-U", "postgres",
+                     SCRATCH_DB).stdout
+        assert "COPY pgwarden.ip_allow_entries" in dump
+        assert f"192.0.2.0/24\t{fresh.role}\tcidr" in dump
+        assert "COPY pgwarden.gate_settings" in dump and "ip_allow_protected_only\ttrue" in dump
+    finally:
+        with fresh.admin() as conn:
+            allowlist.set_protected_only(conn, False)
+
+
+def test_drop_extension_lifts_the_allowlist(fresh: Scratch) -> None:
+    with fresh.admin() as conn:
+        allowlist.add(conn, ["127.0.0.2"])
+        allowlist.wait_published(conn)
+    assert fresh.attempt("127.0.0.3") is not None
+    with fresh.admin() as conn:
+        conn.execute("DROP EXTENSION pgwarden")
+    try:
+        start = time.monotonic()
+        while fresh.attempt("127.0.0.3") is not None:
+            assert time.monotonic() - start < 1.0, "dropping pgwarden did not lift the allowlist"
+        with fresh.admin() as conn:  # the worker removes its mark from the database
+            deadline = time.monotonic() + 2
+            while conn.execute("SELECT count(*) FROM pg_shseclabel "
+                               "WHERE provider = 'pgwarden_control'").fetchone() != (0,):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    finally:
+        with fresh.admin() as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pgwarden")
+            allowlist.wait_published(conn)
+            assert allowlist.list_entries(conn) == []

@@ -114,9 +114,9 @@ def test_verify_full_fails_for_another_host_name(plain: Any, tmp_path: Path) -> 
     try:
         uri = make_uri({"host": "127.0.0.1", "port": c.port, "user": role, "dbname": "postgres",
                         "sslrootcert": str(c.ca_cert)})
-        with pytest.raises(psycopg.OperationalError, match="does not match host name"):
-            with psycopg.connect(uri, password=pw, connect_timeout=10):
-                pass
+        with pytest.raises(psycopg.OperationalError, match="does not match host name"), \
+                psycopg.connect(uri, password=pw, connect_timeout=10):
+            pass
     finally:
         run_cli("tls", "init", "--pgdata", str(c.data), "--hostname", "localhost",
                 "--hostname", "127.0.0.1", "--hostname", "::1")
