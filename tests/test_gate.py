@@ -315,6 +315,37 @@ def test_protected_only_mode(gate: Any, make_role: Any, connect_from: Connector)
     assert connect_from("127.0.0.3", role, pw) is not None
 
 
+def test_protected_only_restricts_protected_branches(gate: Any, make_role: Any,
+                                                     cluster: Cluster,
+                                                     connect_from: Connector) -> None:
+    role, pw = make_role("branch_user")
+    db = "regress_gate_protected"
+    with cluster.connect() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
+    try:
+        gate.execute("SELECT pgwarden.register_branch(%s)", (db,))
+        gate.execute("SELECT pgwarden.protect_branch(%s)", (db,))
+        allowlist.add(gate, ["127.0.0.2"])
+        allowlist.set_protected_only(gate, True)
+        allowlist.wait_published(gate)
+        msg = connect_from("127.0.0.3", role, pw, dbname=db)
+        assert msg is not None and "address 127.0.0.3 is not in the IP allowlist" in msg
+        assert connect_from("127.0.0.2", role, pw, dbname=db) is None
+        assert connect_from("127.0.0.3", role, pw, dbname="postgres") is None
+        assert allowlist.check_connection(gate, "127.0.0.3", role, db).startswith("deny:")
+        # unprotected, the branch is no longer restricted
+        gate.execute("SELECT pgwarden.unprotect_branch(%s)", (db,))
+        allowlist.wait_published(gate)
+        assert connect_from("127.0.0.3", role, pw, dbname=db) is None
+    finally:
+        gate.execute("SELECT pgwarden.unprotect_branch(%s) FROM pgwarden.branch WHERE name = %s "
+                     "AND protected", (db, db))
+        with cluster.connect() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(db)))
+        gate.execute("SELECT pgwarden.sync_branches()")
+
+
 # --------------------------------------------------------------------------- TLS, sockets
 def test_plaintext_tcp_is_refused_saying_tls_is_required(gate: Any, make_role: Any,
                                                          connect_from: Connector) -> None:
