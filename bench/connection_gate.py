@@ -102,6 +102,18 @@ def make_role(conn: psycopg.Connection[Any]) -> str:
     return pw
 
 
+def decision_time(conn: psycopg.Connection[Any], calls: int = 20_000) -> float:
+    """Microseconds per gate decision for an allowed client, best of 5 runs."""
+    q = sql.SQL("SELECT count({}('127.0.0.1', %s, 'postgres')) FROM generate_series(1, %s)")\
+        .format(sql.Identifier("pgwarden", "check_connection"))
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        conn.execute(q, (ROLE, calls))
+        best = min(best, time.perf_counter() - start)
+    return best / calls * 1e6
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=4.0, help="per measurement")
@@ -121,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         ("gate, 100,000", Cluster(hba=HBA_BASE + hba_host), 100_000),
     ]
     passwords: dict[str, str] = {}
+    decision_us: dict[str, float] = {}
     notes: list[str] = []
     rates: dict[str, list[float]] = {label: [] for label, _, _ in configs}
     try:
@@ -140,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                     allowlist.add(conn, ["127.0.0.1"])  # the client must stay allowed
                 status = allowlist.wait_published(conn, timeout=60)
                 rule = allowlist.check_connection(conn, "127.0.0.1", ROLE, "postgres")
+                decision_us[label] = decision_time(conn)
                 notes.append(f"{label}: {n + (1 if n else 0):,} entries added and published in "
                              f"{time.perf_counter() - start:.1f} s, snapshot "
                              f"{status.memory_used / 1024:.0f} kB; the gate says: {rule}")
@@ -167,6 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     for label, rate in results.items():
         spread = (max(rates[label]) - min(rates[label])) / rate * 100
         print(f"| {label} | {rate:.1f} | {rate / base:.3f} | {spread:.0f}% |")
+    print()
+    print("The gate's decision alone (pgwarden.check_connection runs the same code over the "
+          "published snapshot; 20,000 calls in one statement, best of 5, SQL call overhead "
+          "included):")
+    print()
+    print("| configuration | microseconds per decision |")
+    print("| --- | ---: |")
+    for label, us in decision_us.items():
+        print(f"| {label} | {us:.2f} |")
     print()
     for note in notes:
         print(f"- {note}")
