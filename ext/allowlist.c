@@ -18,7 +18,8 @@
  * Rule: the entries that apply to a connection are the global ones plus
  * those of its role.  When none apply the address is not restricted;
  * otherwise it must fall in one of them.  An IPv6 client with an
- * IPv4-mapped address (::ffff:a.b.c.d) matches IPv4 entries too.  In
+ * IPv4-mapped address (::ffff:a.b.c.d) matches IPv4 entries too, and
+ * IPv4-mapped entries are stored as the IPv4 entries they mean.  In
  * protected-only mode the rule applies only to connections to databases the
  * snapshot lists as protected (see policy.h).
  *
@@ -89,6 +90,8 @@ PG_FUNCTION_INFO_V1(pgwarden_policy_verify);
  * Parsing
  * ------------------------------------------------------------------------
  */
+static const uint8 v4mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+
 static bool
 parse_address(const char *s, int *family, uint8 *addr)
 {
@@ -286,6 +289,27 @@ pgw_ip_parse_entry(const char *input, PgwIpEntry *out,
 		memcpy(out->lo, a, 16);
 		memcpy(out->hi, a, 16);
 		out->kind = PGW_IP_ADDRESS;
+	}
+
+	/*
+	 * An IPv4-mapped IPv6 entry (::ffff:a.b.c.d, ::ffff:a.b.c.0/120) means
+	 * IPv4 addresses: store it as the IPv4 entry, so IPv4 clients match it.
+	 */
+	if (out->family == 6 && memcmp(out->lo, v4mapped_prefix, 12) == 0 &&
+		memcmp(out->hi, v4mapped_prefix, 12) == 0 &&
+		(out->kind != PGW_IP_CIDR || out->bits >= 96))
+	{
+		memmove(out->lo, out->lo + 12, 4);
+		memmove(out->hi, out->hi + 12, 4);
+		memset(out->lo + 4, 0, 12);
+		memset(out->hi + 4, 0, 12);
+		out->family = 4;
+		if (out->kind == PGW_IP_CIDR)
+		{
+			out->bits -= 96;
+			if (out->bits == 32)
+				out->kind = PGW_IP_ADDRESS;
+		}
 	}
 
 	/* the normal form: what is stored and compared */
@@ -588,10 +612,9 @@ scope_matches(const PgwPolicyView *view, const PgwIpScope *s,
 
 	/* IPv6; an IPv4-mapped client matches the IPv4 entries as well */
 	{
-		static const uint8 mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
 		uint64		a[2];
 
-		if (memcmp(ci->addr, mapped, 12) == 0 &&
+		if (memcmp(ci->addr, v4mapped_prefix, 12) == 0 &&
 			v4_in(v4 + s->v4_first, s->v4_count, v4_of(ci->addr + 12)))
 			return true;
 		v6_of(ci->addr, a);

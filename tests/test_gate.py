@@ -148,6 +148,16 @@ def test_ipv6_loopback_entry(gate: Any, make_role: Any, connect_from: Connector)
     assert connect_from("::1", role, pw) is None
 
 
+def test_ipv4_mapped_entry_admits_the_ipv4_client(gate: Any, make_role: Any,
+                                                   connect_from: Connector) -> None:
+    role, pw = make_role("mapped")
+    allowlist.add(gate, ["::ffff:127.0.0.12"])
+    allowlist.wait_published(gate)
+    assert [e.entry for e in allowlist.list_entries(gate)] == ["127.0.0.12"]
+    assert connect_from("127.0.0.12", role, pw) is None
+    assert connect_from("127.0.0.13", role, pw) is not None
+
+
 def test_ipv4_mapped_client_matches_ipv4_entries(gate: Any) -> None:
     # PostgreSQL sets IPV6_V6ONLY on its listening sockets, so no real client
     # can reach it with an IPv4-mapped source; check_connection runs the very
@@ -213,11 +223,12 @@ def test_bad_entry_is_refused_and_nothing_stored(gate: Any, entry: str, detail: 
 
 def test_entries_are_normalised(gate: Any) -> None:
     allowlist.add(gate, [" 2001:DB8:0:0::1 ", "10.0.0.1/32", "192.0.2.5-192.0.2.5",
-                         "2001:db8::/32", "10.0.0.1"], comment="office")
+                         "2001:db8::/32", "10.0.0.1", "::ffff:198.51.100.0/120",
+                         "::ffff:203.0.113.7"], comment="office")
     rows = allowlist.list_entries(gate)
     assert [(r.entry, r.kind) for r in rows] == [
-        ("10.0.0.1", "address"), ("192.0.2.5", "address"),
-        ("2001:db8::/32", "cidr"), ("2001:db8::1", "address")]
+        ("10.0.0.1", "address"), ("192.0.2.5", "address"), ("198.51.100.0/24", "cidr"),
+        ("203.0.113.7", "address"), ("2001:db8::/32", "cidr"), ("2001:db8::1", "address")]
     assert {r.comment for r in rows} == {"office"}
     assert allowlist.add(gate, ["10.0.0.1"]) == 0  # already there
 
