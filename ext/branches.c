@@ -43,6 +43,10 @@
  * refuse "off" (covering SET, SET SESSION CHARACTERISTICS, BEGIN READ WRITE,
  * set_config() and function SET clauses), and every statement runs with
  * XactReadOnly forced on before the executor or utility processing sees it.
+ * A few statements PostgreSQL allows in read-only transactions are refused
+ * too (ALTER SYSTEM, VACUUM, CLUSTER, REINDEX, CHECKPOINT, LOAD), and as a
+ * backstop a transaction of a read-only session that acquired a transaction
+ * ID (large-object functions write without checking) fails at commit.
  *
  *-------------------------------------------------------------------------
  */
@@ -712,6 +716,28 @@ wrap_read_only_checks(void)
 }
 
 /*
+ * The backstop: a few built-in functions write without asking whether the
+ * transaction is read-only (large objects: lo_create(), lo_import(),
+ * lowrite() ... in PostgreSQL 15).  Any write to the database needs a
+ * transaction ID, so a read-only session's transaction that got one is
+ * refused at commit (or PREPARE) and rolled back.
+ */
+static void
+readonly_xact_callback(XactEvent event, void *arg)
+{
+	if (!pgw_readonly_session)
+		return;
+	if ((event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE) &&
+		TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot commit a transaction that wrote through read-only endpoint \"%s\"",
+						pgw_endpoint ? pgw_endpoint : ""),
+				 errdetail("The transaction was rolled back."),
+				 errhint("Connect through a read-write endpoint of the branch.")));
+}
+
+/*
  * The connection gate admitted this backend through a read-only endpoint.
  * Call before the client's startup options are processed.
  */
@@ -719,6 +745,7 @@ void
 pgw_branches_enter_readonly(void)
 {
 	pgw_readonly_session = true;
+	RegisterXactCallback(readonly_xact_callback, NULL);
 	SetConfigOption("default_transaction_read_only", "on",
 					PGC_SUSET, PGC_S_OVERRIDE);
 }

@@ -259,11 +259,13 @@ class Project:
     def protect(self, name: str) -> Branch:
         with self.connect() as conn:
             conn.execute("SELECT pgwarden.protect_branch(%s)", [name])
+            self._wait_published(conn)
             return self._get_branch(conn, name)
 
     def unprotect(self, name: str) -> Branch:
         with self.connect() as conn:
             conn.execute("SELECT pgwarden.unprotect_branch(%s)", [name])
+            self._wait_published(conn)
             return self._get_branch(conn, name)
 
     def create_branch(
@@ -307,6 +309,7 @@ class Project:
                 raise
             branch = self._get_branch(conn, name)
             host, port, rootcert = self._endpoint_address(conn)
+            self._wait_published(conn)
         creds = tuple(
             Credential(role=r["role"], parent_role=r["parent_role"], branch=name, database=db,
                        password=r["password"],
@@ -342,6 +345,7 @@ class Project:
                 conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}")
                              .format(sql.Identifier(tmp), sql.Identifier(target)))
                 conn.execute("SELECT pgwarden._finish_reset(%s, %s, %s)", [name, target, lsn])
+                self._wait_published(conn)
             except BaseException:
                 if not dropped:
                     self._drop_database(conn, tmp)
@@ -489,6 +493,21 @@ class Project:
             raise RuntimeError(f"{Path(argv[0]).name} failed (exit {rc}): {detail}")
 
     @staticmethod
+    def _wait_published(conn: psycopg.Connection[dict[str, Any]], timeout: float = 2.0) -> bool:
+        """Wait until the connection gate enforces what was just committed
+        (new credentials, a reset branch's database); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            row = conn.execute(
+                "SELECT s.state, s.version = v.version AS current"
+                "  FROM pgwarden.policy_status() s, pgwarden.policy_version v").fetchone()
+            if row is not None and row["state"] == "loaded" and row["current"]:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+
+    @staticmethod
     def _drop_database(conn: psycopg.Connection[dict[str, Any]], db: str) -> None:
         try:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
@@ -542,26 +561,31 @@ class Project:
         with self.connect() as conn:
             conn.execute("SELECT pgwarden.create_endpoint(%s, %s, %s, %s)",
                          [branch, name, kind, max_connections])
+            self._wait_published(conn)
         return self.endpoint(name)
 
     def suspend_endpoint(self, name: str) -> Endpoint:
         with self.connect() as conn:
             conn.execute("SELECT pgwarden.suspend_endpoint(%s)", [name])
+            self._wait_published(conn)
         return self.endpoint(name)
 
     def resume_endpoint(self, name: str) -> Endpoint:
         with self.connect() as conn:
             conn.execute("SELECT pgwarden.resume_endpoint(%s)", [name])
+            self._wait_published(conn)
         return self.endpoint(name)
 
     def set_endpoint_limit(self, name: str, max_connections: int | None) -> Endpoint:
         with self.connect() as conn:
             conn.execute("SELECT pgwarden.set_endpoint_limit(%s, %s)", [name, max_connections])
+            self._wait_published(conn)
         return self.endpoint(name)
 
     def drop_endpoint(self, name: str) -> None:
         with self.connect() as conn:
             conn.execute("SELECT pgwarden.drop_endpoint(%s)", [name])
+            self._wait_published(conn)
 
     # -- branch roles ------------------------------------------------------------
     def branch_roles(self, branch: str | None = None) -> list[BranchRole]:

@@ -1,0 +1,297 @@
+"""Branches at connection time, through the connection gate: branch
+credentials bound to their branch, endpoints (suspended, other branch,
+connection limit), read-only endpoints resisting every write path, and the
+allowlist's protected-only mode over real protected branches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pgwarden import allowlist
+from pgwarden.branches import Credential, Project, branch_connection_string
+from pgwarden.sandbox import Cluster
+from test_branches import APP_PASSWORD, CONTROL_DB, make_parent, project  # noqa: F401
+from test_gate import connect_from, gate, refusal, via  # noqa: F401
+
+Connector = Callable[..., "str | None"]
+
+
+def tcp(cluster: Cluster, user: str, password: str, dbname: str, endpoint: str | None = None,
+        **extra: Any) -> str:
+    if endpoint is not None:
+        extra["options"] = f"-c pgwarden.endpoint={endpoint}"
+    return cluster.tcp_dsn(user, password, dbname=dbname, **extra)
+
+
+def local(cluster: Cluster, dbname: str, endpoint: str | None = None, user: str = "postgres",
+          options: str = "") -> str:
+    opts = options
+    if endpoint is not None:
+        opts = f"-c pgwarden.endpoint={endpoint} {options}".strip()
+    return psycopg.conninfo.make_conninfo(cluster.local_dsn(dbname, user=user), options=opts or None)
+
+
+@pytest.fixture
+def child(cluster: Cluster, project: Project) -> Iterator[Credential]:  # noqa: F811
+    """regress_child, a branch of the protected regress_main; its credential
+    for the parent's owner regress_app."""
+    make_parent(cluster, protected=True)
+    created = project.create_branch("regress_child", "regress_main", strategy="template")
+    (cred,) = created.credentials
+    yield cred
+
+
+# -- branch credentials --------------------------------------------------------------
+
+def test_branch_role_connects_to_its_branch_only(cluster: Cluster, child: Credential,
+                                                 admin: psycopg.Connection[Any]) -> None:
+    assert refusal(tcp(cluster, child.role, child.password, "regress_child")) is None
+    for db in ("regress_main", "postgres", CONTROL_DB, "template1"):
+        msg = refusal(tcp(cluster, child.role, child.password, db))
+        assert msg is not None, db
+        assert 'is a branch role of branch "regress_child"' in msg
+        assert 'may connect to database "regress_child" only' in msg
+        assert child.password not in msg
+    # Over the Unix socket too (exempt from the IP and TLS rules, not from this).
+    msg = refusal(local(cluster, "regress_main", user=child.role))
+    assert msg is not None and "branch role" in msg
+    assert allowlist.check_connection(admin, "127.0.0.1", child.role, "regress_main").startswith("deny")
+    # The parent's own role still connects to the parent (and its URI works).
+    assert refusal(tcp(cluster, "regress_app", APP_PASSWORD, "regress_main")) is None
+    assert refusal(child.uri) is None
+
+
+def test_branch_role_refused_before_being_asked_for_a_password(cluster: Cluster,
+                                                               child: Credential) -> None:
+    right = refusal(tcp(cluster, child.role, child.password, "regress_main"))
+    wrong = refusal(tcp(cluster, child.role, "pgw_wrongWrongWrong123", "regress_main"))
+    assert right is not None and right == wrong
+
+
+def test_reset_and_rebinding_keep_credentials_working(cluster: Cluster, project: Project,  # noqa: F811
+                                                      child: Credential) -> None:
+    project.reset_branch("regress_child")
+    assert refusal(tcp(cluster, child.role, child.password, "regress_child")) is None
+    assert refusal(tcp(cluster, child.role, child.password, "regress_main")) is not None
+
+
+def test_branch_roles_cannot_be_renamed(child: Credential, admin: psycopg.Connection[Any]) -> None:
+    with pytest.raises(psycopg.Error) as info:
+        admin.execute(sql.SQL("ALTER ROLE {} RENAME TO regress_renamed").format(
+            sql.Identifier(child.role)))
+    assert info.value.diag.sqlstate == "PW002"
+
+
+# -- endpoints -----------------------------------------------------------------------
+
+def test_suspended_endpoint_refuses_connections(cluster: Cluster, project: Project,  # noqa: F811
+                                                child: Credential) -> None:
+    project.create_endpoint("regress_child", "regress_ep2")
+    project.suspend_endpoint("regress_child")  # the default endpoint
+    msg = refusal(tcp(cluster, child.role, child.password, "regress_child"))
+    assert msg is not None and 'endpoint "regress_child" of branch "regress_child" is suspended' in msg
+    assert refusal(local(cluster, "regress_child")) is not None  # superusers too
+    assert refusal(tcp(cluster, child.role, child.password, "regress_child", "regress_ep2")) is None
+    project.resume_endpoint("regress_child")
+    assert refusal(tcp(cluster, child.role, child.password, "regress_child")) is None
+    project.suspend_endpoint("regress_ep2")
+    msg = refusal(tcp(cluster, child.role, child.password, "regress_child", "regress_ep2"))
+    assert msg is not None and "suspended" in msg
+
+
+def test_endpoint_of_another_branch_or_unknown_refused(cluster: Cluster, child: Credential) -> None:
+    msg = refusal(tcp(cluster, "regress_app", APP_PASSWORD, "regress_main", "regress_child"))
+    assert msg is not None
+    assert ('endpoint "regress_child" belongs to branch "regress_child" (database "regress_child"),'
+            ' not to database "regress_main"') in msg
+    msg = refusal(tcp(cluster, "regress_app", APP_PASSWORD, "regress_main", "regress_nope"))
+    assert msg is not None and 'endpoint "regress_nope" does not exist' in msg
+    # A database that is not a branch accepts no foreign endpoint either.
+    assert refusal(local(cluster, "postgres", "regress_main")) is not None
+    assert refusal(local(cluster, "postgres")) is None
+    # The startup parameter form is read as well as options.
+    dsn = psycopg.conninfo.make_conninfo(cluster.local_dsn("regress_main"),
+                                         options="--pgwarden.endpoint=regress_child")
+    assert refusal(dsn) is not None
+
+
+def test_endpoint_connection_limit(cluster: Cluster, project: Project,  # noqa: F811
+                                   child: Credential) -> None:
+    project.create_endpoint("regress_child", "regress_small", max_connections=2)
+    dsn = tcp(cluster, child.role, child.password, "regress_child", "regress_small")
+    held = [psycopg.connect(dsn, autocommit=True) for _ in range(2)]
+    try:
+        msg = refusal(dsn)
+        assert msg is not None
+        assert 'endpoint "regress_small" of branch "regress_child" already has 2 connections' in msg
+        # Other endpoints of the branch are not counted against it.
+        assert refusal(tcp(cluster, child.role, child.password, "regress_child")) is None
+        held.pop().close()
+        assert refusal(dsn) is None
+        project.set_endpoint_limit("regress_small", 1)
+        assert refusal(dsn) is not None
+    finally:
+        for c in held:
+            c.close()
+
+
+def test_endpoint_shown_in_session(cluster: Cluster, project: Project,  # noqa: F811
+                                   child: Credential) -> None:
+    with psycopg.connect(tcp(cluster, child.role, child.password, "regress_child")) as conn:
+        assert conn.execute("SHOW pgwarden.endpoint").fetchone() == ("regress_child",)
+        with pytest.raises(psycopg.Error):
+            conn.execute("SET pgwarden.endpoint = 'regress_other'")
+
+
+def test_connection_string_selects_endpoint(cluster: Cluster, project: Project,  # noqa: F811
+                                            child: Credential) -> None:
+    project.create_endpoint("regress_child", "regress ro ü", "read_only")
+    uri = branch_connection_string(host="127.0.0.1", port=cluster.port, database="regress_child",
+                                   user=child.role, password=child.password,
+                                   endpoint="regress ro ü", sslrootcert=str(cluster.ca_cert))
+    assert uri.startswith("postgresql://") and "sslmode=verify-full" in uri
+    with psycopg.connect(uri) as conn:
+        assert conn.execute("SHOW pgwarden.endpoint").fetchone() == ("regress ro ü",)
+        assert conn.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
+
+
+# -- read-only endpoints --------------------------------------------------------------
+
+@pytest.fixture
+def ro_branch(cluster: Cluster, project: Project) -> Iterator[str]:  # noqa: F811
+    """regress_main (unprotected) with a read-only endpoint regress_ro, a
+    sequence, a writing function and a function that tries to turn read-only
+    off in its SET clause."""
+    make_parent(cluster, rows=10)
+    with cluster.connect("regress_main") as conn:
+        conn.execute("CREATE SEQUENCE regress_seq")
+        conn.execute("CREATE FUNCTION regress_write() RETURNS void LANGUAGE sql SECURITY DEFINER"
+                     " AS $$ INSERT INTO items VALUES (-2, 'f') $$")
+        conn.execute("CREATE FUNCTION regress_write_rw() RETURNS void LANGUAGE plpgsql"
+                     " SET default_transaction_read_only = off"
+                     " AS $$ BEGIN INSERT INTO items VALUES (-3, 'g'); END $$")
+        conn.execute("CREATE PROCEDURE regress_proc() LANGUAGE plpgsql"
+                     " AS $$ BEGIN COMMIT; SET TRANSACTION READ WRITE;"
+                     " INSERT INTO items VALUES (-4, 'p'); COMMIT; END $$")
+        conn.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO regress_app")
+    project.create_endpoint("regress_main", "regress_ro", "read_only")
+    yield "regress_ro"
+
+
+WRITE_PATHS = [
+    "INSERT INTO items VALUES (-1, 'x')",
+    "UPDATE items SET v = 'x'",
+    "DELETE FROM items",
+    "CREATE TABLE regress_t (x int)",
+    "CREATE TEMP TABLE regress_tt (x int)",
+    "DROP TABLE items",
+    "TRUNCATE items",
+    "COPY items FROM PROGRAM 'echo 99,x' WITH (FORMAT csv)",
+    "SELECT nextval('regress_seq')",
+    "SELECT setval('regress_seq', 5)",
+    "SELECT regress_write()",
+    "SELECT regress_write_rw()",
+    "CALL regress_proc()",
+    "DO $$ BEGIN INSERT INTO items VALUES (-1, 'x');END $$",
+    "WITH w AS (INSERT INTO items VALUES (-1, 'x') RETURNING 1) SELECT * FROM w",
+    "SELECT lo_create(0)",
+    "SET default_transaction_read_only = off",
+    "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+    "SELECT set_config('default_transaction_read_only', 'off', false)",
+    "SELECT set_config('transaction_read_only', 'off', false)",
+    "BEGIN READ WRITE",
+    "START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ WRITE",
+    "BEGIN; SET TRANSACTION READ WRITE",
+    "SET ROLE regress_app; INSERT INTO items VALUES (-1, 'x')",
+    "RESET ALL; INSERT INTO items VALUES (-1, 'x')",
+    "DISCARD ALL; INSERT INTO items VALUES (-1, 'x')",
+    "RESET default_transaction_read_only; INSERT INTO items VALUES (-1, 'x')",
+    "ALTER DATABASE regress_main SET default_transaction_read_only = off",
+    "ALTER ROLE postgres SET default_transaction_read_only = off",
+    "ALTER SYSTEM SET default_transaction_read_only = off",
+    "VACUUM items",
+    "GRANT SELECT ON items TO PUBLIC",
+    "COMMENT ON TABLE items IS 'x'",
+    "SECURITY LABEL ON TABLE items IS 'x'",
+    "SELECT pg_advisory_lock(1); INSERT INTO items VALUES (-1, 'x')",
+]
+
+
+@pytest.mark.parametrize("stmt", WRITE_PATHS)
+def test_read_only_endpoint_resists_write_path(cluster: Cluster, ro_branch: str, stmt: str) -> None:
+    """As a superuser over the Unix socket: every path fails and nothing changes."""
+    def fingerprint() -> tuple[Any, ...]:
+        with cluster.connect("regress_main") as c:
+            row = c.execute(
+                "SELECT (SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM items t),"
+                " (SELECT last_value FROM regress_seq),"
+                " (SELECT count(*) FROM pg_class WHERE relname LIKE 'regress_t%'),"
+                " (SELECT count(*) FROM pg_largeobject_metadata),"
+                " (SELECT count(*) FROM pg_db_role_setting),"
+                " (SELECT obj_description('items'::regclass))").fetchone()
+            assert row is not None
+            return tuple(row)
+
+    before = fingerprint()
+    with psycopg.connect(local(cluster, "regress_main", ro_branch), autocommit=True) as conn:
+        assert conn.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
+        with pytest.raises(psycopg.Error) as info:
+            for part in stmt.split("; "):
+                conn.execute(part)
+            # whatever was accepted (a lock, a BEGIN) must not allow a write
+            conn.execute("INSERT INTO items VALUES (-1, 'x')")
+        assert info.value.diag.sqlstate in ("25006", "0A000", "42501", "22023", "55000"), (
+            info.value.diag.sqlstate, info.value.diag.message_primary)
+    assert fingerprint() == before
+    with cluster.connect() as c:
+        c.execute("ALTER SYSTEM RESET default_transaction_read_only")
+
+
+def test_read_only_endpoint_over_tcp_with_startup_override(cluster: Cluster, ro_branch: str) -> None:
+    """A client asking for read-write in its startup options is refused or ignored."""
+    dsn = tcp(cluster, "regress_app", APP_PASSWORD, "regress_main",
+              options=f"-c pgwarden.endpoint={ro_branch} -c default_transaction_read_only=off")
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            assert conn.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                conn.execute("INSERT INTO items VALUES (-1, 'x')")
+    except psycopg.OperationalError as exc:
+        assert "read-only endpoint" in str(exc)
+    with psycopg.connect(tcp(cluster, "regress_app", APP_PASSWORD, "regress_main",
+                             ro_branch)) as conn:
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (10,)
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("UPDATE items SET v = 'x'")
+
+
+def test_read_write_endpoint_writes(cluster: Cluster, ro_branch: str) -> None:
+    with psycopg.connect(local(cluster, "regress_main", "regress_main"), autocommit=True) as conn:
+        conn.execute("INSERT INTO items VALUES (-1, 'x')")
+        conn.execute("SELECT nextval('regress_seq')")
+
+
+# -- protected-only allowlist over real branches ----------------------------------------
+
+def test_protected_only_allowlist_applies_to_protected_branches(
+        cluster: Cluster, project: Project, gate: Any,  # noqa: F811
+        connect_from: Connector) -> None:  # noqa: F811
+    make_parent(cluster, "regress_main", protected=True)
+    make_parent(cluster, "regress_other", owner="regress_app")
+    allowlist.add(gate, ["127.0.0.2"])
+    allowlist.set_protected_only(gate, True)
+    allowlist.wait_published(gate)
+    msg = connect_from("127.0.0.3", "regress_app", APP_PASSWORD, "regress_main")
+    assert msg is not None
+    assert connect_from("127.0.0.3", "regress_app", APP_PASSWORD, "regress_other") is None
+    assert connect_from("127.0.0.2", "regress_app", APP_PASSWORD, "regress_main") is None
+    project.unprotect("regress_main")
+    assert connect_from("127.0.0.3", "regress_app", APP_PASSWORD, "regress_main") is None
+    project.protect("regress_other")
+    assert connect_from("127.0.0.3", "regress_app", APP_PASSWORD, "regress_other") is not None
