@@ -457,8 +457,11 @@ def test_denied_address_gets_identical_bytes_for_right_and_wrong_password(
 
     # From a denied address: one ErrorResponse, no authentication request at
     # all, byte-identical whatever the credentials.
-    right = [run("127.0.0.3", role, pw) for _ in range(5)]
-    wrongs = [run("127.0.0.3", role, wrong) for _ in range(5)]
+    right: list[scram_raw.Transcript] = []
+    wrongs: list[scram_raw.Transcript] = []
+    for _ in range(7):  # interleaved, so load drift hits both alike
+        right.append(run("127.0.0.3", role, pw))
+        wrongs.append(run("127.0.0.3", role, wrong))
     unknown = run("127.0.0.3", "regress_no_such_role", wrong)
     reference = right[0].raw()
     for t in right + wrongs:
@@ -471,7 +474,7 @@ def test_denied_address_gets_identical_bytes_for_right_and_wrong_password(
     # and the same timing: no password work happens on either path
     r = statistics.median(t.seconds for t in right)
     w = statistics.median(t.seconds for t in wrongs)
-    assert abs(r - w) < max(0.5 * min(r, w), 0.01)
+    assert abs(r - w) < max(0.5 * min(r, w), 0.02)
 
 
 # --------------------------------------------------------------------------- own clusters
