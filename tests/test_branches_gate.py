@@ -295,3 +295,24 @@ def test_protected_only_allowlist_applies_to_protected_branches(
     assert connect_from("127.0.0.3", "regress_app", APP_PASSWORD, "regress_main") is None
     project.protect("regress_other")
     assert connect_from("127.0.0.3", "regress_app", APP_PASSWORD, "regress_other") is not None
+
+
+def test_cli_connection_string_for_branch_role_and_endpoint(
+        cluster: Cluster, project: Project, child: Credential,  # noqa: F811
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from pgwarden import cli
+    project.create_endpoint("regress_child", "regress_ro", "read_only")
+    dsn = psycopg.conninfo.make_conninfo(cluster.local_dsn(CONTROL_DB))
+    assert cli.main(["connection-string", "regress_child", "--role", "regress_app",
+                     "--endpoint", "regress_ro", "--dsn", dsn, "--host", "127.0.0.1",
+                     "--sslrootcert", str(cluster.ca_cert)]) == 0
+    uri = capsys.readouterr().out.strip()
+    assert "sslmode=verify-full" in uri and child.password not in uri
+    with psycopg.connect(uri, password=child.password) as conn:
+        assert conn.execute("SELECT current_user, current_database()").fetchone() == (
+            child.role, "regress_child")
+        assert conn.execute("SHOW pgwarden.endpoint").fetchone() == ("regress_ro",)
+        assert conn.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
+    assert cli.main(["connection-string", "regress_child", "--endpoint", "regress_main",
+                     "--dsn", dsn, "--host", "127.0.0.1",
+                     "--sslrootcert", str(cluster.ca_cert)]) == 1

@@ -128,7 +128,7 @@ class BranchCreated:
     credentials: tuple[Credential, ...]
 
 
-def _escape_option_value(value: str) -> str:
+def escape_option_value(value: str) -> str:
     """Escape for libpq's options: backslash before backslashes and spaces."""
     return re.sub(r"([\\\s])", r"\\\1", value)
 
@@ -171,7 +171,7 @@ def branch_connection_string(
         if sslrootcert:
             params.append(("sslrootcert", sslrootcert))
     if endpoint:
-        params.append(("options", f"-c pgwarden.endpoint={_escape_option_value(endpoint)}"))
+        params.append(("options", f"-c pgwarden.endpoint={escape_option_value(endpoint)}"))
     query = urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
     return f"postgresql://{auth}{netloc}/{q(database, safe='')}" + (f"?{query}" if query else "")
 

@@ -18,7 +18,7 @@ from ._cli_util import (
     add_output_argument,
     print_rows,
 )
-from .branches import STRATEGIES, Branch, Project
+from .branches import STRATEGIES, Branch, Project, escape_option_value
 
 BRANCH_COLUMNS = ("name", "database", "parent", "protected", "created_at", "parent_lsn",
                   "strategy", "endpoints", "state")
@@ -188,3 +188,33 @@ def cmd_delete(args: argparse.Namespace) -> int:
     Project(args.dsn).delete_branch(args.name)
     print(f"deleted branch {args.name}")
     return EXIT_OK
+
+
+def branch_parameters(args: argparse.Namespace, params: dict[str, str]) -> dict[str, str]:
+    """`pgwarden connection-string BRANCH [--role R] [--endpoint E]`: the
+    branch's database, the role (a parent role becomes its branch role in a
+    branch with its own credentials) and the endpoint option."""
+    branch = getattr(args, "branch", None)
+    endpoint = getattr(args, "endpoint", None)
+    role = getattr(args, "role", None)
+    if role:
+        params["user"] = role
+    if branch:
+        try:
+            project = Project(args.dsn)
+            b = project.branch(branch)
+            if endpoint and endpoint not in b.endpoints:
+                raise CommandError(f'endpoint "{endpoint}" is not an endpoint of branch "{branch}"',
+                                   EXIT_FAILED)
+            if role:
+                for r in project.branch_roles(branch):
+                    if r.parent_role == role:
+                        params["user"] = r.role
+        except LookupError as exc:
+            raise CommandError(str(exc).strip("'\""), EXIT_FAILED) from exc
+        if b.database is None:
+            raise CommandError(f'branch "{branch}" has no database', EXIT_FAILED)
+        params["dbname"] = b.database
+    if endpoint:
+        params["options"] = f"-c pgwarden.endpoint={escape_option_value(endpoint)}"
+    return params

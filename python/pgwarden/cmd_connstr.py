@@ -28,6 +28,7 @@ from urllib.parse import quote, urlencode
 from psycopg.conninfo import conninfo_to_dict
 
 from ._cli_util import EXIT_OK, CommandError, add_dsn_argument
+from .cmd_branches import branch_parameters
 from .tls import CA_CERT
 
 Params = dict[str, str]
@@ -71,6 +72,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sslrootcert", type=Path, help="CA certificate clients verify the server with")
     p.add_argument("--pgdata", type=Path,
                    help="take the CA certificate from this data directory (pgwarden tls init)")
+    p.add_argument("branch", nargs="?",
+                   help="a pgwarden branch: connect to its database (--dsn must reach the "
+                        "control database)")
+    p.add_argument("--role", help="role to connect as; a parent role of a branch made from a "
+                                  "protected branch is replaced by its branch role")
+    p.add_argument("--endpoint", help="endpoint of the branch (options=-c pgwarden.endpoint=NAME)")
 
 
 def _from_base(args: argparse.Namespace, params: Params) -> Params:
@@ -91,6 +98,7 @@ def _from_base(args: argparse.Namespace, params: Params) -> Params:
 
 
 PARAMETER_SOURCES.append(_from_base)
+PARAMETER_SOURCES.append(branch_parameters)
 
 
 def register(sub: Any) -> None:
