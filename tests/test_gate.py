@@ -790,3 +790,73 @@ def test_drop_extension_lifts_the_allowlist(fresh: Scratch) -> None:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pgwarden")
             allowlist.wait_published(conn)
             assert allowlist.list_entries(conn) == []
+
+
+# --------------------------------------------------------------------------- matcher model
+def test_matcher_agrees_with_a_model(gate: Any) -> None:
+    """Random overlapping entries and clients: the gate decides as ipaddress does."""
+    import ipaddress
+    import random
+
+    rng = random.Random(4)
+
+    def v4(n: int) -> ipaddress.IPv4Address:
+        return ipaddress.IPv4Address(0x0A000000 + n)  # 10.0.0.0 + n, a dense space
+
+    def v6(n: int) -> ipaddress.IPv6Address:
+        return ipaddress.IPv6Address((0x20010DB8 << 96) + n)
+
+    for _ in range(12):
+        allowlist.reset(gate, force=True)
+        entries: list[str] = []
+        model: list[tuple[Any, Any]] = []
+        for _ in range(rng.randint(1, 40)):
+            make = v4 if rng.random() < 0.7 else v6
+            kind = rng.choice(("address", "range", "cidr"))
+            a = rng.randint(0, 4000)
+            if kind == "address":
+                lo = hi = make(a)
+                entries.append(str(lo))
+            elif kind == "range":
+                lo, hi = make(a), make(a + rng.randint(0, 300))
+                entries.append(f"{lo}-{hi}")
+            else:
+                bits = (32 if make is v4 else 128) - rng.randint(0, 9)
+                net = ipaddress.ip_network(f"{make(a)}/{bits}", strict=False)
+                lo, hi = net.network_address, net.broadcast_address
+                entries.append(str(net))
+            model.append((lo, hi))
+        allowlist.add(gate, entries)
+        allowlist.wait_published(gate)
+        clients = [str(v4(rng.randint(0, 4500))) for _ in range(60)] + \
+                  [str(v6(rng.randint(0, 4500))) for _ in range(30)] + \
+                  [f"::ffff:{v4(rng.randint(0, 4500))}" for _ in range(20)]
+        got = gate.execute(
+            "SELECT c, pgwarden.check_connection(c::inet, 'regress_model', 'postgres') "
+            "FROM unnest(%s::text[]) c", (clients,)).fetchall()
+        for client, verdict in got:
+            ip = ipaddress.ip_address(client)
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+                ip = ip.ipv4_mapped
+            expect = any(type(lo) is type(ip) and lo <= ip <= hi for lo, hi in model)
+            assert verdict.startswith("allow:") == expect, (client, verdict)
+
+
+@pytest.mark.slow
+def test_one_hundred_thousand_entries(fresh: Scratch) -> None:
+    """100,000 entries load, publish and gate correctly (timings: bench/connection_gate.py)."""
+    import ipaddress
+
+    many = [str(ipaddress.IPv4Address(0x0A000000 + 2 * i)) for i in range(100_000)]
+    with fresh.admin() as conn:
+        for i in range(0, len(many), 10_000):
+            allowlist.add(conn, many[i:i + 10_000])
+        allowlist.add(conn, ["127.0.0.2"])
+        status = allowlist.wait_published(conn, timeout=30)
+        assert status.memory_used > 100_000 * 8
+        assert allowlist.check_connection(conn, many[-1], fresh.role, "postgres") \
+            .startswith("allow:")
+        odd = str(ipaddress.IPv4Address(0x0A000000 + 2 * 99_999 + 1))
+        assert allowlist.check_connection(conn, odd, fresh.role, "postgres").startswith("deny:")
+    assert fresh.attempt("127.0.0.2") is None
+    assert fresh.attempt("127.0.0.3") is not None
