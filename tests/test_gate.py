@@ -681,6 +681,15 @@ def test_cli_ip_allow(gate: Any, make_role: Any, cluster: Cluster) -> None:
     assert lines[0].split() == ["entry", "role", "kind", "comment", "created_at", "created_by"]
     assert any(ln.startswith("10.0.0.0/8") and role in ln and "office VPN" in ln for ln in lines)
     assert lines[-1] == "protected only: no"
+    code, out, _ = run_cli("ip-allow", "check", "198.51.100.30", "--role", role,
+                           "--database", "shop", "--dsn", dsn)
+    assert (code, out) == (0, ("allow: address 198.51.100.30 is in the IP allowlist (TLS is "
+                               "required: pgwarden.require_ssl is on)\n"))
+    code, out, _ = run_cli("ip-allow", "check", "192.0.2.1", "--role", "regress_x",
+                           "--database", "shop", "--dsn", dsn, "--output", "json")
+    assert code == 1 and json.loads(out) == {
+        "address": "192.0.2.1", "role": "regress_x", "database": "shop", "allow": False,
+        "reason": "address 192.0.2.1 is not in the IP allowlist"}
     code, out, _ = run_cli("ip-allow", "list", "--role", role, "--protected-only", "true",
                            "--dsn", dsn, "--output", "json")
     data = json.loads(out)

@@ -8,6 +8,7 @@ Shaped like the allowlist commands of managed Postgres consoles::
     pgwarden ip-allow list --output json
     pgwarden ip-allow list --protected-only true
     pgwarden ip-allow reset
+    pgwarden ip-allow check 203.0.113.7 --role app --database shop
 
 Every action prints the resulting allowlist.  ``--protected-only true|false``
 switches the scope (protected branches only, or every database) in the same
@@ -23,6 +24,7 @@ from typing import Any
 
 from . import allowlist
 from ._cli_util import (
+    EXIT_FAILED,
     EXIT_OK,
     CommandError,
     add_dsn_argument,
@@ -73,6 +75,15 @@ def register(sub: Any) -> None:
     common(ls, role_help="show only the entries of this role")
     ls.set_defaults(func=cmd_list)
 
+    ck = psub.add_parser("check", help="what the gate would decide for a client, and why "
+                                       "(exit status 1 when it would refuse)")
+    ck.add_argument("address", metavar="ADDRESS", help="client address (a TLS connection)")
+    ck.add_argument("--role", required=True)
+    ck.add_argument("--database", required=True)
+    add_dsn_argument(ck)
+    add_output_argument(ck)
+    ck.set_defaults(func=cmd_check)
+
     rs = psub.add_parser("reset", help="remove every entry (an empty allowlist restricts nobody)")
     rs.add_argument("--force", action="store_true")
     common(rs, role_help=argparse.SUPPRESS)
@@ -116,3 +127,16 @@ def cmd_reset(args: argparse.Namespace) -> int:
     if args.role:
         raise CommandError("reset removes every entry; use remove --role R ENTRY... for one role")
     return _run(args, lambda conn: allowlist.reset(conn, force=args.force))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    with connect(args.dsn) as conn:
+        verdict = allowlist.check_connection(conn, args.address, args.role, args.database)
+    allowed = verdict.startswith("allow:")
+    if args.output == "json":
+        json.dump({"address": args.address, "role": args.role, "database": args.database,
+                   "allow": allowed, "reason": verdict.split(": ", 1)[1]}, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(verdict)
+    return EXIT_OK if allowed else EXIT_FAILED
