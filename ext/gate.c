@@ -263,8 +263,9 @@ gate_enforce(Port *port)
 			 errmsg("pgwarden: connection from %s refused for role \"%s\" and database \"%s\": %s",
 					client, ci.role ? ci.role : "",
 					ci.dbname ? ci.dbname : "(replication)", reason),
-			 tls_refusal ?
-			 errhint("Connect with TLS, for example sslmode=verify-full (see pgwarden connection-string).") : 0));
+			 !tls_refusal ? 0 : EnableSSL ?
+			 errhint("Connect with TLS, for example sslmode=verify-full (see pgwarden connection-string).") :
+			 errhint("The server has ssl = off, so every TCP connection is refused: give it a certificate (pgwarden tls init) or set pgwarden.require_ssl = off.")));
 }
 
 /* PqCommMethods->putmessage during authentication: see the file header. */

@@ -61,6 +61,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "postmaster/postmaster.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -530,11 +531,13 @@ pgw_policy_launcher_main(Datum main_arg)
 	Oid			handle_db = InvalidOid;
 	TimestampTz last_stop = 0;
 	bool		complained = false;
+	bool		warned_ssl_off = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
 
 	for (;;)
 	{
@@ -547,6 +550,14 @@ pgw_policy_launcher_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
+
+		/* say so once whenever the settings make every TCP connection fail */
+		if (pgw_require_ssl && !EnableSSL && !warned_ssl_off)
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIG_FILE_ERROR),
+					 errmsg("pgwarden.require_ssl is on but ssl is off: every TCP connection will be refused"),
+					 errhint("Give the server a certificate with pgwarden tls init, or set pgwarden.require_ssl = off.")));
+		warned_ssl_off = pgw_require_ssl && !EnableSSL;
 
 		target = read_control_label();
 

@@ -138,3 +138,22 @@ def test_connection_string_refuses_a_socket_or_no_ca() -> None:
     assert code == 2 and "TCP host" in err
     code, _, err = run_cli("connection-string", "--host", "db.example.test")
     assert code == 2 and "--sslrootcert or --pgdata" in err
+
+
+def test_require_ssl_without_ssl_says_how_to_fix_it(tmp_path: Path) -> None:
+    c = Cluster(tls=False).init()
+    try:
+        c.start()
+        with c.connect() as conn:
+            pw = generate_password()
+            conn.execute(sql.SQL("CREATE ROLE regress_nossl LOGIN PASSWORD {}").format(
+                sql.Literal(pw)))
+        assert c.wait_for_log("pgwarden.require_ssl is on but ssl is off: every TCP connection "
+                              "will be refused", timeout=5)
+        with pytest.raises(psycopg.OperationalError) as info:
+            psycopg.connect(c.tcp_dsn("regress_nossl", pw, sslmode="prefer")).close()
+        msg = str(info.value)
+        assert "TLS is required (pgwarden.require_ssl is on)" in msg
+        assert "The server has ssl = off" in msg and "pgwarden tls init" in msg
+    finally:
+        c.destroy()
