@@ -38,8 +38,10 @@
  * database and the reason; the client sees the same text.
  *
  * Other concerns (branch credentials, endpoints) add their own rules with
- * pgw_gate_register_check(); they run at the same point, after the IP and
- * TLS rules, with the snapshot held.
+ * pgw_gate_register_check(); they run at the same point with the snapshot
+ * held, after the IP rule and before the TLS rule.  Exempt Unix-socket
+ * connections skip the IP and TLS rules but still pass those checks (and
+ * are let in when the snapshot cannot be read).
  *
  *-------------------------------------------------------------------------
  */
@@ -172,12 +174,12 @@ pgw_gate_decide(const PgwConnInfo *ci, const PgwPolicyView *given,
 			}
 			if (status.state == PGW_POLICY_NOT_LOADED)
 				snprintf(reason, reasonlen,
-						 "the connection policy is not loaded yet (%s); TCP connections are refused until it is",
-						 status.detail);
+						 "the connection policy is not loaded yet (%s); %s connections are refused until it is",
+						 status.detail, ci->local ? "Unix-socket" : "TCP");
 			else
 				snprintf(reason, reasonlen,
-						 "the connection policy cannot be read (%s); TCP connections are refused until it is repaired",
-						 status.detail);
+						 "the connection policy cannot be read (%s); %s connections are refused until it is repaired",
+						 status.detail, ci->local ? "Unix-socket" : "TCP");
 			return false;
 		}
 		held = true;
