@@ -192,6 +192,17 @@ def test_per_role_entries(gate: Any, make_role: Any, connect_from: Connector) ->
     assert [(r.entry, r.role, r.kind) for r in rows] == [("127.0.0.4", alice, "address")]
 
 
+def test_per_role_entry_for_a_name_that_needs_quoting(gate: Any, make_role: Any,
+                                                       connect_from: Connector) -> None:
+    role, pw = make_role('q "uoted" ünï')
+    allowlist.add(gate, ["127.0.0.4"], role=role)
+    allowlist.wait_published(gate)
+    assert [e.role for e in allowlist.list_entries(gate)] == [role]
+    assert connect_from("127.0.0.4", role, pw) is None
+    msg = connect_from("127.0.0.5", role, pw)
+    assert msg is not None and f'refused for role "{role}"' in msg
+
+
 def test_entries_for_unknown_role_are_refused(gate: Any) -> None:
     with pytest.raises(errors.UndefinedObject, match='role "regress_nobody" does not exist'):
         allowlist.add(gate, ["127.0.0.4"], role="regress_nobody")
