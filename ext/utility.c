@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_authid.h"
+#include "commands/extension.h"
 #include "miscadmin.h"
 #include "executor/spi.h"
 #include "nodes/parsenodes.h"
@@ -30,24 +31,6 @@
 #include "pgwarden.h"
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
-
-/* Does this DROP name the pgwarden extension? */
-static bool
-drops_pgwarden(Node *parsetree)
-{
-	DropStmt   *drop;
-	ListCell   *lc;
-
-	if (!IsA(parsetree, DropStmt))
-		return false;
-	drop = (DropStmt *) parsetree;
-	if (drop->removeType != OBJECT_EXTENSION)
-		return false;
-	foreach(lc, drop->objects)
-		if (strcmp(strVal(lfirst(lc)), "pgwarden") == 0)
-			return true;
-	return false;
-}
 
 /*
  * Clear the control-database mark, but only when it names this database:
@@ -78,7 +61,12 @@ pgw_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   ParamListInfo params, QueryEnvironment *queryEnv,
 				   DestReceiver *dest, QueryCompletion *qc)
 {
-	bool		dropping = drops_pgwarden(pstmt->utilityStmt);
+	/*
+	 * DROP EXTENSION pgwarden, or anything that takes it along (DROP SCHEMA
+	 * pgwarden CASCADE): compare before and after.
+	 */
+	bool		dropping = IsA(pstmt->utilityStmt, DropStmt) &&
+		OidIsValid(get_extension_oid("pgwarden", true));
 
 	pgw_branches_utility_check(pstmt);
 
@@ -92,7 +80,7 @@ pgw_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	pgw_branches_utility_after(pstmt);
 
 	/* Runs in the same transaction: a rollback restores the mark. */
-	if (dropping)
+	if (dropping && !OidIsValid(get_extension_oid("pgwarden", true)))
 	{
 		clear_control_mark();
 		pgw_branches_clear_labels();

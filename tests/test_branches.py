@@ -599,3 +599,10 @@ def test_project_delete_drops_every_branch_and_the_extension() -> None:
             assert conn.execute("SELECT count(*) FROM pg_shseclabel WHERE provider = 'pgwarden'").fetchone() == (0,)
         with c.connect("regress_ctl") as conn:
             assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'pgwarden'").fetchone() == (0,)
+            # Dropping the schema takes the extension along and clears the labels too.
+            conn.execute("CREATE EXTENSION pgwarden")
+            conn.execute("CREATE DATABASE regress_again")
+            conn.execute("SELECT pgwarden.register_branch('regress_again')")
+            conn.execute("DROP SCHEMA pgwarden CASCADE")
+            assert conn.execute("SELECT count(*) FROM pg_shseclabel WHERE provider = 'pgwarden'").fetchone() == (0,)
+            conn.execute("DROP DATABASE regress_again")

@@ -445,7 +445,8 @@ class Project:
                     on_snapshot(snapshot)
                 self._run_tool(
                     [str(self.bindir / "pg_dump"), "--snapshot", snapshot, "-Fd", "-j", str(jobs),
-                     "-f", str(dumpdir), "--no-sync", "-v", "--dbname", parent_ci],
+                     "-f", str(dumpdir), "--compress", "0", "--no-sync", "-v",
+                     "--dbname", parent_ci],
                     env, "dump", ntables, ("dumping contents of table",), progress)
                 snap.rollback()
             listing = subprocess.run([str(self.bindir / "pg_restore"), "-l", str(dumpdir)],
