@@ -35,6 +35,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef PGW_ENTROPY_TRACE
+#include <stdio.h>
+#endif
 
 /* Code points analysed at once by the dynamic programme. */
 #define PGW_WINDOW			128
@@ -55,9 +58,31 @@ static const char *const builtin_context[] = {"postgres", "postgresql", "pgwarde
  * the price of one separator character ("-", "_", " ", ".") between two
  * patterns, as in "CORRECT_HORSE".
  */
-#define K_PATTERN			3.0
-#define K_RUN				2.0
-#define SEPARATOR_BITS		2.0
+#ifndef K_PATTERN
+#define K_PATTERN			2.0
+#endif
+#ifndef K_RUN
+#define K_RUN				5.0
+#endif
+#ifndef SEPARATOR_BITS
+#define SEPARATOR_BITS		1.0
+#endif
+/* K_RUN for a run that ends the password: its length is implied. */
+#ifndef K_RUN_END
+#define K_RUN_END			K_RUN
+#endif
+/* Extra price of a word from a list other than the common passwords. */
+/* Price of the next word of a chain of words in one style. */
+#ifndef K_CHAIN
+#define K_CHAIN				0.5
+#endif
+#ifndef WORD_EXTRA
+#define WORD_EXTRA			0.0
+#endif
+/* Price of saying which character class a run of one class is drawn from. */
+#ifndef CLASS_RUN_BITS
+#define CLASS_RUN_BITS		2.0
+#endif
 
 /* Minimum lengths (code points) for patterns that occur by chance. */
 #define MIN_WORD			3
@@ -65,6 +90,9 @@ static const char *const builtin_context[] = {"postgres", "postgresql", "pgwarde
 #define MIN_WALK			4
 #define MIN_SEQUENCE		3
 #define MIN_CONTEXT			3
+#ifndef MIN_CLASS_RUN
+#define MIN_CLASS_RUN		3
+#endif
 
 /* Bound on trie nodes visited from one start (l33t branching). */
 #define MAX_TRIE_VISITS		256
@@ -125,22 +153,47 @@ typedef struct analysis
 	uint8_t		fold[PGW_WINDOW];	/* ASCII lower-cased, 0 if not ASCII */
 	uint8_t		cls[PGW_WINDOW];
 	double		char_bits;		/* cost of one unmatched character */
+	double		brute_bonus;	/* see class_set_bits() */
 	const ctxword *ctx;
 	int			nctx;
 	double		ctx_bits;		/* cost of naming one context word */
 } analysis;
 
-/* The DP states of one (sub)range. */
+/*
+ * The DP states of one (sub)range.  At each position the cheapest way to
+ * have written the password so far, ending:
+ *	ST_P   after a pattern (or at the start)
+ *	ST_B   inside a run of unmatched characters
+ *	ST_S   after a separator that follows a pattern
+ *	ST_W + s  after a dictionary word of case style s (lower, Capitalised,
+ *			  UPPER): a next word of the same style is the same attack
+ *			  ("CorrectHorse", "CORRECT_HORSE") and pays no new case price
+ *			  nor the full pattern price
+ *	ST_X + s  after such a word and a separator
+ * ST_W/ST_X costs are never below ST_P's (every word also updates ST_P).
+ */
+enum
+{
+	ST_P,
+	ST_B,
+	ST_S,
+	ST_W,
+	ST_X = ST_W + 3,
+	ST_COUNT = ST_X + 3
+};
+
 typedef struct dpstate
 {
 	int			start;
 	int			end;
-	double		p[PGW_WINDOW + 1];	/* after a pattern (or at start) */
-	double		b[PGW_WINDOW + 1];	/* inside an unmatched run */
-	double		s[PGW_WINDOW + 1];	/* after a separator */
-	unsigned int mp[PGW_WINDOW + 1];
-	unsigned int mb[PGW_WINDOW + 1];
-	unsigned int ms[PGW_WINDOW + 1];
+	double		cost[ST_COUNT][PGW_WINDOW + 1];
+	unsigned int mask[ST_COUNT][PGW_WINDOW + 1];
+#ifdef PGW_ENTROPY_TRACE
+	int			from[ST_COUNT][PGW_WINDOW + 1];
+	int			fromst[ST_COUNT][PGW_WINDOW + 1];
+	double		tokbits[ST_COUNT][PGW_WINDOW + 1];
+	unsigned int tokmask[ST_COUNT][PGW_WINDOW + 1];
+#endif
 } dpstate;
 
 static double dp_range(const analysis *a, int start, int end, int depth,
@@ -298,39 +351,105 @@ ascii_fold(uint32_t cp)
  */
 
 static void
+update(dpstate *d, int st, int j, double c, unsigned int m, int i, int fst,
+	   double tokbits, unsigned int tokmask)
+{
+	if (c < d->cost[st][j])
+	{
+		d->cost[st][j] = c;
+		d->mask[st][j] = m;
+#ifdef PGW_ENTROPY_TRACE
+		d->from[st][j] = i;
+		d->fromst[st][j] = fst;
+		d->tokbits[st][j] = tokbits;
+		d->tokmask[st][j] = tokmask;
+#else
+		(void) i;
+		(void) fst;
+		(void) tokbits;
+		(void) tokmask;
+#endif
+	}
+}
+
+/* The cheapest state at i from which a new pattern may start. */
+static int
+pattern_origin(const dpstate *d, int i)
+{
+	static const int from[] = {ST_P, ST_B, ST_S, ST_X, ST_X + 1, ST_X + 2};
+	int			best = ST_P;
+	int			k;
+
+	for (k = 1; k < 6; k++)
+		if (d->cost[from[k]][i] < d->cost[best][i])
+			best = from[k];
+	return best;
+}
+
+/* A pattern part [i, j) priced bits. */
+static void
 relax(dpstate *d, int i, int j, double bits, unsigned int mask)
 {
-	double		from;
-	unsigned int m;
+	int			o = pattern_origin(d, i);
 
-	/* a pattern can follow any state */
-	from = d->p[i];
-	m = d->mp[i];
-	if (d->b[i] < from)
+	update(d, ST_P, j, d->cost[o][i] + K_PATTERN + bits, d->mask[o][i] | mask,
+		   i, o, bits, mask);
+}
+
+/*
+ * A run of characters [i, j) priced bits as brute force over a smaller pool:
+ * it pays the price of a run, not of a pattern.
+ */
+static void
+relax_run(dpstate *d, int i, int j, double bits)
+{
+	int			o = pattern_origin(d, i);
+
+	update(d, ST_P, j,
+		   d->cost[o][i] + (j == d->end ? K_RUN_END : K_RUN) + bits,
+		   d->mask[o][i], i, o, bits, 0);
+}
+
+/*
+ * A dictionary word [i, j): bits without capitalisation, casebits for it,
+ * style 0..2 (lower, Capitalised, UPPER) or -1 for another mix.
+ */
+static void
+relax_word(dpstate *d, int i, int j, double bits, double casebits, int style,
+		   unsigned int mask)
+{
+	int			o = pattern_origin(d, i);
+	double		c = d->cost[o][i] + K_PATTERN + bits + casebits;
+	unsigned int m = d->mask[o][i] | mask;
+
+	update(d, ST_P, j, c, m, i, o, bits + casebits, mask);
+	if (style >= 0)
 	{
-		from = d->b[i];
-		m = d->mb[i];
-	}
-	if (d->s[i] < from)
-	{
-		from = d->s[i];
-		m = d->ms[i];
-	}
-	from += K_PATTERN + bits;
-	if (from < d->p[j])
-	{
-		d->p[j] = from;
-		d->mp[j] = m | mask;
+		int			w = ST_W + style;
+		int			x = ST_X + style;
+
+		update(d, w, j, c, m, i, o, bits + casebits, mask);
+		/* the next word of a chain in the same style */
+		o = d->cost[x][i] < d->cost[w][i] ? x : w;
+		c = d->cost[o][i] + K_CHAIN + bits;
+		m = d->mask[o][i] | mask;
+		update(d, ST_P, j, c, m, i, o, bits, mask);
+		update(d, w, j, c, m, i, o, bits, mask);
 	}
 }
 
 /* Capitalisation cost of a[i..j): 0 if no upper case. */
 static double
-case_bits(const analysis *a, int i, int j, unsigned int *mask)
+case_bits(const analysis *a, int i, int j, unsigned int *mask, int *style)
 {
 	int			upper = 0;
 	int			lower = 0;
 	int			k;
+	int			dummy;
+
+	if (style == NULL)
+		style = &dummy;
+	*style = -1;
 
 	for (k = i; k < j; k++)
 	{
@@ -340,14 +459,19 @@ case_bits(const analysis *a, int i, int j, unsigned int *mask)
 			lower++;
 	}
 	if (upper == 0)
+	{
+		*style = 0;
 		return 0.0;
+	}
 	if (lower == 0)
 	{
+		*style = 2;
 		*mask |= PGW_PAT_CAPITALIZATION;
 		return 1.0;
 	}
 	if (upper == 1 && a->cls[i] == CC_UPPER)
 	{
+		*style = 1;
 		*mask |= PGW_PAT_CAPITALIZATION;
 		return 1.0;
 	}
@@ -379,7 +503,8 @@ dict_bits(uint32_t info, unsigned int *mask)
 			*mask |= PGW_PAT_NAME;
 			break;
 	}
-	return log2((double) rank) + biases[dict];
+	return log2((double) rank) + biases[dict] +
+		(dict == PGW_DICT_PASSWORDS ? 0.0 : WORD_EXTRA);
 }
 
 /* Index of the terminal word at trie node n, or -1. */
@@ -472,24 +597,50 @@ l33t_subs(uint8_t c)
 /* Price a dictionary match found at trie node word w; relax it into d. */
 static void
 report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
-			int32_t w, int subs)
+			int32_t w, uint32_t submask)
 {
 	int			len = (dir > 0) ? (pos + 1 - i) : (i - pos + 1);
 	int			s0 = (dir > 0) ? i : pos;
 	int			e0 = (dir > 0) ? pos + 1 : i + 1;
 	unsigned int mask = 0;
 	double		bits;
+	double		casebits;
+	int			style;
 
 	if (len < (dir > 0 ? MIN_WORD : MIN_REVERSED))
 		return;
 	bits = dict_bits(pgw_trie_info[w], &mask);
-	bits += case_bits(a, s0, e0, &mask);
-	if (subs > 0)
+	if (submask != 0)
 	{
-		/* which characters were substituted, among the word's */
-		bits += 1.0 + subs;
+		int			subbed = 0,
+					plain = 0,
+					letters = 0,
+					k;
+
+		/*
+		 * l33t: priced like zxcvbn, by which of the substitutable letters
+		 * were substituted (substituting all of them costs one bit).  A match
+		 * needs at least one letter left, so that "537" is not "set".
+		 */
+		for (k = 0; k < len; k++)
+		{
+			uint8_t		c = a->fold[i + k * dir];
+
+			if (submask & ((uint32_t) 1 << k))
+				subbed++;
+			else if (c >= 'a' && c <= 'z')
+			{
+				letters++;
+				if (strchr("abcegilostxz", c) != NULL)
+					plain++;
+			}
+		}
+		if (letters == 0 || (dir < 0 && len < 5))
+			return;
+		bits += 1.0 + log2_variants(subbed, plain);
 		mask |= PGW_PAT_L33T;
 	}
+	casebits = case_bits(a, s0, e0, &mask, &style);
 	if (dir < 0)
 	{
 		int			x,
@@ -510,7 +661,7 @@ report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
 		bits += 1.0;
 		mask |= PGW_PAT_REVERSED;
 	}
-	relax(d, s0, e0, bits, mask);
+	relax_word(d, s0, e0, bits, casebits, style, mask);
 }
 
 /*
@@ -526,6 +677,7 @@ match_dictionary(const analysis *a, dpstate *d, int i, int dir, int lo, int hi)
 		uint32_t	node;
 		int16_t		pos;
 		int16_t		subs;
+		uint32_t	submask;	/* substituted offsets from i */
 	}			stack[64];
 	int			sp = 0;
 	int			visits = 0;
@@ -533,12 +685,15 @@ match_dictionary(const analysis *a, dpstate *d, int i, int dir, int lo, int hi)
 	stack[sp].node = 0;
 	stack[sp].pos = (int16_t) i;
 	stack[sp].subs = 0;
+	stack[sp].submask = 0;
 	sp++;
 	while (sp > 0 && visits < MAX_TRIE_VISITS)
 	{
 		uint32_t	node = stack[sp - 1].node;
 		int			pos = stack[sp - 1].pos;
 		int			subs = stack[sp - 1].subs;
+		uint32_t	submask = stack[sp - 1].submask;
+		int			off = (pos - i) * dir;
 		uint8_t		c;
 		uint32_t	child;
 		const char *alt;
@@ -559,12 +714,16 @@ match_dictionary(const analysis *a, dpstate *d, int i, int dir, int lo, int hi)
 				child = trie_child(node, (uint8_t) *alt);
 				if (child == 0)
 					continue;
+				if (off >= 32)
+					continue;
 				w = trie_word(child);
 				if (w >= 0)
-					report_word(a, d, i, pos, dir, w, subs + 1);
+					report_word(a, d, i, pos, dir, w,
+								submask | ((uint32_t) 1 << off));
 				stack[sp].node = child;
 				stack[sp].pos = (int16_t) (pos + dir);
 				stack[sp].subs = (int16_t) (subs + 1);
+				stack[sp].submask = submask | ((uint32_t) 1 << off);
 				sp++;
 			}
 		}
@@ -573,10 +732,11 @@ match_dictionary(const analysis *a, dpstate *d, int i, int dir, int lo, int hi)
 		{
 			w = trie_word(child);
 			if (w >= 0)
-				report_word(a, d, i, pos, dir, w, subs);
+				report_word(a, d, i, pos, dir, w, submask);
 			stack[sp].node = child;
 			stack[sp].pos = (int16_t) (pos + dir);
 			stack[sp].subs = (int16_t) subs;
+			stack[sp].submask = submask;
 			sp++;
 		}
 	}
@@ -744,6 +904,7 @@ match_sequences(const analysis *a, dpstate *d, int i, int hi)
 	double		base;
 	uint32_t	c0 = a->cp[i];
 	int			cls = a->cls[i];
+	int			minlen;
 
 	if (i + 1 >= hi || a->cls[i + 1] != cls)
 		return;
@@ -754,9 +915,15 @@ match_sequences(const analysis *a, dpstate *d, int i, int hi)
 		return;
 	if (c0 == 'a' || c0 == 'A' || c0 == 'z' || c0 == 'Z' || c0 == '0' ||
 		c0 == '1' || c0 == '9')
+	{
 		base = 1.0;
+		minlen = MIN_SEQUENCE;
+	}
 	else
+	{
 		base = log2(class_pool[cls]);
+		minlen = MIN_SEQUENCE + 1;
+	}
 	if (delta != 1 && delta != -1)
 		base += log2(4.0);		/* which step */
 	if (delta < 0)
@@ -766,7 +933,7 @@ match_sequences(const analysis *a, dpstate *d, int i, int hi)
 		if (a->cls[j] != cls ||
 			(int32_t) a->cp[j] - (int32_t) a->cp[j - 1] != delta)
 			break;
-		if (j + 1 - i >= MIN_SEQUENCE)
+		if (j + 1 - i >= minlen)
 			relax(d, i, j + 1, base + log2((double) (j + 1 - i)),
 				  PGW_PAT_SEQUENCE);
 	}
@@ -966,23 +1133,43 @@ match_context(const analysis *a, dpstate *d, int i, int hi)
 		const ctxword *cw = &a->ctx[w];
 		int			k;
 		int			fwd = 1,
-					rev = 1;
+					rev = 1,
+					subs = 0;
 
 		if (i + cw->len > hi)
 			continue;
 		for (k = 0; k < cw->len && (fwd || rev); k++)
 		{
-			if (fwd && !cp_eq_fold(a->cp[i + k], cw->cp[k]))
-				fwd = 0;
-			if (rev && !cp_eq_fold(a->cp[i + k], cw->cp[cw->len - 1 - k]))
+			uint32_t	c = a->cp[i + k];
+
+			if (fwd && !cp_eq_fold(c, cw->cp[k]))
+			{
+				/* a l33t substitution of the context word's letter? */
+				const char *alt = (c < 0x80) ? l33t_subs((uint8_t) c) : NULL;
+
+				if (alt != NULL && cw->cp[k] < 0x80 &&
+					strchr(alt, (int) ascii_fold(cw->cp[k])) != NULL &&
+					ascii_fold(cw->cp[k]) != 0)
+					subs++;
+				else
+					fwd = 0;
+			}
+			if (rev && !cp_eq_fold(c, cw->cp[cw->len - 1 - k]))
 				rev = 0;
 		}
+		if (fwd && subs > 0 && 2 * subs > cw->len)
+			fwd = 0;
 		if (fwd || rev)
 		{
 			unsigned int mask = PGW_PAT_CONTEXT;
-			double		bits = a->ctx_bits + case_bits(a, i, i + cw->len, &mask);
+			double		bits = a->ctx_bits + case_bits(a, i, i + cw->len, &mask, NULL);
 
-			if (!fwd)
+			if (fwd && subs > 0)
+			{
+				bits += 1.0 + subs;
+				mask |= PGW_PAT_L33T;
+			}
+			else if (!fwd)
 			{
 				bits += 1.0;
 				mask |= PGW_PAT_REVERSED;
@@ -990,6 +1177,27 @@ match_context(const analysis *a, dpstate *d, int i, int hi)
 			relax(d, i, i + cw->len, bits, mask);
 		}
 	}
+}
+
+/*
+ * A run of characters of one class (all digits, all lower case, ...) priced
+ * as brute force over that class alone, as a mask attack does ("?l?l?l?d?d").
+ */
+static void
+match_class_run(const analysis *a, dpstate *d, int i, int hi)
+{
+	int			cls = a->cls[i];
+	double		per = log2(class_pool[cls]);
+	int			j;
+
+	if (class_pool[cls] <= 1.0)
+		return;
+	if (i > d->start && a->cls[i - 1] == cls)
+		return;					/* only from the start of the run */
+	for (j = i + 1; j < hi && a->cls[j] == cls; j++)
+		;
+	for (; j >= i + MIN_CLASS_RUN; j--)
+		relax_run(d, i, j, CLASS_RUN_BITS + per * (j - i));
 }
 
 /* ------------------------------------------------------------------------
@@ -1068,6 +1276,8 @@ find_repeats(const analysis *a, repeats *r, int lo, int hi)
 				base = dp_range(a, i, i + p, 1, &mask);
 				for (k = 2; k <= kmax && r->n < MAX_REPEATS; k++)
 				{
+					if (k * p < 3)
+						continue;
 					r->c[r->n].end = i + k * p;
 					r->c[r->n].bits = base + log2((double) k);
 					r->c[r->n].mask = mask | PGW_PAT_REPEAT;
@@ -1092,56 +1302,41 @@ dp_range(const analysis *a, int start, int end, int depth,
 {
 	dpstate		d;
 	repeats		reps;
-	int			i;
+	int			i,
+				st;
 	double		best;
 	unsigned int bestmask;
 	double		brute;
 
 	d.start = start;
 	d.end = end;
-	for (i = start; i <= end; i++)
-	{
-		d.p[i] = d.b[i] = d.s[i] = INF_BITS;
-		d.mp[i] = d.mb[i] = d.ms[i] = 0;
-	}
-	d.p[start] = 0.0;
+	for (st = 0; st < ST_COUNT; st++)
+		for (i = start; i <= end; i++)
+		{
+			d.cost[st][i] = INF_BITS;
+			d.mask[st][i] = 0;
+		}
+	d.cost[ST_P][start] = 0.0;
 
 	if (depth == 0)
 		find_repeats(a, &reps, start, end);
 
 	for (i = start; i < end; i++)
 	{
-		/* unmatched character */
-		{
-			double		via_b = d.b[i];
-			double		via_p = d.p[i] + K_RUN;
-			double		c;
-
-			if (via_p < via_b)
-			{
-				c = via_p + a->char_bits;
-				if (c < d.b[i + 1])
-				{
-					d.b[i + 1] = c;
-					d.mb[i + 1] = d.mp[i];
-				}
-			}
-			else
-			{
-				c = via_b + a->char_bits;
-				if (c < d.b[i + 1])
-				{
-					d.b[i + 1] = c;
-					d.mb[i + 1] = d.mb[i];
-				}
-			}
-		}
+		/* an unmatched character, opening a run or continuing one */
+		update(&d, ST_B, i + 1, d.cost[ST_P][i] + K_RUN + a->char_bits,
+			   d.mask[ST_P][i], i, ST_P, a->char_bits, 0);
+		update(&d, ST_B, i + 1, d.cost[ST_B][i] + a->char_bits,
+			   d.mask[ST_B][i], i, ST_B, a->char_bits, 0);
 		/* a separator between two patterns */
-		if (i > start && i + 1 < end && is_sep(a->cp[i]) &&
-			d.p[i] + SEPARATOR_BITS < d.s[i + 1])
+		if (i > start && i + 1 < end && is_sep(a->cp[i]))
 		{
-			d.s[i + 1] = d.p[i] + SEPARATOR_BITS;
-			d.ms[i + 1] = d.mp[i];
+			update(&d, ST_S, i + 1, d.cost[ST_P][i] + SEPARATOR_BITS,
+				   d.mask[ST_P][i], i, ST_P, SEPARATOR_BITS, 0);
+			for (st = 0; st < 3; st++)
+				update(&d, ST_X + st, i + 1,
+					   d.cost[ST_W + st][i] + SEPARATOR_BITS,
+					   d.mask[ST_W + st][i], i, ST_W + st, SEPARATOR_BITS, 0);
 		}
 		if (depth == 0)
 		{
@@ -1158,17 +1353,37 @@ dp_range(const analysis *a, int start, int end, int depth,
 		match_sequences(a, &d, i, end);
 		match_dates(a, &d, i, end);
 		match_context(a, &d, i, end);
+		match_class_run(a, &d, i, end);
 	}
 
-	best = d.p[end];
-	bestmask = d.mp[end];
-	if (d.b[end] < best)
+	/* a final run of unmatched characters has an implied length */
+	d.cost[ST_B][end] -= K_RUN - K_RUN_END;
+	st = d.cost[ST_P][end] <= d.cost[ST_B][end] ? ST_P : ST_B;
+	best = d.cost[st][end];
+	bestmask = d.mask[st][end];
+
+#ifdef PGW_ENTROPY_TRACE
+	if (depth == 0)
 	{
-		best = d.b[end];
-		bestmask = d.mb[end];
+		/* positions and prices only, never the characters */
+		int			j = end;
+
+		fprintf(stderr, "trace [%d,%d) best=%.2f brute=%.2f+%.2f char=%.2f\n",
+				start, end, best, (end - start) * a->char_bits, a->brute_bonus,
+				a->char_bits);
+		while (j > start && best < INF_BITS)
+		{
+			int			fi = d.from[st][j];
+
+			fprintf(stderr, "  state %d [%d,%d) mask=0x%x bits=%.2f\n",
+					st, fi, j, d.tokmask[st][j], d.tokbits[st][j]);
+			st = d.fromst[st][j];
+			j = fi;
+		}
 	}
+#endif
 	/* plain brute force over the whole range pays no run price */
-	brute = (end - start) * a->char_bits;
+	brute = (end - start) * a->char_bits + (depth == 0 ? a->brute_bonus : 0.0);
 	if (brute <= best)
 	{
 		best = brute;
@@ -1182,6 +1397,48 @@ dp_range(const analysis *a, int start, int end, int depth,
  * Public functions
  * ------------------------------------------------------------------------
  */
+
+/*
+ * An attacker brute-forcing a password of n characters does not know which
+ * character classes it uses: to exhaust the pool P of the classes present
+ * he must also exhaust every other combination of classes whose pool is no
+ * larger (lower+symbols before lower+upper+digits, ...).  This returns
+ * log2(sum over those combinations S of (pool(S) / P)^n), the extra bits
+ * of a wholly unmatched password.  The candidate classes are the five ASCII
+ * ones and the non-ASCII ones present.
+ */
+static double
+class_set_bits(unsigned int present, size_t n)
+{
+	int			cand[CC_COUNT];
+	int			k = 0;
+	int			c;
+	unsigned int sub;
+	double		pool = 0.0;
+	double		sum = 0.0;
+
+	for (c = 0; c < CC_COUNT; c++)
+	{
+		if (present & (1u << c))
+			pool += class_pool[c];
+		if ((c <= CC_SPACE || (present & (1u << c))) && k < 10)
+			cand[k++] = c;
+	}
+	if (pool <= 0.0)
+		return 0.0;
+	for (sub = 1; sub < (1u << k); sub++)
+	{
+		double		p = 0.0;
+		int			t;
+
+		for (t = 0; t < k; t++)
+			if (sub & (1u << t))
+				p += class_pool[cand[t]];
+		if (p <= pool)
+			sum += pow(p / pool, (double) n);
+	}
+	return sum > 1.0 ? log2(sum) : 0.0;
+}
 
 /* KMP failure function: smallest period of cp[0..n). */
 static int
@@ -1323,6 +1580,7 @@ pgw_estimate_entropy(const char *password, size_t len,
 	a.nctx = nwords;
 	a.ctx_bits = log2((double) nwords + 1.0);
 	a.char_bits = log2(pool);
+	a.brute_bonus = (ncp <= PGW_WINDOW) ? class_set_bits(classes, ncp) : 0.0;
 
 	/* pass 2: window by window, until the estimate saturates */
 	pos = 0;
