@@ -335,6 +335,18 @@ char_class(uint32_t cp)
 	return CC_OTHER;
 }
 
+/*
+ * Russian (JCUKEN) keyboard: the QWERTY key under each Cyrillic letter a..ja.
+ * A Russian word typed with the wrong layout is a well-known password
+ * ("gfhjkm"), and a Cyrillic password is typed on these keys, so Cyrillic
+ * letters are matched as their keys: "пароль" is the common password
+ * "gfhjkm", "йцукен" is a keyboard walk.
+ */
+static const char jcuken[33] = "f,dult;pbqrkvyjghcnea[wxio]sm'.z";
+
+/* Accented Latin-1 letters U+00C0..U+00FF matched as their base letter. */
+static const char latin1_base[65] = "aaaaaa.ceeeeiiii.nooooo..uuuuy..aaaaaa.ceeeeiiii.nooooo..uuuuy.y";
+
 static uint8_t
 ascii_fold(uint32_t cp)
 {
@@ -342,6 +354,14 @@ ascii_fold(uint32_t cp)
 		return (uint8_t) (cp + 32);
 	if (cp < 0x80)
 		return (uint8_t) cp;
+	if (cp >= 0x0430 && cp <= 0x044F)
+		return (uint8_t) jcuken[cp - 0x0430];
+	if (cp >= 0x0410 && cp <= 0x042F)
+		return (uint8_t) jcuken[cp - 0x0410];
+	if (cp == 0x0451 || cp == 0x0401)
+		return (uint8_t) '`';
+	if (cp >= 0xC0 && cp <= 0xFF && latin1_base[cp - 0xC0] != '.')
+		return (uint8_t) latin1_base[cp - 0xC0];
 	return 0;
 }
 
@@ -453,9 +473,9 @@ case_bits(const analysis *a, int i, int j, unsigned int *mask, int *style)
 
 	for (k = i; k < j; k++)
 	{
-		if (a->cls[k] == CC_UPPER)
+		if (a->cls[k] == CC_UPPER || a->cls[k] == CC_CYRILLIC_UPPER)
 			upper++;
-		else if (a->cls[k] == CC_LOWER)
+		else if (a->cls[k] == CC_LOWER || a->cls[k] == CC_CYRILLIC_LOWER)
 			lower++;
 	}
 	if (upper == 0)
@@ -469,13 +489,14 @@ case_bits(const analysis *a, int i, int j, unsigned int *mask, int *style)
 		*mask |= PGW_PAT_CAPITALIZATION;
 		return 1.0;
 	}
-	if (upper == 1 && a->cls[i] == CC_UPPER)
+	if (upper == 1 && (a->cls[i] == CC_UPPER || a->cls[i] == CC_CYRILLIC_UPPER))
 	{
 		*style = 1;
 		*mask |= PGW_PAT_CAPITALIZATION;
 		return 1.0;
 	}
-	if (upper == 1 && a->cls[j - 1] == CC_UPPER)
+	if (upper == 1 &&
+		(a->cls[j - 1] == CC_UPPER || a->cls[j - 1] == CC_CYRILLIC_UPPER))
 	{
 		*mask |= PGW_PAT_CAPITALIZATION;
 		return 2.0;
@@ -852,6 +873,9 @@ walk_bits(int keypad, int len, int turns, int shifted)
 	return bits;
 }
 
+/* The key a character is typed with (Cyrillic letters: see jcuken). */
+#define KEYCHAR(a, k) ((a)->cp[k] < 0x80 ? (a)->cp[k] : (uint32_t) (a)->fold[k])
+
 static void
 match_walks(const analysis *a, dpstate *d, int i, int hi)
 {
@@ -866,14 +890,16 @@ match_walks(const analysis *a, dpstate *d, int i, int hi)
 					turns = 0,
 					shifted;
 
-		if (!(keypad ? keypad_pos(a->cp[i], &prev) : qwerty_pos(a->cp[i], &prev)))
+		if (!(keypad ? keypad_pos(KEYCHAR(a, i), &prev) :
+			  qwerty_pos(KEYCHAR(a, i), &prev)))
 			continue;
 		shifted = prev.shifted;
 		for (j = i + 1; j < hi; j++)
 		{
 			int			dir;
 
-			if (!(keypad ? keypad_pos(a->cp[j], &cur) : qwerty_pos(a->cp[j], &cur)))
+			if (!(keypad ? keypad_pos(KEYCHAR(a, j), &cur) :
+				  qwerty_pos(KEYCHAR(a, j), &cur)))
 				break;
 			dir = walk_dir(&prev, &cur, keypad);
 			if (dir == 0)
@@ -1649,7 +1675,8 @@ pgw_estimate_entropy(const char *password, size_t len,
 		total = PGW_MAX_BITS;
 	if (total < 0.0)
 		total = 0.0;
-	if (ncp < 8)
+	/* "too few characters" is a finding only when the estimate is low */
+	if (ncp < 8 && total < 60.0)
 		mask |= PGW_PAT_SHORT;
 	out->bits = total;
 	out->patterns = mask;
