@@ -65,6 +65,7 @@
  */
 #undef ENABLE_GSS
 #include "libpq/auth.h"
+#include "libpq/hba.h"
 #include "libpq/libpq.h"
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
@@ -283,6 +284,22 @@ gate_putmessage(char msgtype, const char *s, size_t len)
 static void
 gate_client_auth_hook(Port *port, int status)
 {
+	/*
+	 * Methods that ask the client for something went through
+	 * gate_putmessage already.  If one did not, another library replaced
+	 * PqCommMethods without chaining to ours, and the decision below comes
+	 * after the exchange: still enforced, but no longer oracle-free.
+	 */
+	if (!gate_decided && port->hba != NULL &&
+		port->hba->auth_method != uaTrust && port->hba->auth_method != uaPeer &&
+		port->hba->auth_method != uaCert && port->hba->auth_method != uaIdent &&
+		port->hba->auth_method != uaReject &&
+		port->hba->auth_method != uaImplicitReject)
+		ereport(WARNING,
+				(errmsg("pgwarden: the connection gate could not decide before the password exchange"),
+				 errdetail("PqCommMethods was replaced after pgwarden was loaded."),
+				 errhint("Load pgwarden last in shared_preload_libraries.")));
+
 	/* deny decisions come before any earlier hook */
 	if (!gate_decided)
 		gate_enforce(port);
