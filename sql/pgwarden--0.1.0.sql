@@ -1080,6 +1080,14 @@ BEGIN
 	IF db IS NULL THEN
 		RAISE EXCEPTION 'database "%" does not exist', database USING ERRCODE = 'invalid_catalog_name';
 	END IF;
+	-- Branch roles get the parent roles' privileges: only a superuser may
+	-- have them made (a pgwarden_admin member could otherwise point them at
+	-- any database).
+	IF p.protected AND NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = session_user) THEN
+		RAISE EXCEPTION 'branching protected branch "%" requires a superuser', p.name
+			USING ERRCODE = 'insufficient_privilege',
+			      DETAIL = 'Its branch gets roles that act with the parent''s roles'' privileges.';
+	END IF;
 	PERFORM @extschema@._add_branch(branch_name, db, p.name, parent_lsn, strategy);
 	PERFORM @extschema@._copy_database_meta(p.database_oid, db);
 	IF p.protected THEN

@@ -129,22 +129,25 @@ def test_non_admin_cannot_manage_branches(cluster: Cluster, project: Project,
 
 # -- protections through raw SQL ---------------------------------------------------
 
-@pytest.mark.parametrize("stmt", [
+RAW_PROTECTION_STATEMENTS = [
     "DROP DATABASE regress_main",
     "DROP DATABASE regress_main WITH (FORCE)",
     "DROP DATABASE IF EXISTS regress_main",
     "ALTER DATABASE regress_main ALLOW_CONNECTIONS false",
     "ALTER DATABASE regress_main CONNECTION LIMIT 0",
     "ALTER DATABASE regress_main WITH ALLOW_CONNECTIONS = false CONNECTION LIMIT = 0",
-])
-@pytest.mark.parametrize("from_db", [CONTROL_DB, "postgres"])
-def test_protected_branch_raw_sql_refused_for_superuser(cluster: Cluster, project: Project,
-                                                        stmt: str, from_db: str) -> None:
+]
+
+
+def test_protected_branch_raw_sql_refused_for_superuser(cluster: Cluster, project: Project) -> None:
+    """Each statement, as a superuser, from the control database and from another one."""
     make_parent(cluster, protected=True)
-    with cluster.connect(from_db) as conn:
-        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (True,)
-        err = expect_error(conn, stmt, PW001)
-        assert_protection_error(err, "regress_main")
+    for from_db in (CONTROL_DB, "postgres"):
+        with cluster.connect(from_db) as conn:
+            assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (True,)
+            for stmt in RAW_PROTECTION_STATEMENTS:
+                err = expect_error(conn, stmt, PW001)
+                assert_protection_error(err, "regress_main")
     assert database_exists(cluster, "regress_main")
     with cluster.connect() as conn:
         row = conn.execute("SELECT datallowconn, datconnlimit FROM pg_database"
@@ -431,7 +434,7 @@ def test_child_of_protected_branch_gets_its_own_credentials(
     assert row is not None and child_oid is not None and row[0] == f"branch-role:{child_oid[0]}"
 
 
-@pytest.mark.parametrize("stmt", [
+BRANCH_ROLE_REFUSED = [
     "ALTER ROLE regress_app PASSWORD 'pgw_Ab3dEf6hJk9mNp2qRs5t'",
     "SET ROLE regress_app; ALTER ROLE regress_app PASSWORD 'pgw_Ab3dEf6hJk9mNp2qRs5t'",
     "SET ROLE regress_app; ALTER ROLE CURRENT_USER VALID UNTIL 'infinity'",
@@ -442,23 +445,31 @@ def test_child_of_protected_branch_gets_its_own_credentials(
     "DROP OWNED BY regress_app",
     "REASSIGN OWNED BY regress_app TO CURRENT_USER",
     "COMMENT ON ROLE regress_app IS 'x'",
-])
+]
+
+
 def test_branch_role_cannot_reach_parent_through_cluster_statements(
-        cluster: Cluster, project: Project, stmt: str) -> None:
+        cluster: Cluster, project: Project) -> None:
     make_parent(cluster, protected=True)
     created = project.create_branch("regress_child", "regress_main", strategy="template")
     (app,) = created.credentials
-    with psycopg.connect(cluster.tcp_dsn(app.role, app.password, dbname="regress_child"),
-                         autocommit=True) as conn:
-        err = expect_error(conn, stmt, PW002)
-        assert "branch role" in (err.diag.message_primary or "")
+    dsn = cluster.tcp_dsn(app.role, app.password, dbname="regress_child")
+    for stmt in BRANCH_ROLE_REFUSED:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            with pytest.raises(psycopg.Error) as info:
+                for part in stmt.split("; "):
+                    conn.execute(part)
+            assert info.value.diag.sqlstate == PW002, (stmt, info.value.diag.message_primary)
+            assert "branch role" in (info.value.diag.message_primary or "")
+    with psycopg.connect(dsn, autocommit=True) as conn:
         # Its own password and its own database stay manageable.
         conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
             q(app.role), sql.Literal("pgw_Nq4Wm8Zx2Kc6Vb9Lp3Tr")))
         conn.execute("ALTER DATABASE regress_child SET work_mem = '2MB'")
-    # The parent role's password still works.
+    # The parent role's password still works, the parent is untouched.
     with psycopg.connect(cluster.tcp_dsn("regress_app", APP_PASSWORD, dbname="regress_main")) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert database_exists(cluster, "regress_main")
 
 
 def test_reset_keeps_name_endpoints_and_credentials(cluster: Cluster, project: Project,
@@ -606,3 +617,31 @@ def test_project_delete_drops_every_branch_and_the_extension() -> None:
             conn.execute("DROP SCHEMA pgwarden CASCADE")
             assert conn.execute("SELECT count(*) FROM pg_shseclabel WHERE provider = 'pgwarden'").fetchone() == (0,)
             conn.execute("DROP DATABASE regress_again")
+
+
+def test_branch_database_name_can_differ(cluster: Cluster, project: Project,
+                                         admin: psycopg.Connection[Any]) -> None:
+    make_parent(cluster)
+    created = project.create_branch("regress_named", "regress_main", database="regress_named_db",
+                                    strategy="template")
+    assert (created.branch.name, created.branch.database) == ("regress_named", "regress_named_db")
+    assert created.branch.endpoints == ("regress_named",)
+    project.protect("regress_named")
+    with cluster.connect() as conn:
+        assert_protection_error(expect_error(conn, "DROP DATABASE regress_named_db", PW001),
+                                "regress_named")
+    project.unprotect("regress_named")
+    project.delete_branch("regress_named")
+    assert not database_exists(cluster, "regress_named_db")
+
+
+def test_only_superusers_get_branch_roles_made(cluster: Cluster, project: Project,
+                                               admin: psycopg.Connection[Any]) -> None:
+    """A pgwarden_admin member cannot point new branch roles at any database."""
+    make_parent(cluster, protected=True)
+    admin.execute("CREATE ROLE regress_padmin LOGIN CREATEDB IN ROLE pgwarden_admin")
+    admin.execute("CREATE DATABASE regress_elsewhere")
+    with cluster.connect(CONTROL_DB, user="regress_padmin") as conn:
+        expect_error(conn, "SELECT * FROM pgwarden._finish_create('regress_x', 'regress_main',"
+                           " 'regress_elsewhere', NULL, 'template')", "42501")
+    assert admin.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE '%@regress_x'").fetchone() == (0,)
