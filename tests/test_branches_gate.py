@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from helpers import assert_not_in
 from pgwarden import allowlist
 from pgwarden.branches import Credential, Project, branch_connection_string
 from pgwarden.sandbox import Cluster
@@ -20,6 +21,34 @@ from test_branches import APP_PASSWORD, CONTROL_DB, make_parent, project  # noqa
 from test_gate import connect_from, gate, refusal, via  # noqa: F401
 
 Connector = Callable[..., "str | None"]
+
+
+# Checks that never show a password: a failed `assert refusal(dsn) is None`
+# would print the DSN, password included.
+def admitted(dsn: str) -> None:
+    msg = refusal(dsn)
+    if msg is not None:
+        raise AssertionError(f"refused: {msg}")
+
+
+def refused(dsn: str) -> str:
+    msg = refusal(dsn)
+    if msg is None:
+        raise AssertionError("admitted, expected a refusal")
+    return msg
+
+
+def admitted_from(connect: Connector, *args: str) -> None:
+    msg = connect(*args)
+    if msg is not None:
+        raise AssertionError(f"refused: {msg}")
+
+
+def refused_from(connect: Connector, *args: str) -> str:
+    msg = connect(*args)
+    if msg is None:
+        raise AssertionError("admitted, expected a refusal")
+    return msg
 
 
 def tcp(cluster: Cluster, user: str, password: str, dbname: str, endpoint: str | None = None,
@@ -51,20 +80,20 @@ def child(cluster: Cluster, project: Project) -> Iterator[Credential]:  # noqa: 
 
 def test_branch_role_connects_to_its_branch_only(cluster: Cluster, child: Credential,
                                                  admin: psycopg.Connection[Any]) -> None:
-    assert refusal(tcp(cluster, child.role, child.password, "regress_child")) is None
+    admitted(tcp(cluster, child.role, child.password, "regress_child"))
     for db in ("regress_main", "postgres", CONTROL_DB, "template1"):
         msg = refusal(tcp(cluster, child.role, child.password, db))
         assert msg is not None, db
         assert 'is a branch role of branch "regress_child"' in msg
         assert 'may connect to database "regress_child" only' in msg
-        assert child.password not in msg
+        assert_not_in(child.password, msg, "the refusal")
     # Over the Unix socket too (exempt from the IP and TLS rules, not from this).
     msg = refusal(local(cluster, "regress_main", user=child.role))
     assert msg is not None and "branch role" in msg
     assert allowlist.check_connection(admin, "127.0.0.1", child.role, "regress_main").startswith("deny")
     # The parent's own role still connects to the parent (and its URI works).
-    assert refusal(tcp(cluster, "regress_app", APP_PASSWORD, "regress_main")) is None
-    assert refusal(child.uri) is None
+    admitted(tcp(cluster, "regress_app", APP_PASSWORD, "regress_main"))
+    admitted(child.uri)
 
 
 def test_branch_role_refused_before_being_asked_for_a_password(cluster: Cluster,
@@ -77,8 +106,8 @@ def test_branch_role_refused_before_being_asked_for_a_password(cluster: Cluster,
 def test_reset_and_rebinding_keep_credentials_working(cluster: Cluster, project: Project,  # noqa: F811
                                                       child: Credential) -> None:
     project.reset_branch("regress_child")
-    assert refusal(tcp(cluster, child.role, child.password, "regress_child")) is None
-    assert refusal(tcp(cluster, child.role, child.password, "regress_main")) is not None
+    admitted(tcp(cluster, child.role, child.password, "regress_child"))
+    refused(tcp(cluster, child.role, child.password, "regress_main"))
 
 
 def test_branch_roles_cannot_be_renamed(child: Credential, admin: psycopg.Connection[Any]) -> None:
@@ -96,10 +125,10 @@ def test_suspended_endpoint_refuses_connections(cluster: Cluster, project: Proje
     project.suspend_endpoint("regress_child")  # the default endpoint
     msg = refusal(tcp(cluster, child.role, child.password, "regress_child"))
     assert msg is not None and 'endpoint "regress_child" of branch "regress_child" is suspended' in msg
-    assert refusal(local(cluster, "regress_child")) is not None  # superusers too
-    assert refusal(tcp(cluster, child.role, child.password, "regress_child", "regress_ep2")) is None
+    refused(local(cluster, "regress_child"))  # superusers too
+    admitted(tcp(cluster, child.role, child.password, "regress_child", "regress_ep2"))
     project.resume_endpoint("regress_child")
-    assert refusal(tcp(cluster, child.role, child.password, "regress_child")) is None
+    admitted(tcp(cluster, child.role, child.password, "regress_child"))
     project.suspend_endpoint("regress_ep2")
     msg = refusal(tcp(cluster, child.role, child.password, "regress_child", "regress_ep2"))
     assert msg is not None and "suspended" in msg
@@ -113,12 +142,12 @@ def test_endpoint_of_another_branch_or_unknown_refused(cluster: Cluster, child: 
     msg = refusal(tcp(cluster, "regress_app", APP_PASSWORD, "regress_main", "regress_nope"))
     assert msg is not None and 'endpoint "regress_nope" does not exist' in msg
     # A database that is not a branch accepts no foreign endpoint either.
-    assert refusal(local(cluster, "postgres", "regress_main")) is not None
-    assert refusal(local(cluster, "postgres")) is None
+    refused(local(cluster, "postgres", "regress_main"))
+    admitted(local(cluster, "postgres"))
     # The startup parameter form is read as well as options.
     dsn = psycopg.conninfo.make_conninfo(cluster.local_dsn("regress_main"),
                                          options="--pgwarden.endpoint=regress_child")
-    assert refusal(dsn) is not None
+    refused(dsn)
 
 
 def test_endpoint_connection_limit(cluster: Cluster, project: Project,  # noqa: F811
@@ -131,11 +160,11 @@ def test_endpoint_connection_limit(cluster: Cluster, project: Project,  # noqa: 
         assert msg is not None
         assert 'endpoint "regress_small" of branch "regress_child" already has 2 connections' in msg
         # Other endpoints of the branch are not counted against it.
-        assert refusal(tcp(cluster, child.role, child.password, "regress_child")) is None
+        admitted(tcp(cluster, child.role, child.password, "regress_child"))
         held.pop().close()
-        assert refusal(dsn) is None
+        admitted(dsn)
         project.set_endpoint_limit("regress_small", 1)
-        assert refusal(dsn) is not None
+        refused(dsn)
     finally:
         for c in held:
             c.close()
@@ -296,12 +325,12 @@ def test_protected_only_allowlist_applies_to_protected_branches(
     allowlist.wait_published(gate)
     msg = connect_from("127.0.0.3", "regress_app", APP_PASSWORD, "regress_main")
     assert msg is not None
-    assert connect_from("127.0.0.3", "regress_app", APP_PASSWORD, "regress_other") is None
-    assert connect_from("127.0.0.2", "regress_app", APP_PASSWORD, "regress_main") is None
+    admitted_from(connect_from, "127.0.0.3", "regress_app", APP_PASSWORD, "regress_other")
+    admitted_from(connect_from, "127.0.0.2", "regress_app", APP_PASSWORD, "regress_main")
     project.unprotect("regress_main")
-    assert connect_from("127.0.0.3", "regress_app", APP_PASSWORD, "regress_main") is None
+    admitted_from(connect_from, "127.0.0.3", "regress_app", APP_PASSWORD, "regress_main")
     project.protect("regress_other")
-    assert connect_from("127.0.0.3", "regress_app", APP_PASSWORD, "regress_other") is not None
+    refused_from(connect_from, "127.0.0.3", "regress_app", APP_PASSWORD, "regress_other")
 
 
 def test_cli_connection_string_for_branch_role_and_endpoint(
@@ -314,7 +343,8 @@ def test_cli_connection_string_for_branch_role_and_endpoint(
                      "--endpoint", "regress_ro", "--dsn", dsn, "--host", "127.0.0.1",
                      "--sslrootcert", str(cluster.ca_cert)]) == 0
     uri = capsys.readouterr().out.strip()
-    assert "sslmode=verify-full" in uri and child.password not in uri
+    assert "sslmode=verify-full" in uri
+    assert_not_in(child.password, uri, "the connection string")
     with psycopg.connect(uri, password=child.password) as conn:
         assert conn.execute("SELECT current_user, current_database()").fetchone() == (
             child.role, "regress_child")
