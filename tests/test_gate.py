@@ -880,3 +880,35 @@ def test_one_hundred_thousand_entries(fresh: Scratch) -> None:
         assert allowlist.check_connection(conn, odd, fresh.role, "postgres").startswith("deny:")
     assert fresh.attempt("127.0.0.2") is None
     assert fresh.attempt("127.0.0.3") is not None
+
+
+def test_decision_comes_before_an_earlier_hook() -> None:
+    """auth_delay, loaded before pgwarden, delays failed logins; a refused address never waits."""
+    c = Cluster(hba=SCRATCH_HBA, conf=["shared_preload_libraries = 'auth_delay,pgwarden'",
+                                       "auth_delay.milliseconds = 1500"])
+    try:
+        c.init()
+        c.start()
+        with c.connect() as conn:
+            conn.execute("CREATE EXTENSION pgwarden")
+            pw = conn.execute("SELECT pgwarden.generate_password()").fetchone()[0]  # type: ignore[index]
+            conn.execute(sql.SQL("CREATE ROLE regress_delay LOGIN PASSWORD {}").format(
+                sql.Literal(pw)))
+            allowlist.add(conn, ["127.0.0.2"])
+            allowlist.wait_published(conn)
+        wrong = pw[:-1] + ("x" if pw[-1] != "x" else "y")
+
+        def timed(source: str, password: str) -> tuple[str | None, float]:
+            with Proxy(c.port, source) as p:
+                start = time.monotonic()
+                msg = refusal(tcp_dsn(c, "regress_delay", password, port=p.port))
+                return msg, time.monotonic() - start
+
+        msg, took = timed("127.0.0.2", wrong)  # allowed address: the earlier hook runs
+        assert msg is not None and "password authentication failed" in msg and took >= 1.4
+        for password in (pw, wrong):  # refused address: decided first, no delay
+            msg, took = timed("127.0.0.3", password)
+            assert msg is not None and "not in the IP allowlist" in msg
+            assert took < 1.0
+    finally:
+        c.destroy()
