@@ -67,6 +67,10 @@ static const char *const builtin_context[] = {"postgres", "postgresql", "pgwarde
 #ifndef SEPARATOR_BITS
 #define SEPARATOR_BITS		1.0
 #endif
+/* Price of a tail of digits and symbols after a pattern. */
+#ifndef K_TAIL
+#define K_TAIL				2.0
+#endif
 /* K_RUN for a run that ends the password: its length is implied. */
 #ifndef K_RUN_END
 #define K_RUN_END			K_RUN
@@ -166,7 +170,7 @@ typedef struct analysis
  *	ST_B   inside a run of unmatched characters
  *	ST_S   after a separator that follows a pattern
  *	ST_W + s  after a dictionary word of case style s (lower, Capitalised,
- *			  UPPER): a next word of the same style is the same attack
+ *			  UPPER, last letter upper): a next word of the same style is the same attack
  *			  ("CorrectHorse", "CORRECT_HORSE") and pays no new case price
  *			  nor the full pattern price
  *	ST_X + s  after such a word and a separator
@@ -178,8 +182,8 @@ enum
 	ST_B,
 	ST_S,
 	ST_W,
-	ST_X = ST_W + 3,
-	ST_COUNT = ST_X + 3
+	ST_X = ST_W + 4,
+	ST_COUNT = ST_X + 4
 };
 
 typedef struct dpstate
@@ -298,6 +302,8 @@ utf8_next(const unsigned char *s, size_t len, size_t *pos)
 static int
 char_class(uint32_t cp)
 {
+	if (cp >= 'a' && cp <= 'z')
+		return CC_LOWER;
 	if (cp < 0x80)
 	{
 		if (cp >= 'a' && cp <= 'z')
@@ -396,11 +402,12 @@ update(dpstate *d, int st, int j, double c, unsigned int m, int i, int fst,
 static int
 pattern_origin(const dpstate *d, int i)
 {
-	static const int from[] = {ST_P, ST_B, ST_S, ST_X, ST_X + 1, ST_X + 2};
+	static const int from[] = {ST_P, ST_B, ST_S, ST_X, ST_X + 1, ST_X + 2,
+	ST_X + 3};
 	int			best = ST_P;
 	int			k;
 
-	for (k = 1; k < 6; k++)
+	for (k = 1; k < 7; k++)
 		if (d->cost[from[k]][i] < d->cost[best][i])
 			best = from[k];
 	return best;
@@ -431,8 +438,28 @@ relax_run(dpstate *d, int i, int j, double bits)
 }
 
 /*
+ * The tail of a password after a pattern: digits and symbols appended to a
+ * word ("2019!", "17-") are a rule of their own, priced as a pattern (the
+ * classes and their characters) when a pattern precedes them.
+ */
+static void
+relax_tail(dpstate *d, int i, double bits)
+{
+	int			o = ST_P;
+	int			k;
+
+	for (k = ST_S; k < ST_COUNT; k++)
+		if (k >= ST_X && d->cost[k][i] < d->cost[o][i])
+			o = k;
+	if (d->cost[ST_S][i] < d->cost[o][i])
+		o = ST_S;
+	update(d, ST_P, d->end, d->cost[o][i] + K_TAIL + bits, d->mask[o][i],
+		   i, o, bits, 0);
+}
+
+/*
  * A dictionary word [i, j): bits without capitalisation, casebits for it,
- * style 0..2 (lower, Capitalised, UPPER) or -1 for another mix.
+ * style 0..3 (lower, Capitalised, UPPER, last upper) or -1 for another mix.
  */
 static void
 relax_word(dpstate *d, int i, int j, double bits, double casebits, int style,
@@ -498,6 +525,7 @@ case_bits(const analysis *a, int i, int j, unsigned int *mask, int *style)
 	if (upper == 1 &&
 		(a->cls[j - 1] == CC_UPPER || a->cls[j - 1] == CC_CYRILLIC_UPPER))
 	{
+		*style = 3;
 		*mask |= PGW_PAT_CAPITALIZATION;
 		return 2.0;
 	}
@@ -615,6 +643,30 @@ l33t_subs(uint8_t c)
 	}
 }
 
+/* Letters some l33t character stands for. */
+static int
+l33t_target(uint8_t c)
+{
+	switch (c)
+	{
+		case 'a':
+		case 'b':
+		case 'c':
+		case 'e':
+		case 'g':
+		case 'i':
+		case 'l':
+		case 'o':
+		case 's':
+		case 't':
+		case 'x':
+		case 'z':
+			return 1;
+		default:
+			return 0;
+	}
+}
+
 /* Price a dictionary match found at trie node word w; relax it into d. */
 static void
 report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
@@ -652,7 +704,7 @@ report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
 			else if (c >= 'a' && c <= 'z')
 			{
 				letters++;
-				if (strchr("abcegilostxz", c) != NULL)
+				if (l33t_target(c))
 					plain++;
 			}
 		}
@@ -772,17 +824,14 @@ match_dictionary(const analysis *a, dpstate *d, int i, int dir, int lo, int hi)
  * Key positions.  QWERTY rows are staggered by half a key: key (r, c) has
  * neighbours (r, c-1), (r, c+1), (r-1, c), (r-1, c+1), (r+1, c-1), (r+1, c).
  * The keypad is a plain grid with eight neighbours.
+ *
+ *	 QWERTY, unshifted / shifted (column 0 of rows 1-3 is empty):
+ *		"`1234567890-="   "~!@#$%^&*()_+"
+ *		" qwertyuiop[]\\"  " QWERTYUIOP{}|"
+ *		" asdfghjkl;'"    " ASDFGHJKL:\""
+ *		" zxcvbnm,./"     " ZXCVBNM<>?"
+ *	 keypad: " / * -", "7 8 9 +", "4 5 6 +", "1 2 3", "  0 ." (one column each)
  */
-static const char *const qwerty_rows[4][2] = {
-	{"`1234567890-=", "~!@#$%^&*()_+"},
-	{" qwertyuiop[]\\", " QWERTYUIOP{}|"},
-	{" asdfghjkl;'", " ASDFGHJKL:\""},
-	{" zxcvbnm,./", " ZXCVBNM<>?"},
-};
-static const char *const keypad_rows[5] = {
-	" /*-", "789+", "456+", "123 ", " 0. "
-};
-
 typedef struct keypos
 {
 	int8_t		r;
@@ -790,50 +839,56 @@ typedef struct keypos
 	int8_t		shifted;
 } keypos;
 
+/*
+ * The same layouts as lookup tables, ASCII code -> key: bit 7 shifted, bits
+ * 5-6 row, bits 0-4 column; 255 for no key.  Generated from the rows above.
+ */
+static const uint8_t qwerty_key[128] = {
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 129, 203, 131, 132, 133, 135, 75, 137, 138, 136, 140, 104, 11, 105, 106,
+	10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 202, 74, 232, 12, 233, 234,
+	130, 193, 229, 227, 195, 163, 196, 197, 198, 168, 199, 200, 201, 231, 230, 169,
+	170, 161, 164, 194, 165, 167, 228, 162, 226, 166, 225, 43, 45, 44, 134, 139,
+	0, 65, 101, 99, 67, 35, 68, 69, 70, 40, 71, 72, 73, 103, 102, 41,
+	42, 33, 36, 66, 37, 39, 100, 34, 98, 38, 97, 171, 173, 172, 128, 255,
+};
+
+static const uint8_t keypad_key[128] = {
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 2, 35, 255, 3, 130, 1,
+	129, 96, 97, 98, 64, 65, 66, 32, 33, 34, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+};
+
 static int
 qwerty_pos(uint32_t cp, keypos *k)
 {
-	int			r,
-				s;
+	uint8_t		v;
 
-	if (cp < 0x21 || cp > 0x7E)
+	if (cp >= 128 || (v = qwerty_key[cp]) == 255)
 		return 0;
-	for (r = 0; r < 4; r++)
-		for (s = 0; s < 2; s++)
-		{
-			const char *p = strchr(qwerty_rows[r][s], (int) cp);
-
-			if (p != NULL && *p != ' ')
-			{
-				k->r = (int8_t) r;
-				k->c = (int8_t) (p - qwerty_rows[r][s]);
-				k->shifted = (int8_t) s;
-				return 1;
-			}
-		}
-	return 0;
+	k->r = (int8_t) ((v >> 5) & 3);
+	k->c = (int8_t) (v & 31);
+	k->shifted = (int8_t) (v >> 7);
+	return 1;
 }
 
 static int
 keypad_pos(uint32_t cp, keypos *k)
 {
-	int			r;
+	uint8_t		v;
 
-	if (cp < 0x21 || cp > 0x7E)
+	if (cp >= 128 || (v = keypad_key[cp]) == 255)
 		return 0;
-	for (r = 0; r < 5; r++)
-	{
-		const char *p = strchr(keypad_rows[r], (int) cp);
-
-		if (p != NULL && *p != ' ')
-		{
-			k->r = (int8_t) r;
-			k->c = (int8_t) (p - keypad_rows[r]);
-			k->shifted = 0;
-			return 1;
-		}
-	}
-	return 0;
+	k->r = (int8_t) ((v >> 5) & 7);
+	k->c = (int8_t) (v & 31);
+	k->shifted = 0;
+	return 1;
 }
 
 /* Direction from a to b (1..8), or 0 if not adjacent. */
@@ -1160,7 +1215,9 @@ match_context(const analysis *a, dpstate *d, int i, int hi)
 		int			k;
 		int			fwd = 1,
 					rev = 1,
-					subs = 0;
+					subs = 0,
+					letters,
+					plain = 0;
 
 		if (i + cw->len > hi)
 			continue;
@@ -1183,8 +1240,22 @@ match_context(const analysis *a, dpstate *d, int i, int hi)
 			if (rev && !cp_eq_fold(c, cw->cp[cw->len - 1 - k]))
 				rev = 0;
 		}
-		if (fwd && subs > 0 && 2 * subs > cw->len)
-			fwd = 0;
+		if (fwd && subs > 0)
+		{
+			/* as for dictionary words: a letter must be left */
+			for (k = 0, letters = 0, plain = 0; k < cw->len; k++)
+			{
+				uint8_t		c = a->fold[i + k];
+
+				if (cp_eq_fold(a->cp[i + k], cw->cp[k]) && c >= 'a' && c <= 'z')
+				{
+					letters++;
+					plain += l33t_target(c);
+				}
+			}
+			if (letters == 0)
+				fwd = 0;
+		}
 		if (fwd || rev)
 		{
 			unsigned int mask = PGW_PAT_CONTEXT;
@@ -1192,7 +1263,7 @@ match_context(const analysis *a, dpstate *d, int i, int hi)
 
 			if (fwd && subs > 0)
 			{
-				bits += 1.0 + subs;
+				bits += 1.0 + log2_variants(subs, plain);
 				mask |= PGW_PAT_L33T;
 			}
 			else if (!fwd)
@@ -1203,6 +1274,35 @@ match_context(const analysis *a, dpstate *d, int i, int hi)
 			relax(d, i, i + cw->len, bits, mask);
 		}
 	}
+}
+
+static void
+match_tail(const analysis *a, dpstate *d, int i, int hi)
+{
+	int			k = i;
+	int			runs = 0;
+	double		bits = 0.0;
+
+	if (hi != d->end || i == d->start ||
+		(a->cls[i] != CC_DIGIT && a->cls[i] != CC_SYMBOL) ||
+		a->cls[i - 1] == a->cls[i])
+		return;
+	while (k < hi && runs < 2)
+	{
+		int			cls = a->cls[k];
+
+		if (cls != CC_DIGIT && cls != CC_SYMBOL)
+			return;
+		runs++;
+		bits += CLASS_RUN_BITS;
+		while (k < hi && a->cls[k] == cls)
+		{
+			bits += log2(class_pool[cls]);
+			k++;
+		}
+	}
+	if (k == hi)
+		relax_tail(d, i, bits);
 }
 
 /*
@@ -1359,7 +1459,7 @@ dp_range(const analysis *a, int start, int end, int depth,
 		{
 			update(&d, ST_S, i + 1, d.cost[ST_P][i] + SEPARATOR_BITS,
 				   d.mask[ST_P][i], i, ST_P, SEPARATOR_BITS, 0);
-			for (st = 0; st < 3; st++)
+			for (st = 0; st < 4; st++)
 				update(&d, ST_X + st, i + 1,
 					   d.cost[ST_W + st][i] + SEPARATOR_BITS,
 					   d.mask[ST_W + st][i], i, ST_W + st, SEPARATOR_BITS, 0);
@@ -1380,6 +1480,7 @@ dp_range(const analysis *a, int start, int end, int depth,
 		match_dates(a, &d, i, end);
 		match_context(a, &d, i, end);
 		match_class_run(a, &d, i, end);
+		match_tail(a, &d, i, end);
 	}
 
 	/* a final run of unmatched characters has an implied length */

@@ -274,10 +274,9 @@ def weak_generators(L: Lists) -> list[Generator]:
 
     def word_digits(r: random.Random) -> Sample:
         n = 1 + r.randrange(2)
-        ws = [case_variant(r.choice(L.words), r) for _ in range(n)]
+        style = r.randrange(CASE_VARIANTS)   # one style for both words
+        ws = [case_variant(r.choice(L.words), r, style) for _ in range(n)]
         k = r.randrange(3)
-        if n == 2 and ws[0].islower() != ws[1].islower():
-            ws[1] = ws[1].lower() if ws[0].islower() else ws[1].capitalize()
         tail = (str(r.randrange(10000)) if k == 0 else
                 str(r.choice(YEARS)) if k == 1 else str(r.randrange(100)))
         if r.randrange(3) == 0:
