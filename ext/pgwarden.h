@@ -42,7 +42,6 @@ extern void pgw_password_init(void);
 /* logmask.c */
 extern void pgw_logmask_init(void);
 extern void pgw_logmask_remember(const char *password);
-extern char *pgw_mask_passwords(const char *text);
 
 /* utility.c */
 extern void pgw_utility_init(void);
