@@ -15,6 +15,8 @@ import psycopg
 from psycopg import sql
 
 import pgwarden
+from pgwarden import allowlist
+from pgwarden.branches import Project
 from pgwarden.sandbox import Cluster
 
 CONTROL_DB = "warden"
@@ -71,7 +73,91 @@ def section_passwords(c: Cluster) -> None:
           "Summer2024!" not in log)
 
 
-SECTIONS: list[Callable[[Cluster], None]] = [section_passwords]
+def try_connect(label: str, dsn: str) -> bool:
+    """Connect and report; True when admitted."""
+    try:
+        with psycopg.connect(dsn) as conn:
+            ssl = conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+                               ).fetchone()
+            print(f"  {label}: admitted (TLS {'on' if ssl and ssl[0] else 'off'})")
+            return True
+    except psycopg.OperationalError as exc:
+        lines = str(exc).strip().splitlines()
+        reason = next((ln for ln in lines if "FATAL:" in ln), lines[-1])
+        print(f"  {label}: refused — {reason.split('FATAL:  ')[-1]}")
+        return False
+
+
+def section_gate(c: Cluster) -> None:
+    title("Required TLS and the IP allowlist, enforced at authentication")
+    with c.connect(CONTROL_DB) as conn:
+        pw = conn.execute("SELECT pgwarden.generate_password()").fetchone()[0]
+        conn.execute(sql.SQL("ALTER ROLE demo_app PASSWORD {}").format(sql.Literal(pw)))
+        try_connect("demo_app over TCP without TLS (sslmode=disable)",
+                    c.tcp_dsn("demo_app", pw, sslmode="disable"))
+        try_connect("demo_app over TCP with sslmode=verify-full",
+                    c.tcp_dsn("demo_app", pw))
+        print("  SELECT pgwarden.ip_allow_add(ARRAY['198.51.100.0/24', '2001:db8::/32']);")
+        allowlist.add(conn, ["198.51.100.0/24", "2001:db8::/32"])
+        allowlist.wait_published(conn)
+        verdict = allowlist.check_connection(conn, "127.0.0.1", "demo_app", "postgres")
+        print(f"  check_connection('127.0.0.1', 'demo_app', 'postgres') → {verdict}")
+        try_connect("demo_app from 127.0.0.1 with the right password",
+                    c.tcp_dsn("demo_app", pw))
+        print("  SELECT pgwarden.ip_allow_add(ARRAY['127.0.0.1'], role => 'demo_app');")
+        allowlist.add(conn, ["127.0.0.1"], role="demo_app")
+        allowlist.wait_published(conn)
+        try_connect("demo_app from 127.0.0.1 again", c.tcp_dsn("demo_app", pw))
+        allowlist.reset(conn, force=True)
+        allowlist.wait_published(conn)
+        print("  SELECT pgwarden.ip_allow_reset();  -- an empty allowlist restricts nobody")
+
+
+def section_branches(c: Cluster) -> None:
+    title("Protected branches")
+    with c.connect() as conn:
+        conn.execute("CREATE DATABASE shop OWNER demo_app")
+    with c.connect("shop") as conn:
+        conn.execute("SET ROLE demo_app")
+        conn.execute("CREATE TABLE orders (id int PRIMARY KEY, total numeric)")
+        conn.execute("INSERT INTO orders SELECT g, g * 1.5 FROM generate_series(1, 1000) g")
+    project = Project(c.local_dsn(CONTROL_DB))
+    project.register_branch("shop")
+    project.protect("shop")
+    print("  SELECT pgwarden.register_branch('shop'); SELECT pgwarden.protect_branch('shop');")
+    with c.connect() as conn:
+        expect_refusal(conn, "DROP DATABASE shop WITH (FORCE);",
+                       sql.SQL("DROP DATABASE shop WITH (FORCE)"))
+        expect_refusal(conn, "ALTER DATABASE shop ALLOW_CONNECTIONS false;",
+                       sql.SQL("ALTER DATABASE shop ALLOW_CONNECTIONS false"))
+    with c.connect(CONTROL_DB) as conn:
+        expect_refusal(conn, "DROP EXTENSION pgwarden;", sql.SQL("DROP EXTENSION pgwarden"))
+    created = project.create_branch("dev", "shop")
+    print(f"  pgwarden branches create dev --parent shop: copied with {created.strategy} in "
+          f"{created.seconds:.2f} s; credentials returned once:")
+    for cred in created.credentials:
+        print(f"    role {cred.role} (acts as {cred.parent_role} inside dev only)")
+        try_connect(f"  {cred.role} to database dev",
+                    c.tcp_dsn(cred.role, cred.password, dbname="dev"))
+        try_connect(f"  {cred.role} to database shop (the protected parent)",
+                    c.tcp_dsn(cred.role, cred.password, dbname="shop"))
+    project.create_endpoint("shop", "shop-ro", "read_only")
+    print("  SELECT pgwarden.create_endpoint('shop', 'shop-ro', 'read_only');")
+    with c.connect("shop", options="-c pgwarden.endpoint=shop-ro") as conn:
+        expect_refusal(conn, "through shop-ro: DELETE FROM orders;",
+                       sql.SQL("DELETE FROM orders"))
+        expect_refusal(conn, "through shop-ro: SET default_transaction_read_only = off;",
+                       sql.SQL("SET default_transaction_read_only = off"))
+    with c.connect(CONTROL_DB) as conn:
+        expect_refusal(conn, "SELECT pgwarden.drop_endpoint('shop');  -- the default endpoint",
+                       sql.SQL("SELECT pgwarden.drop_endpoint('shop')"))
+    project.delete_branch("dev")
+    print("  pgwarden branches delete dev: database and branch roles dropped")
+    project.unprotect("shop")
+    print("  SELECT pgwarden.unprotect_branch('shop');  -- now DROP DATABASE would succeed")
+
+
+SECTIONS: list[Callable[[Cluster], None]] = [section_passwords, section_gate, section_branches]
 
 
 def main() -> int:
