@@ -47,11 +47,15 @@ demo: deps
 	$(MAKE) pyinstall
 	$(PY) scripts/demo.py
 
+# Benchmarks, the long fuzz run's short form and the slow tests (BENCHMARKS.md).
 bench: deps
 	$(MAKE) all
 	$(MAKE) install
 	$(MAKE) pyinstall
 	bash scripts/deps.sh bench
-	$(PY) -m pip install --quiet zxcvbn
+	$(PY) -m pip install --quiet -r bench/corpus/requirements.txt
 	$(PY) bench/password_estimator.py
 	bash bench/fuzz/run.sh
+	$(PY) bench/connection_gate.py
+	$(PY) bench/branching.py
+	cd tests && $(PY) -m pytest -m slow $(PYTEST_ARGS)
