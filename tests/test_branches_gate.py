@@ -353,3 +353,66 @@ def test_cli_connection_string_for_branch_role_and_endpoint(
     assert cli.main(["connection-string", "regress_child", "--endpoint", "regress_main",
                      "--dsn", dsn, "--host", "127.0.0.1",
                      "--sslrootcert", str(cluster.ca_cert)]) == 1
+
+
+# -- a streaming standby ----------------------------------------------------------------
+
+def test_standby_enforces_branch_roles_and_endpoints() -> None:
+    """Credentials bound on the primary are bound on a standby; an endpoint
+    suspended on the primary is refused by the standby within one second."""
+    import time
+
+    from pgwarden.branches import Project as P
+
+    hba = ["local all all trust", "local replication all trust",
+           "host all all 127.0.0.0/8 scram-sha-256", "host all all ::1/128 scram-sha-256"]
+    with Cluster(hba=hba).init() as primary:
+        primary.start()
+        with primary.connect() as conn:
+            conn.execute("CREATE DATABASE regress_ctl")
+        with primary.connect("regress_ctl") as conn:
+            conn.execute("CREATE EXTENSION pgwarden")
+        make_parent_in(primary, "regress_ctl")
+        project = P(primary.local_dsn("regress_ctl"))
+        (cred,) = project.create_branch("regress_child", "regress_main",
+                                        strategy="template").credentials
+        with primary.connect() as conn:
+            conn.execute("CHECKPOINT")  # else pg_basebackup waits for a spread checkpoint
+        standby = primary.make_standby()
+        try:
+            standby.start()
+            with primary.connect("regress_ctl") as conn:
+                version = conn.execute("SELECT version FROM pgwarden.policy_version").fetchone()
+            deadline = time.monotonic() + 10
+            while True:
+                with standby.connect("regress_ctl") as sconn:
+                    status = allowlist.policy_status(sconn)
+                if status.state == "loaded" and version and status.version == version[0]:
+                    break
+                assert time.monotonic() < deadline, status.detail
+                time.sleep(0.05)
+            child_dsn = standby.tcp_dsn(cred.role, cred.password, dbname="regress_child")
+            admitted(child_dsn)
+            msg = refused(standby.tcp_dsn(cred.role, cred.password, dbname="regress_main"))
+            assert "branch role" in msg
+            project.suspend_endpoint("regress_child")  # committed on the primary
+            start = time.monotonic()
+            while refusal(child_dsn) is None:
+                assert time.monotonic() - start < 1.0, "the standby took over a second"
+            assert "is suspended" in refused(child_dsn)
+        finally:
+            standby.destroy()
+
+
+def make_parent_in(cluster: Cluster, control: str) -> None:
+    """make_parent() for a cluster whose control database is not the suite's."""
+    with cluster.connect() as conn:
+        conn.execute(sql.SQL("CREATE ROLE regress_app LOGIN PASSWORD {}").format(
+            sql.Literal(APP_PASSWORD)))
+        conn.execute("CREATE DATABASE regress_main OWNER regress_app")
+    with cluster.connect("regress_main") as conn:
+        conn.execute("SET ROLE regress_app")
+        conn.execute("CREATE TABLE items (id int PRIMARY KEY, v text)")
+    with cluster.connect(control) as conn:
+        conn.execute("SELECT pgwarden.register_branch('regress_main')")
+        conn.execute("SELECT pgwarden.protect_branch('regress_main')")
