@@ -44,7 +44,8 @@
  * set_config() and function SET clauses), and every statement runs with
  * XactReadOnly forced on before the executor or utility processing sees it.
  * A few statements PostgreSQL allows in read-only transactions are refused
- * too (ALTER SYSTEM, VACUUM, CLUSTER, REINDEX, CHECKPOINT, LOAD), and as a
+ * too (ALTER SYSTEM, VACUUM, CLUSTER, REINDEX, CHECKPOINT, LOAD, COPY TO a
+ * server file or program), and as a
  * backstop a transaction of a read-only session that acquired a transaction
  * ID (large-object functions write without checking) fails at commit.
  *
@@ -568,6 +569,12 @@ check_readonly_utility(Node *parsetree)
 			break;
 		case T_LoadStmt:
 			what = "LOAD";
+			break;
+		case T_CopyStmt:
+			/* COPY ... TO a server file or program writes outside the database */
+			if (!((CopyStmt *) parsetree)->is_from &&
+				((CopyStmt *) parsetree)->filename != NULL)
+				what = "COPY TO a server file or program";
 			break;
 		default:
 			break;

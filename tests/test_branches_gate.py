@@ -245,6 +245,7 @@ WRITE_PATHS = [
     "ALTER ROLE postgres SET default_transaction_read_only = off",
     "ALTER SYSTEM SET default_transaction_read_only = off",
     "VACUUM items",
+    "COPY items TO PROGRAM 'cat > /dev/null'",
     "GRANT SELECT ON items TO PUBLIC",
     "COMMENT ON TABLE items IS 'x'",
     "SECURITY LABEL ON TABLE items IS 'x'",
