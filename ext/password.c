@@ -23,6 +23,7 @@
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/user.h"
+#include "common/saslprep.h"
 #include "fmgr.h"
 #include "libpq/crypt.h"
 #include "miscadmin.h"
@@ -164,25 +165,68 @@ pgw_check_password(const char *username, const char *shadow_pass,
 					 errhint("Set the password in plaintext over a TLS connection (ALTER ROLE ... PASSWORD '...'; log lines are masked by pgwarden), or let a superuser set pgwarden.hashed_passwords = 'allow'."),
 					 errhidestmt(true)));
 	}
-	else if (pgw_password_check != PGW_CHECK_OFF)
+	else
+	{
+		/* the log must never show it, whatever the checking mode */
+		pgw_logmask_remember(shadow_pass);
+
+		/*
+		 * A plaintext password is about to be hashed.  MD5 hashes are refused
+		 * when they arrive pre-hashed; storing one made here (an ordinary role
+		 * may SET password_encryption = md5) is refused just the same.
+		 */
+		if (Password_encryption == PASSWORD_TYPE_MD5)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("password for role \"%s\" would be stored as an MD5 hash", username),
+					 errdetail("password_encryption is md5; MD5 password hashes are never accepted by pgwarden."),
+					 errhint("SET password_encryption = 'scram-sha-256' and set the password again."),
+					 errhidestmt(true)));
+	}
+
+	if (password_type == PASSWORD_TYPE_PLAINTEXT &&
+		pgw_password_check != PGW_CHECK_OFF)
 	{
 		int			level = (pgw_password_check == PGW_CHECK_ENFORCE) ? ERROR : WARNING;
-		size_t		len = strlen(shadow_pass);
+		const char *judged = shadow_pass;
+		char	   *prepared = NULL;
+		size_t		len;
 		pgw_estimate est;
 		const char **ctx;
 		int			nctx;
 		int			rc;
 
-		pgw_logmask_remember(shadow_pass);
+		/*
+		 * SCRAM stores the secret of the SASLprep-normalised password
+		 * (NFKC, with "mapped to nothing" characters such as soft hyphens
+		 * and zero-width spaces removed), and libpq normalises what the
+		 * client types the same way: that normal form is what an attacker
+		 * has to guess, so it is what gets judged.  Full-width letters or
+		 * invisible padding must not make "password123" look strong.
+		 * When SASLprep fails, PostgreSQL hashes the string as it is.
+		 */
+		if (pg_saslprep(shadow_pass, &prepared) == SASLPREP_SUCCESS &&
+			prepared != NULL)
+			judged = prepared;
+		else
+			prepared = NULL;
+		len = strlen(judged);
 
 		if (strlen(username) >= MIN_ROLE_NAME_RULE_LEN &&
-			pgw_contains_word(shadow_pass, len, username))
+			(pgw_contains_word(judged, len, username) ||
+			 pgw_contains_word(shadow_pass, strlen(shadow_pass), username)))
 			report_violation(level, username,
 							 "The password contains the role name.",
 							 "Choose a password that does not contain the role name, for example one from pgwarden.generate_password().");
 
 		ctx = password_context(username, &nctx);
-		rc = pgw_estimate_entropy(shadow_pass, len, ctx, (size_t) nctx, &est);
+		rc = pgw_estimate_entropy(judged, len, ctx, (size_t) nctx, &est);
+		if (prepared != NULL)
+		{
+			explicit_bzero(prepared, len);
+			pfree(prepared);
+			prepared = NULL;
+		}
 		pfree(ctx);
 		if (rc == PGW_INVALID_UTF8)
 			ereport(ERROR,
