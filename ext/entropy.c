@@ -299,23 +299,23 @@ utf8_next(const unsigned char *s, size_t len, size_t *pos)
 	return (int32_t) cp;
 }
 
+/* char_class() of each ASCII code (CC_LOWER 0, UPPER 1, DIGIT 2, SYMBOL 3, SPACE 4) */
+static const uint8_t ascii_class[128] = {
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+	4, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3,
+	3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3,
+	3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 3
+};
+
 static int
 char_class(uint32_t cp)
 {
-	if (cp >= 'a' && cp <= 'z')
-		return CC_LOWER;
 	if (cp < 0x80)
-	{
-		if (cp >= 'a' && cp <= 'z')
-			return CC_LOWER;
-		if (cp >= 'A' && cp <= 'Z')
-			return CC_UPPER;
-		if (cp >= '0' && cp <= '9')
-			return CC_DIGIT;
-		if (cp == ' ')
-			return CC_SPACE;
-		return CC_SYMBOL;
-	}
+		return ascii_class[cp];
 	if (cp <= 0x024F || (cp >= 0x1E00 && cp <= 0x1EFF))
 		return CC_LATIN_EXT;
 	if ((cp >= 0x0391 && cp <= 0x03A9) || (cp >= 0x0370 && cp <= 0x0390))
@@ -1681,7 +1681,10 @@ pgw_estimate_entropy(const char *password, size_t len,
 
 		if (s[pos] < 0x80)
 		{
-			cp = s[pos++];
+			classes |= 1u << ascii_class[s[pos]];
+			pos++;
+			ncp++;
+			continue;
 		}
 		else
 		{
@@ -1718,12 +1721,10 @@ pgw_estimate_entropy(const char *password, size_t len,
 
 		while (pos < len && n < PGW_WINDOW)
 		{
-			int32_t		cp = utf8_next(s, len, &pos);
-
-			a.cp[n] = (uint32_t) cp;
-			a.cls[n] = (uint8_t) char_class((uint32_t) cp);
-			a.fold[n] = ascii_fold((uint32_t) cp);
-			n++;
+			if (s[pos] < 0x80)
+				a.cp[n++] = s[pos++];
+			else
+				a.cp[n++] = (uint32_t) utf8_next(s, len, &pos);
 		}
 		a.n = n;
 
@@ -1755,10 +1756,17 @@ pgw_estimate_entropy(const char *password, size_t len,
 		{
 			unsigned int m = 0;
 
+			int			k;
+
 			if (periodic_cps > 0)
 			{
 				total += log2(1.0 + (double) periodic_cps / period) + 1.0;
 				periodic_cps = 0;
+			}
+			for (k = 0; k < n; k++)
+			{
+				a.cls[k] = (uint8_t) char_class(a.cp[k]);
+				a.fold[k] = ascii_fold(a.cp[k]);
 			}
 			total += dp_range(&a, 0, n, 0, &m);
 			mask |= m;
