@@ -32,8 +32,9 @@
  *	- DROP EXTENSION pgwarden (or DROP SCHEMA pgwarden) while any branch is
  *	  protected;
  *	- a branch role may not change roles, databases other than its own,
- *	  tablespaces or parameter privileges: it inherits its parent role's
- *	  privileges and must not use them to reach the parent branch.
+ *	  tablespaces or parameter privileges, nor cancel or terminate other
+ *	  sessions: it inherits its parent role's privileges and must not use
+ *	  them to reach the parent branch.
  *
  * Read-only endpoints: once the connection gate has admitted a connection
  * through a read-only endpoint it calls pgw_branches_enter_readonly().  From
@@ -45,9 +46,10 @@
  * XactReadOnly forced on before the executor or utility processing sees it.
  * A few statements PostgreSQL allows in read-only transactions are refused
  * too (ALTER SYSTEM, VACUUM, CLUSTER, REINDEX, CHECKPOINT, LOAD, COPY TO a
- * server file or program), and as a
- * backstop a transaction of a read-only session that acquired a transaction
- * ID (large-object functions write without checking) fails at commit.
+ * server file or program), so are the large-object functions that write
+ * without checking (refused as they are called, through object_access_hook),
+ * and as a backstop a transaction of a read-only session that acquired a
+ * transaction ID fails at commit.
  *
  *-------------------------------------------------------------------------
  */
@@ -55,6 +57,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/objectaccess.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
@@ -69,6 +72,7 @@
 #include "nodes/parsenodes.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
 #include "utils/lsyscache.h"
@@ -94,6 +98,7 @@ static Oid	branch_role_cached_for = InvalidOid;
 static Oid	branch_role_database = InvalidOid;
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static object_access_hook_type prev_object_access_hook = NULL;
 static GucBoolCheckHook prev_check_default_xact_ro = NULL;
 static GucBoolCheckHook prev_check_xact_ro = NULL;
 
@@ -768,6 +773,57 @@ pgw_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		standard_ExecutorStart(queryDesc, eflags);
 }
 
+/*
+ * Functions checked as they are called (OAT_FUNCTION_EXECUTE is invoked for
+ * every function the executor or the fast-path protocol calls, built-ins
+ * included):
+ *	- on a read-only endpoint, the large-object functions that write without
+ *	  asking whether the transaction is read-only (and lo_export, which
+ *	  writes a server file);
+ *	- for a branch role, signalling other sessions: membership in its parent
+ *	  role would let it cancel or terminate the parent's sessions.
+ */
+static bool
+writes_despite_read_only(Oid fn)
+{
+	switch (fn)
+	{
+		case F_LO_CREATE:
+		case F_LO_CREAT:
+		case F_LO_IMPORT_TEXT:
+		case F_LO_IMPORT_TEXT_OID:
+		case F_LO_EXPORT:
+		case F_LO_FROM_BYTEA:
+		case F_LO_PUT:
+		case F_LO_UNLINK:
+		case F_LOWRITE:
+		case F_LO_TRUNCATE:
+		case F_LO_TRUNCATE64:
+			return true;
+		default:
+			return false;
+	}
+}
+
+static void
+pgw_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+				  int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access != OAT_FUNCTION_EXECUTE)
+		return;
+	if (pgw_readonly_session && writes_despite_read_only(objectId))
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot execute %s() through read-only endpoint \"%s\"",
+						get_func_name(objectId), pgw_endpoint ? pgw_endpoint : ""),
+				 errhint("Connect through a read-write endpoint of the branch.")));
+	if ((objectId == F_PG_TERMINATE_BACKEND || objectId == F_PG_CANCEL_BACKEND) &&
+		OidIsValid(session_branch_role_database()))
+		refuse_branch_role("cancel or terminate other sessions");
+}
+
 void
 pgw_branches_init(void)
 {
@@ -788,6 +844,8 @@ pgw_branches_init(void)
 
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = pgw_ExecutorStart;
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = pgw_object_access;
 
 	pgw_endpoints_init();
 }

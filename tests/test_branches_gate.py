@@ -230,6 +230,7 @@ WRITE_PATHS = [
     "DO $$ BEGIN INSERT INTO items VALUES (-1, 'x');END $$",
     "WITH w AS (INSERT INTO items VALUES (-1, 'x') RETURNING 1) SELECT * FROM w",
     "SELECT lo_create(0)",
+    "SELECT lo_from_bytea(0, 'x')",
     "SET default_transaction_read_only = off",
     "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
     "SELECT set_config('default_transaction_read_only', 'off', false)",
@@ -417,3 +418,17 @@ def make_parent_in(cluster: Cluster, control: str) -> None:
     with cluster.connect(control) as conn:
         conn.execute("SELECT pgwarden.register_branch('regress_main')")
         conn.execute("SELECT pgwarden.protect_branch('regress_main')")
+
+
+def test_branch_role_cannot_signal_parent_sessions(cluster: Cluster, child: Credential) -> None:
+    """Membership in its parent role would let it terminate the parent's sessions."""
+    with psycopg.connect(tcp(cluster, "regress_app", APP_PASSWORD, "regress_main"),
+                         autocommit=True) as parent_session:
+        pid = parent_session.info.backend_pid
+        with psycopg.connect(tcp(cluster, child.role, child.password, "regress_child"),
+                             autocommit=True) as conn:
+            for fn in ("pg_terminate_backend", "pg_cancel_backend"):
+                with pytest.raises(psycopg.Error) as info:
+                    conn.execute(sql.SQL("SELECT {}(%s)").format(sql.Identifier(fn)), [pid])
+                assert info.value.diag.sqlstate == "PW002"
+        assert parent_session.execute("SELECT 1").fetchone() == (1,)
