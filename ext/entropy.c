@@ -51,25 +51,32 @@ static const char *const builtin_context[] = {"postgres", "postgresql", "pgwarde
 #define PGW_NBUILTIN		3
 
 /*
- * Fixed prices, in bits.  K_PATTERN is paid by every pattern part: which kind
- * of pattern it is and where it starts.  K_RUN is paid by each run of
- * unmatched characters in a password that also contains patterns (a wholly
- * unmatched password pays nothing: it is plain brute force).  SEPARATOR is
- * the price of one separator character ("-", "_", " ", ".") between two
- * patterns, as in "CORRECT_HORSE".
+ * Fixed prices, in bits (each can be overridden with -D for experiments;
+ * bench/password_estimator.py measures the defaults).
+ *
+ * K_PATTERN is paid by every pattern part: which kind of part comes next.
+ * K_RUN is paid by each run of unmatched characters in a password that also
+ * contains patterns: the kind (about 2 bits) and the run's length (about 4
+ * bits).  A wholly unmatched password pays neither: it is plain brute force.
+ * This asymmetry is what keeps random strings honest: a word found by chance
+ * inside a random string splits a run in two and pays K_PATTERN + K_RUN,
+ * while the parts of a patterned password follow one another and pay
+ * K_PATTERN, or less: K_CHAIN for the next word of a chain in one case
+ * style, K_TAIL for appended digits and symbols.  SEPARATOR_BITS is one
+ * separator character ("-", "_", " ", ".") between two patterns.
  */
 #ifndef K_PATTERN
 #define K_PATTERN			2.0
 #endif
 #ifndef K_RUN
-#define K_RUN				5.0
+#define K_RUN				6.0
 #endif
 #ifndef SEPARATOR_BITS
 #define SEPARATOR_BITS		1.0
 #endif
 /* Price of a tail of digits and symbols after a pattern. */
 #ifndef K_TAIL
-#define K_TAIL				2.0
+#define K_TAIL				1.5
 #endif
 /* K_RUN for a run that ends the password: its length is implied. */
 #ifndef K_RUN_END
@@ -78,7 +85,7 @@ static const char *const builtin_context[] = {"postgres", "postgresql", "pgwarde
 /* Extra price of a word from a list other than the common passwords. */
 /* Price of the next word of a chain of words in one style. */
 #ifndef K_CHAIN
-#define K_CHAIN				0.5
+#define K_CHAIN				0.25
 #endif
 #ifndef WORD_EXTRA
 #define WORD_EXTRA			0.0
@@ -94,6 +101,15 @@ static const char *const builtin_context[] = {"postgres", "postgresql", "pgwarde
 #define MIN_WALK			4
 #define MIN_SEQUENCE		3
 #define MIN_CONTEXT			3
+#ifndef MIN_REPEAT
+#define MIN_REPEAT			4
+#endif
+#ifndef MIN_L33T
+#define MIN_L33T			4
+#endif
+#ifndef MIN_WORD_OTHER
+#define MIN_WORD_OTHER		3
+#endif
 #ifndef MIN_CLASS_RUN
 #define MIN_CLASS_RUN		3
 #endif
@@ -682,6 +698,9 @@ report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
 
 	if (len < (dir > 0 ? MIN_WORD : MIN_REVERSED))
 		return;
+	if (len < MIN_WORD_OTHER &&
+		(pgw_trie_info[w] >> PGW_RANK_BITS) != PGW_DICT_PASSWORDS)
+		return;
 	bits = dict_bits(pgw_trie_info[w], &mask);
 	if (submask != 0)
 	{
@@ -708,7 +727,7 @@ report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
 					plain++;
 			}
 		}
-		if (letters == 0 || (dir < 0 && len < 5))
+		if (letters == 0 || (dir < 0 && len < 5) || len < MIN_L33T)
 			return;
 		bits += 1.0 + log2_variants(subbed, plain);
 		mask |= PGW_PAT_L33T;
@@ -1402,7 +1421,7 @@ find_repeats(const analysis *a, repeats *r, int lo, int hi)
 				base = dp_range(a, i, i + p, 1, &mask);
 				for (k = 2; k <= kmax && r->n < MAX_REPEATS; k++)
 				{
-					if (k * p < 3)
+					if (k * p < MIN_REPEAT)
 						continue;
 					r->c[r->n].end = i + k * p;
 					r->c[r->n].bits = base + log2((double) k);
