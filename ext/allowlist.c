@@ -640,8 +640,26 @@ pgw_allowlist_decide(const PgwPolicyView *view, const PgwConnInfo *ci,
 	int			applicable;
 	char		addr[INET6_ADDRSTRLEN];
 
+	/*
+	 * Protected-only mode.  A physical replication connection (no database)
+	 * streams every database of the cluster, protected branches included:
+	 * the allowlist applies to it whenever any branch is protected.
+	 */
 	if (config != NULL && n == 1 && config->protected_only &&
-		!pgw_policy_database_protected(view, ci->dboid))
+		ci->dbname == NULL && !ci->local)
+	{
+		int			nprotected;
+
+		(void) pgw_policy_section(view, PGW_SECTION_PROTECTED_DATABASES, &nprotected);
+		if (nprotected == 0)
+		{
+			snprintf(reason, reasonlen,
+					 "no branch is protected and the IP allowlist applies to protected branches only");
+			return true;
+		}
+	}
+	else if (config != NULL && n == 1 && config->protected_only &&
+			 !pgw_policy_database_protected(view, ci->dboid))
 	{
 		snprintf(reason, reasonlen,
 				 "database \"%s\" is not a protected branch and the IP allowlist applies to protected branches only",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -42,7 +42,7 @@ def fullwidth(s: str) -> str:
 
 
 # SASLprep turns each of these into a weak password; the raw text looks strong.
-SASLPREP_DISGUISES = {
+SASLPREP_DISGUISES: dict[str, Callable[[str], str]] = {
     "fullwidth": lambda w: fullwidth(w),
     "soft-hyphens": lambda w: "\u00ad".join(w),
     "invisible-padding": lambda w: w[:4] + "\u200b\u2060\ufeff\u00ad" * 8 + w[4:],
@@ -101,14 +101,13 @@ def test_md5_storage_chosen_by_an_ordinary_role_is_refused(
     "ALTER ROLE regress_rt_victim SET pgwarden.min_password_entropy = 1",
     "ALTER DATABASE regress_control SET pgwarden.password_check = off",
     "ALTER ROLE regress_rt_creator IN DATABASE regress_control SET pgwarden.hashed_passwords = allow",
-    "CREATE FUNCTION pg_temp.f() RETURNS int LANGUAGE sql"
-    " SET pgwarden.password_check = off AS 'SELECT 1'",
+    ("CREATE FUNCTION pg_temp.f() RETURNS int LANGUAGE sql"
+     " SET pgwarden.password_check = off AS 'SELECT 1'"),
     "SET pgwarden.password_banned_words = ''",
 ])
 def test_ordinary_role_cannot_lower_the_policy(creator: psycopg.Connection[Any], how: str) -> None:
-    with pytest.raises(psycopg.Error) as exc:
-        with creator.transaction():
-            creator.execute(how)
+    with pytest.raises(psycopg.Error) as exc, creator.transaction():
+        creator.execute(how)
     assert exc.value.sqlstate in ("42501", "42704"), exc.value.sqlstate
 
 
