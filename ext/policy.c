@@ -86,6 +86,7 @@
 #define PGW_TRANSIENT_RETRIES	10	/* x PGW_POLL_MS before "damaged" */
 #define PGW_CONTROL_PROVIDER	"pgwarden_control"
 #define PGW_CONTROL_LABEL		"control database"
+#define PGW_BRANCH_PROVIDER		"pgwarden"	/* branches.c's labels */
 
 typedef struct PgwPolicyShared
 {
@@ -463,7 +464,7 @@ publish_damaged(Oid dboid, const char *detail)
  * policy and removes the stale label.
  */
 static Oid
-read_control_label(void)
+read_control_label(char *orphan, size_t orphanlen)
 {
 	Oid			result = InvalidOid;
 	Relation	rel;
@@ -487,10 +488,24 @@ read_control_label(void)
 											RelationGetDescr(rel), &isnull);
 		Oid			dboid;
 
-		if (isnull || strcmp(TextDatumGetCString(provider), PGW_CONTROL_PROVIDER) != 0)
+		if (isnull)
 			continue;
 		dboid = DatumGetObjectId(heap_getattr(tup, Anum_pg_shseclabel_objoid,
 											  RelationGetDescr(rel), &isnull));
+		if (strcmp(TextDatumGetCString(provider), PGW_BRANCH_PROVIDER) == 0)
+		{
+			Datum		label = heap_getattr(tup, Anum_pg_shseclabel_label,
+											 RelationGetDescr(rel), &isnull);
+			char	   *lbl = isnull ? NULL : TextDatumGetCString(label);
+
+			/* remember one protected branch, in case no control database is found */
+			if (lbl && strncmp(lbl, "protected:", 10) == 0 && orphan[0] == '\0' &&
+				SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dboid)))
+				strlcpy(orphan, lbl + 10, orphanlen);
+			continue;
+		}
+		if (strcmp(TextDatumGetCString(provider), PGW_CONTROL_PROVIDER) != 0)
+			continue;
 		if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dboid)))
 			continue;
 		/* several labels can only be stale ones: take the lowest, it gets cleaned */
@@ -531,6 +546,7 @@ pgw_policy_launcher_main(Datum main_arg)
 	Oid			handle_db = InvalidOid;
 	TimestampTz last_stop = 0;
 	bool		complained = false;
+	bool		warned_orphan = false;
 	bool		warned_ssl_off = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -543,6 +559,7 @@ pgw_policy_launcher_main(Datum main_arg)
 	{
 		Oid			target;
 		pid_t		pid;
+		char		orphan[NAMEDATALEN + 16] = "";
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -559,7 +576,7 @@ pgw_policy_launcher_main(Datum main_arg)
 					 errhint("Give the server a certificate with pgwarden tls init, or set pgwarden.require_ssl = off.")));
 		warned_ssl_off = pgw_require_ssl && !EnableSSL;
 
-		target = read_control_label();
+		target = read_control_label(orphan, sizeof(orphan));
 
 		if (handle != NULL && target != handle_db)
 		{
@@ -576,10 +593,33 @@ pgw_policy_launcher_main(Datum main_arg)
 			last_stop = GetCurrentTimestamp();
 		}
 
-		if (!OidIsValid(target))
+		if (!OidIsValid(target) && orphan[0] != '\0')
+		{
+			/*
+			 * No control database, yet a database is still labelled as a
+			 * protected branch: the control database was dropped (or the
+			 * extension removed) behind pgwarden's back.  Fail closed rather
+			 * than open the gate to everyone.
+			 */
+			char		detail[256];
+
+			snprintf(detail, sizeof(detail),
+					 "no control database was found, but branch \"%s\" is still marked as protected",
+					 orphan);
+			publish_damaged(InvalidOid, detail);
+			if (!warned_orphan)
+				ereport(WARNING,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("pgwarden: connection policy damaged, TCP connections are refused: %s",
+								detail),
+						 errhint("Restore the control database (CREATE EXTENSION pgwarden there and reload its tables), or, if pgwarden is really gone, let a superuser remove the stale labels: DELETE FROM pg_catalog.pg_shseclabel WHERE provider = 'pgwarden'.")));
+			warned_orphan = true;
+		}
+		else if (!OidIsValid(target))
 		{
 			PgwPolicyStatus status;
 
+			warned_orphan = false;
 			pgw_policy_get_status(&status);
 			if (status.state != PGW_POLICY_LOADED || OidIsValid(status.control_db))
 			{

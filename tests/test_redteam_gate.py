@@ -318,3 +318,33 @@ def test_server_never_crashed(red: Red) -> None:
         assert bad not in log, bad
     # the only crash restarts are the ones the kill -9 tests caused
     assert log.count("terminating any other active server processes") <= 2
+
+
+# ---------------------------------------------------------------- the control database dropped
+def test_dropping_the_control_database_does_not_open_the_gate() -> None:
+    """DROP DATABASE of the control database (the owner can) while a branch is
+    protected used to leave no policy at all: every address got in."""
+    red = Red()
+    try:
+        red.setup()
+        with red.admin() as conn:
+            conn.execute("SELECT pgwarden.register_branch(%s)", [BRANCH_DB])
+            conn.execute("SELECT pgwarden.protect_branch(%s)", [BRANCH_DB])
+            allowlist.add(conn, ["127.0.0.2"])
+            allowlist.wait_published(conn)
+        assert refused_by_gate(red.attempt("127.0.0.3", dbname=BRANCH_DB))
+        with red.cluster.connect() as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(DB)))
+        assert red.cluster.wait_for_log("is still marked as protected", timeout=5)
+        for source in ("127.0.0.3", "127.0.0.2"):
+            msg = red.attempt(source, dbname=BRANCH_DB)
+            assert refused_by_gate(msg) and "cannot be read" in (msg or "")
+        # local administration still works, and removing the stale labels reopens
+        with red.cluster.connect() as conn:
+            conn.execute("DELETE FROM pg_catalog.pg_shseclabel WHERE provider = 'pgwarden'")
+        deadline = time.monotonic() + 5
+        while red.attempt("127.0.0.3", dbname=BRANCH_DB) is not None:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        red.cluster.destroy()
