@@ -100,6 +100,8 @@ INSERT INTO @extschema@.policy_version DEFAULT VALUES;
 COMMENT ON TABLE @extschema@.policy_version IS
 'Version of the connection policy; bumped by every change to a table the connection gate reads';
 REVOKE ALL ON @extschema@.policy_version FROM PUBLIC;
+-- admins compare it with policy_status() to wait for a change to be enforced
+GRANT SELECT ON @extschema@.policy_version TO pgwarden_admin;
 
 CREATE FUNCTION @extschema@._policy_changed()
 RETURNS trigger

@@ -348,3 +348,18 @@ def test_dropping_the_control_database_does_not_open_the_gate() -> None:
             time.sleep(0.1)
     finally:
         red.cluster.destroy()
+
+
+def test_admin_member_can_wait_for_publication(red: Red) -> None:
+    """pgwarden_admin members manage the allowlist; waiting for it must work too."""
+    with red.admin() as conn:
+        conn.execute(sql.SQL("CREATE ROLE regress_rt_member LOGIN IN ROLE pgwarden_admin"))
+    try:
+        with psycopg.connect(red.cluster.local_dsn(DB, "regress_rt_member"),
+                             autocommit=True) as conn:
+            allowlist.add(conn, ["127.0.0.9"])
+            assert allowlist.wait_published(conn).state == "loaded"
+            allowlist.reset(conn, force=True)
+    finally:
+        with red.admin() as conn:
+            conn.execute("DROP ROLE regress_rt_member")
