@@ -552,6 +552,20 @@ pgw_emit_log(ErrorData *edata)
 
 		forget_stale_passwords();
 
+		/*
+		 * debug_print_parse/rewritten/plan (settable by anyone) dump the
+		 * query tree, whose constants carry the literals' bytes: for a
+		 * statement that mentions PASSWORD, leave the dump out.
+		 */
+		if (edata->funcname != NULL &&
+			strcmp(edata->funcname, "elog_node_display") == 0 &&
+			(contains_password_keyword(debug_query_string) ||
+			 (debug_query_string != NULL && scrub_remembered(debug_query_string) != NULL)))
+		{
+			edata->detail = pstrdup("(not shown: the statement mentions a password)");
+			edata->detail_log = NULL;
+		}
+
 		if (failed_parse)
 			mask_near_token(&edata->message);
 		/* a logged statement's "parameters: $1 = '...'" go with it */

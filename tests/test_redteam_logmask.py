@@ -217,3 +217,24 @@ def test_masked_statement_keeps_its_shape(admin: Conn, cluster: Cluster) -> None
     assert "statement: CREATE ROLE regress_rt_shape LOGIN PASSWORD '********'" in log
     assert "statement: DO $rt$********$rt$" in log
     assert_not_logged(cluster, pw)
+
+
+def test_debug_print_parse_does_not_dump_password_literals(role_conn: Callable[..., Conn],
+                                                           cluster: Cluster) -> None:
+    """debug_print_parse is settable by anyone; query trees carry constants' bytes."""
+    conn = role_conn()
+    pw = random_password()
+    conn.execute("SET debug_print_parse = on")
+    conn.execute("SET debug_print_rewritten = on")
+    conn.execute("SET debug_print_plan = on")
+    conn.execute(sql.SQL("SELECT set_config('regress.password_rt', {}, false)").format(
+        sql.Literal(pw)))
+    conn.execute("RESET debug_print_parse")
+    conn.execute("RESET debug_print_rewritten")
+    conn.execute("RESET debug_print_plan")
+    settle(cluster, conn)
+    log = cluster.read_log()[cluster.test_log_start:]
+    assert "(not shown: the statement mentions a password)" in log
+    as_bytes = " ".join(str(b) for b in pw.encode())
+    assert as_bytes not in log, "the password's bytes appear in a query-tree dump"
+    assert_not_logged(cluster, pw)
