@@ -238,3 +238,22 @@ def test_debug_print_parse_does_not_dump_password_literals(role_conn: Callable[.
     as_bytes = " ".join(str(b) for b in pw.encode())
     assert as_bytes not in log, "the password's bytes appear in a query-tree dump"
     assert_not_logged(cluster, pw)
+
+
+@pytest.mark.parametrize("mode", ["prepared", "pipeline"])
+def test_extended_protocol_statement_is_masked(role_conn: Callable[..., Conn], cluster: Cluster,
+                                               mode: str) -> None:
+    """Drivers that use the extended protocol (JDBC, psycopg with prepare or
+    pipeline) are logged as "execute <name>: ...", not "statement: ..."."""
+    conn = role_conn(log_min_duration_statement="0")
+    pw = random_password()
+    stmt = sql.SQL("ALTER ROLE regress_rt_target PASSWORD {}").format(sql.Literal(pw))
+    if mode == "prepared":
+        conn.execute(stmt, prepare=True)
+    else:
+        with conn.pipeline():
+            conn.execute(stmt)
+    settle(cluster, conn)
+    log = cluster.read_log()[cluster.test_log_start:]
+    assert "execute " in log and "PASSWORD '********'" in log
+    assert_not_logged(cluster, pw)
