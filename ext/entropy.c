@@ -1871,9 +1871,22 @@ pgw_describe_patterns(unsigned int mask, char *buf, size_t buflen)
 	return need;
 }
 
+static unsigned char
+lower_byte(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (unsigned char) (c + 32) : c;
+}
+
+/*
+ * Knuth-Morris-Pratt over ASCII-folded bytes: linear in len whatever the
+ * word (words longer than 256 bytes, which no role name is, fall back to the
+ * quadratic scan).
+ */
 int
 pgw_contains_word(const char *password, size_t len, const char *word)
 {
+	const unsigned char *p = (const unsigned char *) password;
+	const unsigned char *w = (const unsigned char *) word;
 	size_t		wlen;
 	size_t		i;
 
@@ -1882,22 +1895,39 @@ pgw_contains_word(const char *password, size_t len, const char *word)
 	wlen = strlen(word);
 	if (wlen == 0 || wlen > len)
 		return 0;
+	if (wlen <= 256)
+	{
+		uint16_t	fail[257];
+		size_t		k = 0;
+
+		fail[0] = fail[1] = 0;
+		for (i = 1; i < wlen; i++)
+		{
+			while (k > 0 && lower_byte(w[i]) != lower_byte(w[k]))
+				k = fail[k];
+			if (lower_byte(w[i]) == lower_byte(w[k]))
+				k++;
+			fail[i + 1] = (uint16_t) k;
+		}
+		k = 0;
+		for (i = 0; i < len; i++)
+		{
+			while (k > 0 && lower_byte(p[i]) != lower_byte(w[k]))
+				k = fail[k];
+			if (lower_byte(p[i]) == lower_byte(w[k]))
+				k++;
+			if (k == wlen)
+				return 1;
+		}
+		return 0;
+	}
 	for (i = 0; i + wlen <= len; i++)
 	{
 		size_t		k;
 
 		for (k = 0; k < wlen; k++)
-		{
-			unsigned char x = (unsigned char) password[i + k];
-			unsigned char y = (unsigned char) word[k];
-
-			if (x >= 'A' && x <= 'Z')
-				x += 32;
-			if (y >= 'A' && y <= 'Z')
-				y += 32;
-			if (x != y)
+			if (lower_byte(p[i + k]) != lower_byte(w[k]))
 				break;
-		}
 		if (k == wlen)
 			return 1;
 	}

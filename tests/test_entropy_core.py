@@ -233,3 +233,10 @@ def test_same_answer_from_many_threads() -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_contains_word_ignores_ascii_case() -> None:
+    assert _entropy.contains_word("xxRegress_Aliceyy", "regress_alice")
+    assert not _entropy.contains_word("regress_alic", "regress_alice")
+    assert _entropy.contains_word("a" * 100000 + "B", "aaaab")
+    assert not _entropy.contains_word("a" * 100000, "aaaab")
