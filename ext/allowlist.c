@@ -36,6 +36,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -329,18 +330,27 @@ pgw_ip_parse_entry(const char *input, PgwIpEntry *out,
 	return true;
 }
 
+/* At most 100 bytes of an entry, cut on a character boundary, for messages. */
+static char *
+entry_for_message(const char *input)
+{
+	int			len = strlen(input);
+
+	return pnstrdup(input, pg_mbcliplen(input, len, Min(len, 100)));
+}
+
 /* Parse or raise the user-facing error naming the entry. */
 static void
 parse_entry_or_error(const char *input, PgwIpEntry *out)
 {
-	char		problem[300];
+	char		problem[512];
 	char		suggest[128];
 
 	if (!pgw_ip_parse_entry(input, out, problem, sizeof(problem),
 							suggest, sizeof(suggest)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid IP allowlist entry \"%.100s\"", input),
+				 errmsg("invalid IP allowlist entry \"%s\"", entry_for_message(input)),
 				 errdetail("%s", problem),
 				 suggest[0] ? errhint("Did you mean \"%s\"?", suggest) :
 				 errhint("Write a single address (203.0.113.7, 2001:db8::1), a range (198.51.100.20-198.51.100.50) or a CIDR block (192.0.2.0/24, 2001:db8::/32).")));
@@ -435,14 +445,14 @@ allowlist_load(PgwPolicyBuild *build)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		char	   *entry = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
 		char	   *role = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
-		char		problem[300];
+		char		problem[512];
 
 		if (entry == NULL ||
 			!pgw_ip_parse_entry(entry, &rows[i].e, problem, sizeof(problem), NULL, 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("IP allowlist entry \"%.100s\" in table pgwarden.ip_allow_entries is invalid",
-							entry ? entry : "(null)"),
+					 errmsg("IP allowlist entry \"%s\" in table pgwarden.ip_allow_entries is invalid",
+							entry ? entry_for_message(entry) : "(null)"),
 					 errdetail("%s", entry ? problem : "The entry is null.")));
 		rows[i].role = role;
 	}

@@ -363,3 +363,12 @@ def test_admin_member_can_wait_for_publication(red: Red) -> None:
     finally:
         with red.admin() as conn:
             conn.execute("DROP ROLE regress_rt_member")
+
+
+@pytest.mark.parametrize("entry", ["a" + "é" * 60, "ab" + "€" * 40, "é" * 127])
+def test_long_non_ascii_entry_is_named_without_broken_characters(red: Red, entry: str) -> None:
+    with red.admin() as conn, pytest.raises(errors.InvalidParameterValue) as exc:
+        conn.execute("SELECT * FROM pgwarden._ip_allow_parse(ARRAY[%s])", [entry])
+    message = exc.value.diag.message_primary or ""
+    assert "\ufffd" not in message and message.endswith('"')
+    assert "\ufffd" not in (exc.value.diag.message_detail or "")
