@@ -494,27 +494,28 @@ mask_field(char **field, TextKind kind)
 }
 
 /*
- * A syntax error quotes the token it stopped at ("syntax error at or near
- * "..."", "unterminated quoted string at or near "...""): when the
- * statement mentions PASSWORD that token may be the password.
+ * The scanner's messages quote what it read ("syntax error at or near
+ * "..."", "identifier "..." will be truncated to "..."", "unterminated
+ * quoted string at or near "...""): when the statement mentions PASSWORD
+ * that may be the password.  Mask from the first double quote to the last.
  */
 static void
-mask_near_token(char **message)
+mask_quoted_span(char **message)
 {
-	const char *near;
-	const char *end;
+	const char *open;
+	const char *close;
 	StringInfoData out;
 
-	if (*message == NULL || (near = strstr(*message, " at or near \"")) == NULL)
+	if (*message == NULL || (open = strchr(*message, '"')) == NULL)
 		return;
-	near += strlen(" at or near \"");
-	end = strrchr(near, '"');
-	if (end == NULL)
-		end = near + strlen(near);
+	close = strrchr(*message, '"');
 	initStringInfo(&out);
-	appendBinaryStringInfo(&out, *message, near - *message);
+	appendBinaryStringInfo(&out, *message, open + 1 - *message);
 	appendStringInfoString(&out, MASK);
-	appendStringInfoString(&out, end);
+	if (close > open)
+		appendStringInfoString(&out, close);
+	else
+		appendStringInfoChar(&out, '"');
 	*message = out.data;
 }
 
@@ -545,7 +546,10 @@ pgw_emit_log(ErrorData *edata)
 	{
 		MemoryContext old = MemoryContextSwitchTo(ErrorContext);
 		bool		stmt_log = is_statement_log(edata);
-		bool		failed_parse = edata->sqlerrcode == ERRCODE_SYNTAX_ERROR &&
+		bool		scanner_msg = edata->sqlerrcode == ERRCODE_SYNTAX_ERROR ||
+			edata->sqlerrcode == ERRCODE_NAME_TOO_LONG ||
+			(edata->message != NULL && strstr(edata->message, " at or near \"") != NULL);
+		bool		failed_parse = scanner_msg &&
 			(contains_password_keyword(debug_query_string) ||
 			 contains_password_keyword(edata->internalquery));
 		TextKind	sql_kind = failed_parse ? TEXT_SQL_FAILED : TEXT_SQL;
@@ -567,7 +571,7 @@ pgw_emit_log(ErrorData *edata)
 		}
 
 		if (failed_parse)
-			mask_near_token(&edata->message);
+			mask_quoted_span(&edata->message);
 		/* a logged statement's "parameters: $1 = '...'" go with it */
 		if (stmt_log && contains_password_keyword(edata->message))
 		{

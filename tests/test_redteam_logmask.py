@@ -82,8 +82,13 @@ def attempt(conn: Conn, statement: str) -> None:
     "ALTER ROLE regress_rt_target PASSWORD {bare}",
     "ALTER ROLE regress_rt_target PASSWORD \"{bare}\"",
     "ALTER ROLE regress_rt_target PASSWORD {bare}'",
+    # a long double-quoted token draws "identifier ... will be truncated" first
+    "ALTER ROLE regress_rt_target PASSWORD \"{bare}" + "x" * 70 + "\"",
+    "ALTER ROLE regress_rt_target PASSWORD E'{bare}\\u12'",
+    "ALTER ROLE regress_rt_target PASSWORD U&'{bare}\\12'",
 ], ids=["block-comment", "line-comment", "quoted-ident", "missing-quoted-role",
-        "ident-after", "unquoted", "double-quoted", "half-quoted"])
+        "ident-after", "unquoted", "double-quoted", "half-quoted", "long-double-quoted",
+        "bad-escape", "bad-unicode-escape"])
 def test_statement_shapes_never_log_the_password(admin: Conn, role_conn: Callable[..., Conn],
                                                  cluster: Cluster, shape: str) -> None:
     admin.execute("CREATE ROLE \"regress_rt_it's\" LOGIN")
