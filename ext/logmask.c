@@ -29,8 +29,9 @@
  *	  one in a log text is replaced by the mark and STATEMENT: lines
  *	  containing it are suppressed.  This covers passwords that reached
  *	  CREATE/ALTER ROLE through variables or function arguments.  They are
- *	  kept until the next transaction starts, not just until this one ends:
- *	  log_min_duration_statement writes its line after the commit.
+ *	  kept until a later statement starts a later transaction, not just until
+ *	  this one ends: log_min_duration_statement writes its line after the
+ *	  commit, and a procedure may COMMIT and go on logging.
  *
  * The remembered copies live in TopMemoryContext and are zeroed when they
  * are forgotten.
@@ -59,6 +60,7 @@ static char *remembered[MAX_REMEMBERED];
 static int	nremembered = 0;
 static bool remembered_xact_ended = false;
 static LocalTransactionId remembered_lxid = InvalidLocalTransactionId;
+static TimestampTz remembered_stmt_start = 0;
 static bool xact_callback_registered = false;
 
 static inline bool
@@ -399,9 +401,14 @@ forget_passwords(void)
 static void
 forget_stale_passwords(void)
 {
+	/*
+	 * A procedure that COMMITs starts new transactions within one statement:
+	 * keep scrubbing until a later statement runs in a later transaction.
+	 */
 	if (nremembered > 0 && remembered_xact_ended && MyProc != NULL &&
 		MyProc->lxid != InvalidLocalTransactionId &&
-		MyProc->lxid != remembered_lxid)
+		MyProc->lxid != remembered_lxid &&
+		GetCurrentStatementStartTimestamp() != remembered_stmt_start)
 		forget_passwords();
 }
 
@@ -643,6 +650,7 @@ pgw_logmask_remember(const char *password)
 	}
 	remembered[nremembered++] = MemoryContextStrdup(TopMemoryContext, password);
 	remembered_lxid = MyProc ? MyProc->lxid : InvalidLocalTransactionId;
+	remembered_stmt_start = GetCurrentStatementStartTimestamp();
 	remembered_xact_ended = false;
 }
 

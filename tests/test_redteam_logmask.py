@@ -262,3 +262,19 @@ def test_extended_protocol_statement_is_masked(role_conn: Callable[..., Conn], c
     log = cluster.read_log()[cluster.test_log_start:]
     assert "execute " in log and "PASSWORD '********'" in log
     assert_not_logged(cluster, pw)
+
+
+def test_procedure_that_commits_keeps_scrubbing(role_conn: Callable[..., Conn],
+                                                cluster: Cluster) -> None:
+    conn = role_conn()
+    conn.execute("CREATE PROCEDURE public.regress_rt_rotate(p text) LANGUAGE plpgsql AS $f$"
+                 " BEGIN EXECUTE format('ALTER ROLE regress_rt_target PASSWORD %L', p);"
+                 " COMMIT; RAISE NOTICE 'rotated to %', p; END $f$")
+    try:
+        pw = random_password()
+        conn.execute(sql.SQL("CALL public.regress_rt_rotate(reverse({}))").format(
+            sql.Literal(pw[::-1])))
+        settle(cluster, conn)
+        assert_not_logged(cluster, pw)
+    finally:
+        conn.execute("DROP PROCEDURE public.regress_rt_rotate(text)")
