@@ -118,3 +118,38 @@ def test_very_long_password_is_judged_quickly(creator: psycopg.Connection[Any]) 
     with pytest.raises(errors.InvalidParameterValue):
         creator.execute(sql.SQL("ALTER ROLE regress_rt_victim PASSWORD {}").format(sql.Literal(weak)))
     assert time.monotonic() - t0 < 5
+
+
+# The estimator prices these as random characters; a cracker's rules undo them.
+CHEAP_DISGUISES = {
+    "dash-between": "p-a-s-s-w-o-r-d-1-2-3",
+    "dot-between": "p.a.s.s.w.o.r.d.2.0.2.4",
+    "space-between": "p a s s w o r d 1 2 3",
+    "leading-separator": "_s_u_m_m_e_r_2_0_2_4",
+    "doubled": "ppaasssswwoorrdd112233",
+    "doubled-and-separated": "pp--aa--ss--ww--oo--rr--dd",
+}
+
+
+@pytest.mark.parametrize("disguise", list(CHEAP_DISGUISES))
+def test_separator_and_doubling_disguises_are_seen_through(creator: psycopg.Connection[Any],
+                                                           disguise: str) -> None:
+    with pytest.raises(errors.InvalidParameterValue) as exc:
+        creator.execute(sql.SQL("ALTER ROLE regress_rt_victim PASSWORD {}")
+                        .format(sql.Literal(CHEAP_DISGUISES[disguise])))
+    assert "too weak" in str(exc.value)
+
+
+def test_role_name_behind_separators_is_refused(creator: psycopg.Connection[Any]) -> None:
+    pw = "-".join("regress_rt_victim" + random_password(12))
+    with pytest.raises(errors.InvalidParameterValue) as exc:
+        creator.execute(sql.SQL("ALTER ROLE regress_rt_victim PASSWORD {}").format(sql.Literal(pw)))
+    assert "contains the role name" in (exc.value.diag.message_detail or "")
+
+
+@pytest.mark.parametrize("shape", ["dash-between", "doubled"])
+def test_random_characters_in_those_shapes_are_still_accepted(creator: psycopg.Connection[Any],
+                                                              shape: str) -> None:
+    base = random_password(22)
+    pw = "-".join(base) if shape == "dash-between" else "".join(c * 2 for c in base)
+    creator.execute(sql.SQL("ALTER ROLE regress_rt_victim PASSWORD {}").format(sql.Literal(pw)))
