@@ -156,7 +156,11 @@ class ZxcvbnPy:
     def __init__(self) -> None:
         mod = need("zxcvbn")
         self.zxcvbn = mod.zxcvbn
-        self.version = getattr(mod, "__version__", "")
+        try:
+            from importlib.metadata import version
+            self.version = version("zxcvbn")
+        except Exception:  # noqa: BLE001 - the version is only printed
+            self.version = "?"
 
     def bits(self, s) -> float:
         r = self.zxcvbn(s.password, user_inputs=list(s.context))
