@@ -324,9 +324,13 @@ def test_template_strategy_never_disconnects_the_parent(cluster: Cluster, projec
         assert busy.execute("SELECT 1").fetchone() == (1,)
 
 
+@pytest.mark.parametrize("rows, jobs", [
+    (20000, 2),
+    pytest.param(1_000_000, 4, marks=pytest.mark.slow, id="large"),
+])
 def test_online_branch_while_workload_writes_is_snapshot_consistent(
-        cluster: Cluster, project: Project) -> None:
-    make_parent(cluster, rows=20000)
+        cluster: Cluster, project: Project, rows: int, jobs: int) -> None:
+    make_parent(cluster, rows=rows)
     stop = threading.Event()
     errors: list[BaseException] = []
     writes = [0]
@@ -338,7 +342,7 @@ def test_online_branch_while_workload_writes_is_snapshot_consistent(
                     with conn.transaction():
                         i = writes[0]
                         conn.execute("UPDATE items SET v = md5(v) WHERE id %% 97 = %s", [i % 97])
-                        conn.execute("INSERT INTO items VALUES (%s, 'w')", [100000 + i])
+                        conn.execute("INSERT INTO items VALUES (%s, 'w')", [-1 - i])
                         conn.execute("DELETE FROM items WHERE id = %s", [1 + i])
                     writes[0] += 1
         except BaseException as exc:  # noqa: BLE001 - reported by the test
@@ -361,7 +365,7 @@ def test_online_branch_while_workload_writes_is_snapshot_consistent(
             time.sleep(0.01)
         before = writes[0]
         created = project.create_branch("regress_child", "regress_main", strategy="auto",
-                                        jobs=2, on_snapshot=on_snapshot)
+                                        jobs=jobs, on_snapshot=on_snapshot)
         during = writes[0] - before
     finally:
         stop.set()
