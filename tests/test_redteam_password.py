@@ -153,3 +153,13 @@ def test_random_characters_in_those_shapes_are_still_accepted(creator: psycopg.C
     base = random_password(22)
     pw = "-".join(base) if shape == "dash-between" else "".join(c * 2 for c in base)
     creator.execute(sql.SQL("ALTER ROLE regress_rt_victim PASSWORD {}").format(sql.Literal(pw)))
+
+
+def test_md5_lookalike_plaintext_is_treated_as_a_hash(creator: psycopg.Connection[Any]) -> None:
+    # PostgreSQL stores "md5" + 32 hex digits as a hash: pgwarden must refuse it.
+    lookalike = "md5" + secrets.token_hex(16)
+    with pytest.raises(errors.InvalidParameterValue) as exc:
+        creator.execute(sql.SQL("ALTER ROLE regress_rt_victim PASSWORD {}")
+                        .format(sql.Literal(lookalike)))
+    assert "MD5" in str(exc.value)
+
