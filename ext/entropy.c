@@ -1665,6 +1665,84 @@ prepare_context(const char *const *context, size_t ncontext,
 	*nwords = n;
 }
 
+/*
+ * Two disguises a cracker's rules undo for a few bits: one separator between
+ * all characters ("p-a-s-s-w-o-r-d") and every character typed k times
+ * ("ppaasssswwoorrdd").  When the window a (the whole password) wears one,
+ * return the estimate of the undone password plus the price of the
+ * disguise, else INF_BITS.
+ */
+static double
+undisguised_bits(const analysis *a, unsigned int *mask_out)
+{
+	analysis	b;
+	int			n = a->n;
+	int			m = 0;
+	int			i,
+				k,
+				start;
+	double		extra = INF_BITS;
+	double		pool = 0.0;
+	unsigned int classes = 0;
+	unsigned int m2 = 0;
+	double		cost;
+
+	if (n < 5)
+		return INF_BITS;
+	/* a non-alphanumeric separator at every other position */
+	for (start = 0; start <= 1 && extra >= INF_BITS; start++)
+	{
+		uint32_t	sep = a->cp[start];
+		int			ok = (a->cls[start] == CC_SYMBOL || a->cls[start] == CC_SPACE);
+
+		for (i = start; ok && i < n; i += 2)
+			ok = (a->cp[i] == sep);
+		for (i = 1 - start; ok && i < n; i += 2)
+			ok = (a->cp[i] != sep);
+		if (ok)
+		{
+			for (i = 1 - start, m = 0; i < n; i += 2)
+				b.cp[m++] = a->cp[i];
+			extra = log2(33.0) + 1.0;	/* which separator, where it starts */
+		}
+	}
+	/* every character typed k times */
+	for (k = 2; k <= 4 && extra >= INF_BITS; k++)
+	{
+		int			ok = (n % k == 0);
+
+		for (i = 0; ok && i < n; i++)
+			ok = (a->cp[i] == a->cp[i - i % k]);
+		if (ok)
+		{
+			for (i = 0, m = 0; i < n; i += k)
+				b.cp[m++] = a->cp[i];
+			extra = log2(3.0) + 1.0;	/* how many times */
+			m2 = PGW_PAT_REPEAT;
+		}
+	}
+	if (extra >= INF_BITS || m < 2)
+		return INF_BITS;
+	b.n = m;
+	for (i = 0; i < m; i++)
+	{
+		b.cls[i] = (uint8_t) char_class(b.cp[i]);
+		b.fold[i] = ascii_fold(b.cp[i]);
+		classes |= 1u << b.cls[i];
+	}
+	for (i = 0; i < CC_COUNT; i++)
+		if (classes & (1u << i))
+			pool += class_pool[i];
+	b.char_bits = log2(pool);
+	b.brute_bonus = class_set_bits(classes, (size_t) m);
+	b.ctx = a->ctx;
+	b.nctx = a->nctx;
+	b.ctx_bits = a->ctx_bits;
+	cost = dp_range(&b, 0, m, 0, mask_out) + extra;
+	*mask_out |= m2;
+	return cost;
+}
+
 int
 pgw_estimate_entropy(const char *password, size_t len,
 					 const char *const *context, size_t ncontext,
@@ -1798,6 +1876,19 @@ pgw_estimate_entropy(const char *password, size_t len,
 	}
 	if (periodic_cps > 0)
 		total += log2(1.0 + (double) periodic_cps / period) + 1.0;
+
+	/* a short password may wear a disguise: judge it undone too */
+	if (ncp <= PGW_WINDOW)
+	{
+		unsigned int m = 0;
+		double		u = undisguised_bits(&a, &m);
+
+		if (u < total)
+		{
+			total = u;
+			mask = m;
+		}
+	}
 
 	if (total > PGW_MAX_BITS)
 		total = PGW_MAX_BITS;

@@ -240,3 +240,12 @@ def test_contains_word_ignores_ascii_case() -> None:
     assert not _entropy.contains_word("regress_alic", "regress_alice")
     assert _entropy.contains_word("a" * 100000 + "B", "aaaab")
     assert not _entropy.contains_word("a" * 100000, "aaaab")
+
+
+def test_disguises_are_seen_through() -> None:
+    # one separator between all characters, every character typed twice
+    for pw in ("p-a-s-s-w-o-r-d", "p a s s w o r d", "ppaasssswwoorrdd",
+               "S.u.m.m.e.r.2.0.2.4"):
+        assert bits(pw) < 30, pw
+    assert mask("p-a-s-s-w-o-r-d") & COMMON_PASSWORD
+    assert mask("ppaasssswwoorrdd") & REPEAT
