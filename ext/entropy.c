@@ -369,6 +369,19 @@ static const char jcuken[33] = "f,dult;pbqrkvyjghcnea[wxio]sm'.z";
 /* Accented Latin-1 letters U+00C0..U+00FF matched as their base letter. */
 static const char latin1_base[65] = "aaaaaa.ceeeeiiii.nooooo..uuuuy..aaaaaa.ceeeeiiii.nooooo..uuuuy.y";
 
+/*
+ * Invisible code points (soft hyphen, zero-width spaces and joiners, word
+ * joiner, BOM): SASLprep and NFKC drop them, and so does the analysis, so
+ * "pass\u00adword" is "password".  They still count as code points.
+ */
+static int
+ignorable(uint32_t cp)
+{
+	return cp == 0x00AD || cp == 0x034F || cp == 0x180E ||
+		(cp >= 0x200B && cp <= 0x200F) || (cp >= 0x2060 && cp <= 0x2064) ||
+		cp == 0xFEFF;
+}
+
 static uint8_t
 ascii_fold(uint32_t cp)
 {
@@ -384,6 +397,9 @@ ascii_fold(uint32_t cp)
 		return (uint8_t) '`';
 	if (cp >= 0xC0 && cp <= 0xFF && latin1_base[cp - 0xC0] != '.')
 		return (uint8_t) latin1_base[cp - 0xC0];
+	/* full-width forms of ASCII ("ｐａｓｓ") are typed as ASCII */
+	if (cp >= 0xFF01 && cp <= 0xFF5E)
+		return ascii_fold(cp - 0xFEE0);
 	return 0;
 }
 
@@ -1789,7 +1805,8 @@ pgw_estimate_entropy(const char *password, size_t len,
 			if (cp < 0)
 				return PGW_INVALID_UTF8;
 		}
-		classes |= 1u << char_class((uint32_t) cp);
+		if (!ignorable((uint32_t) cp))
+			classes |= 1u << char_class((uint32_t) cp);
 		ncp++;
 	}
 	out->codepoints = ncp;
@@ -1801,6 +1818,8 @@ pgw_estimate_entropy(const char *password, size_t len,
 	for (c = 0; c < CC_COUNT; c++)
 		if (classes & (1u << c))
 			pool += class_pool[c];
+	if (pool < 1.0)
+		pool = 1.0;				/* nothing but invisible characters */
 
 	prepare_context(context, ncontext, words, &nwords);
 	a.ctx = words;
@@ -1821,9 +1840,16 @@ pgw_estimate_entropy(const char *password, size_t len,
 			if (s[pos] < 0x80)
 				a.cp[n++] = s[pos++];
 			else
-				a.cp[n++] = (uint32_t) utf8_next(s, len, &pos);
+			{
+				uint32_t	cp = (uint32_t) utf8_next(s, len, &pos);
+
+				if (!ignorable(cp))
+					a.cp[n++] = cp;
+			}
 		}
 		a.n = n;
+		if (n == 0)
+			continue;			/* only invisible characters */
 
 		/* does this window only continue the previous window's period? */
 		continues = 0;

@@ -249,3 +249,11 @@ def test_disguises_are_seen_through() -> None:
         assert bits(pw) < 30, pw
     assert mask("p-a-s-s-w-o-r-d") & COMMON_PASSWORD
     assert mask("ppaasssswwoorrdd") & REPEAT
+
+
+def test_fullwidth_and_invisible_characters_do_not_hide_words() -> None:
+    assert bits("ｐａｓｓｗｏｒｄ１２３") < 20
+    assert bits("pass\u00adword123") < 20
+    assert bits("pass\u200b\u2060\ufeffword") < 20
+    b, m = _entropy.estimate("\u200b" * 12)
+    assert b == 0.0 and m & SHORT
