@@ -1767,6 +1767,7 @@ pgw_estimate_entropy(const char *password, size_t len,
 	const unsigned char *s = (const unsigned char *) password;
 	size_t		pos;
 	size_t		ncp = 0;
+	size_t		nvisible = 0;
 	unsigned int classes = 0;
 	double		pool = 0.0;
 	ctxword		words[PGW_MAX_CONTEXT];
@@ -1797,6 +1798,7 @@ pgw_estimate_entropy(const char *password, size_t len,
 			classes |= 1u << ascii_class[s[pos]];
 			pos++;
 			ncp++;
+			nvisible++;
 			continue;
 		}
 		else
@@ -1806,7 +1808,10 @@ pgw_estimate_entropy(const char *password, size_t len,
 				return PGW_INVALID_UTF8;
 		}
 		if (!ignorable((uint32_t) cp))
+		{
 			classes |= 1u << char_class((uint32_t) cp);
+			nvisible++;
+		}
 		ncp++;
 	}
 	out->codepoints = ncp;
@@ -1921,7 +1926,7 @@ pgw_estimate_entropy(const char *password, size_t len,
 	if (total < 0.0)
 		total = 0.0;
 	/* "too few characters" is a finding only when the estimate is low */
-	if (ncp < 8 && total < 60.0)
+	if (nvisible < 8 && total < 60.0)
 		mask |= PGW_PAT_SHORT;
 	out->bits = total;
 	out->patterns = mask;
