@@ -372,3 +372,34 @@ def test_long_non_ascii_entry_is_named_without_broken_characters(red: Red, entry
     message = exc.value.diag.message_primary or ""
     assert "\ufffd" not in message and message.endswith('"')
     assert "\ufffd" not in (exc.value.diag.message_detail or "")
+
+
+def test_concurrent_changes_all_reach_the_gate(only_127_0_0_2: Red) -> None:
+    import threading
+
+    red = only_127_0_0_2
+    errors_seen: list[BaseException] = []
+
+    def add(i: int) -> None:
+        try:
+            with red.admin() as conn:
+                for j in range(5):
+                    allowlist.add(conn, [f"10.{i}.{j}.0/24"])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors_seen.append(exc)
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    with red.admin() as conn:
+        allowlist.add(conn, ["127.0.0.5"])
+    for t in threads:
+        t.join()
+    assert not errors_seen
+    with red.admin() as conn:
+        allowlist.wait_published(conn)
+        assert len(allowlist.list_entries(conn)) == 1 + 1 + 8 * 5
+        assert allowlist.check_connection(conn, "10.7.4.9", "regress_app", "postgres") \
+            .startswith("allow")
+    assert red.attempt("127.0.0.5") is None
+    assert refused_by_gate(red.attempt("127.0.0.3"))
