@@ -5,7 +5,8 @@
  *
  * Three defences, applied to every message before it is written:
  *
- * 1. Keyword masking.  When a logged SQL text contains the word PASSWORD,
+ * 1. Keyword masking.  When a logged SQL text contains the word PASSWORD
+ *	  (or calls entropy_bits, where people try out their next password),
  *	  everything that could be the inside of a string literal is replaced by
  *	  a fixed-length mark: from the first quote ('...', E'...', $tag$...) to
  *	  the last one, and to the end of the text when a literal may be left
@@ -70,7 +71,10 @@ is_ident_char(char c)
 		(unsigned char) c >= 0x80;
 }
 
-/* Does s contain "password", case-insensitively, anywhere? */
+/*
+ * Does s contain "password", case-insensitively, anywhere?  A call of
+ * pgwarden.entropy_bits() counts too: people try their next password on it.
+ */
 static bool
 contains_password_keyword(const char *s)
 {
@@ -79,7 +83,8 @@ contains_password_keyword(const char *s)
 	if (s == NULL)
 		return false;
 	for (p = s; *p; p++)
-		if (pg_strncasecmp(p, "password", 8) == 0)
+		if (pg_strncasecmp(p, "password", 8) == 0 ||
+			pg_strncasecmp(p, "entropy_bits", 12) == 0)
 			return true;
 	return false;
 }

@@ -278,3 +278,15 @@ def test_procedure_that_commits_keeps_scrubbing(role_conn: Callable[..., Conn],
         assert_not_logged(cluster, pw)
     finally:
         conn.execute("DROP PROCEDURE public.regress_rt_rotate(text)")
+
+
+def test_trying_a_password_on_entropy_bits_is_not_logged(role_conn: Callable[..., Conn],
+                                                         cluster: Cluster) -> None:
+    """The README invites SELECT pgwarden.entropy_bits('...') on candidate passwords."""
+    conn = role_conn(log_min_duration_statement="0")
+    pw = random_password()
+    conn.execute(sql.SQL("SELECT pgwarden.entropy_bits({})").format(sql.Literal(pw)))
+    conn.execute("SELECT pgwarden.entropy_bits(%s)", [pw])
+    conn.execute("SELECT pgwarden.entropy_bits(%s, ARRAY['acme'])", [pw], prepare=True)
+    settle(cluster, conn)
+    assert_not_logged(cluster, pw)
