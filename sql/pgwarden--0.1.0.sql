@@ -377,6 +377,14 @@ COMMENT ON FUNCTION @extschema@._allow_template_copy(name) IS
 'Internal: let this session''s next CREATE DATABASE ... TEMPLATE template through (the branch helper, which gives the child its own credentials)';
 REVOKE ALL ON FUNCTION @extschema@._allow_template_copy(name) FROM PUBLIC;
 
+CREATE FUNCTION @extschema@._set_role_password(role oid, password text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgwarden_set_role_password'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION @extschema@._set_role_password(oid, text) IS
+'Internal: store the SCRAM secret of a generated branch-role password, so it never appears in SQL text';
+REVOKE ALL ON FUNCTION @extschema@._set_role_password(oid, text) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.readonly_session()
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pgwarden_readonly_session'
@@ -902,7 +910,9 @@ BEGIN
 				      HINT = 'Drop or rename that role, or choose another branch name.';
 		END IF;
 		pw := @extschema@.generate_password(96);
-		EXECUTE pg_catalog.format('CREATE ROLE %I LOGIN INHERIT PASSWORD %L IN ROLE %I', nm, pw, r.rolname);
+		EXECUTE pg_catalog.format('CREATE ROLE %I LOGIN INHERIT IN ROLE %I', nm, r.rolname);
+		PERFORM @extschema@._set_role_password(
+			(SELECT oid FROM pg_catalog.pg_authid WHERE rolname = nm), pw);
 		EXECUTE pg_catalog.format('GRANT CONNECT ON DATABASE %I TO %I',
 			(SELECT datname FROM pg_catalog.pg_database WHERE oid = b.database_oid), nm);
 		EXECUTE pg_catalog.format('COMMENT ON ROLE %I IS %L', nm,

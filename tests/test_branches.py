@@ -419,6 +419,9 @@ def test_child_of_protected_branch_gets_its_own_credentials(
             raise AssertionError(f"a generated password carries {bits:.0f} bits, fewer than 72")
         assert_not_in(c.password, repr(c), "the repr of a credential")
         assert_not_logged(cluster, c.password, "a branch role's password")
+        # stored as a SCRAM secret, never sent as SQL text
+        assert admin.execute("SELECT rolpassword LIKE 'SCRAM-SHA-256$%%' FROM pg_authid"
+                             " WHERE rolname = %s", [c.role]).fetchone() == (True,)
     roles = project.branch_roles("regress_child")
     assert {r.role for r in roles} == {c.role for c in created.credentials}
     # The branch role acts with the parent role's privileges inside the child.
