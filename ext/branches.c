@@ -240,12 +240,30 @@ pgwarden_set_role_password(PG_FUNCTION_ARGS)
 	bool		nulls[Natts_pg_authid] = {0};
 	bool		replace[Natts_pg_authid] = {0};
 
+	/*
+	 * This writes pg_authid directly: only for a superuser (the extension's
+	 * SECURITY DEFINER functions), and only to give a freshly made,
+	 * non-superuser role its first password.
+	 */
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function _set_role_password")));
 	rel = table_open(AuthIdRelationId, RowExclusiveLock);
 	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(roleid));
 	if (!HeapTupleIsValid(tup))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("role with OID %u does not exist", roleid)));
+	{
+		bool		isnull;
+
+		(void) SysCacheGetAttr(AUTHOID, tup, Anum_pg_authid_rolpassword, &isnull);
+		if (((Form_pg_authid) GETSTRUCT(tup))->rolsuper || !isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("_set_role_password only sets the first password of a new branch role")));
+	}
 	values[Anum_pg_authid_rolpassword - 1] = CStringGetTextDatum(secret);
 	replace[Anum_pg_authid_rolpassword - 1] = true;
 	newtup = heap_modify_tuple(tup, RelationGetDescr(rel), values, nulls, replace);
@@ -280,6 +298,8 @@ refuse_protected(const char *branch, const char *action, const char *detail)
 					 quote_literal_cstr(branch))));
 }
 
+static char *protected_branch_names(void);
+
 static void
 check_dropdb(DropdbStmt *stmt)
 {
@@ -291,6 +311,27 @@ check_dropdb(DropdbStmt *stmt)
 		refuse_protected(branch, "DROP DATABASE",
 						 psprintf("Database \"%s\" holds a protected branch, which cannot be deleted.",
 								  stmt->dbname));
+
+	/*
+	 * The control database holds the policy of every branch: dropping it
+	 * would delete the project, which is refused while a branch is protected.
+	 */
+	if (OidIsValid(dboid))
+	{
+		ObjectAddress addr;
+		char	   *names;
+
+		ObjectAddressSet(addr, DatabaseRelationId, dboid);
+		if (GetSecurityLabel(&addr, "pgwarden_control") != NULL &&
+			(names = protected_branch_names()) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_PGW_PROTECTED_BRANCH),
+					 errmsg("protected branches exist: DROP DATABASE of the pgwarden control database \"%s\" is refused",
+							stmt->dbname),
+					 errdetail("Protected branches: %s.  The project cannot be deleted while a branch is protected.",
+							   names),
+					 errhint("Unprotect each of them first with SELECT pgwarden.unprotect_branch(name).")));
+	}
 }
 
 static void
@@ -383,36 +424,45 @@ drops_pgwarden_objects(Node *parsetree)
 	return false;
 }
 
+/*
+ * The quoted, comma-separated names of every protected branch, or NULL when
+ * none is protected (read from the labels: works from any database).
+ */
+static char *
+protected_branch_names(void)
+{
+	char	   *names = NULL;
+
+	SPI_connect();
+	if (SPI_execute("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(pg_catalog.substr(l.label, 11)), ', ' ORDER BY l.label)"
+					"  FROM pg_catalog.pg_shseclabel l"
+					"  JOIN pg_catalog.pg_database d ON d.oid = l.objoid"
+					" WHERE l.provider = 'pgwarden'"
+					"   AND l.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass"
+					"   AND l.label LIKE 'protected:%'",
+					true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (value != NULL)
+			names = MemoryContextStrdup(CurTransactionContext, value);
+	}
+	SPI_finish();
+	return names;
+}
+
 static void
 check_drop_extension(void)
 {
-	int			ret;
+	char	   *names = protected_branch_names();
 
-	SPI_connect();
-	ret = SPI_execute("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(pg_catalog.substr(l.label, 11)), ', ' ORDER BY l.label)"
-					  "  FROM pg_catalog.pg_shseclabel l"
-					  "  JOIN pg_catalog.pg_database d ON d.oid = l.objoid"
-					  " WHERE l.provider = 'pgwarden'"
-					  "   AND l.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass"
-					  "   AND l.label LIKE 'protected:%'",
-					  true, 1);
-	if (ret == SPI_OK_SELECT && SPI_processed == 1)
-	{
-		char	   *names = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-		if (names != NULL)
-		{
-			names = pstrdup(names);
-			SPI_finish();
-			ereport(ERROR,
-					(errcode(ERRCODE_PGW_PROTECTED_BRANCH),
-					 errmsg("protected branches exist: DROP EXTENSION pgwarden is refused"),
-					 errdetail("Protected branches: %s.  The project cannot be deleted while a branch is protected.",
-							   names),
-					 errhint("Unprotect each of them first with SELECT pgwarden.unprotect_branch(name).")));
-		}
-	}
-	SPI_finish();
+	if (names != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PGW_PROTECTED_BRANCH),
+				 errmsg("protected branches exist: DROP EXTENSION pgwarden is refused"),
+				 errdetail("Protected branches: %s.  The project cannot be deleted while a branch is protected.",
+						   names),
+				 errhint("Unprotect each of them first with SELECT pgwarden.unprotect_branch(name).")));
 }
 
 /* After DROP EXTENSION pgwarden: remove every label pgwarden left. */

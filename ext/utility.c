@@ -16,6 +16,11 @@
  * superusers too) before any earlier hook or the standard processing runs;
  * after it ran, branches.c labels databases created from a branch.
  *
+ * Only superusers may grant the roles that act as the server's operating
+ * system user (pg_execute_server_program, pg_write_server_files,
+ * pg_read_server_files): in PostgreSQL 15 a CREATEROLE role could otherwise
+ * grant them to itself and rewrite the server's configuration.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -55,6 +60,66 @@ clear_control_mark(void)
 	SPI_finish();
 }
 
+/*
+ * In PostgreSQL 15 a CREATEROLE role may grant itself any non-superuser
+ * role, including the three that reach the operating system as the server's
+ * user (and from there postgresql.auto.conf and pg_hba.conf).  pgwarden's
+ * policy would be moot: only superusers may grant them.
+ */
+static const char *const server_roles[] = {
+	"pg_execute_server_program", "pg_write_server_files", "pg_read_server_files"
+};
+
+static void
+check_server_role(const char *rolname)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(server_roles); i++)
+		if (rolname && strcmp(rolname, server_roles[i]) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only superusers may grant membership in role \"%s\"", rolname),
+					 errdetail("Its members act as the operating-system user of the server, beyond pgwarden's policy."),
+					 errhint("Ask a superuser to grant it.")));
+}
+
+static void
+check_server_role_grants(Node *parsetree)
+{
+	ListCell   *lc;
+
+	if (superuser())
+		return;
+	if (IsA(parsetree, GrantRoleStmt) && ((GrantRoleStmt *) parsetree)->is_grant)
+	{
+		foreach(lc, ((GrantRoleStmt *) parsetree)->granted_roles)
+			check_server_role(((AccessPriv *) lfirst(lc))->priv_name);
+	}
+	else if (IsA(parsetree, CreateRoleStmt))
+	{
+		/* CREATE ROLE x IN ROLE pg_execute_server_program */
+		foreach(lc, ((CreateRoleStmt *) parsetree)->options)
+		{
+			DefElem    *opt = lfirst_node(DefElem, lc);
+			ListCell   *r;
+
+			if (strcmp(opt->defname, "addroleto") == 0)
+				foreach(r, (List *) opt->arg)
+					check_server_role(((RoleSpec *) lfirst(r))->rolename);
+		}
+	}
+	else if (IsA(parsetree, AlterRoleStmt) && ((AlterRoleStmt *) parsetree)->action > 0)
+	{
+		/* ALTER GROUP pg_execute_server_program ADD USER x */
+		AlterRoleStmt *stmt = (AlterRoleStmt *) parsetree;
+
+		foreach(lc, stmt->options)
+			if (strcmp(lfirst_node(DefElem, lc)->defname, "rolemembers") == 0)
+				check_server_role(stmt->role->rolename);
+	}
+}
+
 static void
 pgw_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   bool readOnlyTree, ProcessUtilityContext context,
@@ -68,6 +133,7 @@ pgw_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	bool		dropping = IsA(pstmt->utilityStmt, DropStmt) &&
 		OidIsValid(get_extension_oid("pgwarden", true));
 
+	check_server_role_grants(pstmt->utilityStmt);
 	pgw_branches_utility_check(pstmt);
 
 	if (prev_ProcessUtility)
