@@ -210,7 +210,7 @@ def subsample(samples, n):
 
 
 def pct(x: float) -> str:
-    return "n/a" if x != x else f"{x:.2f} %"
+    return "n/a" if math.isnan(x) else f"{x:.2f} %"
 
 
 def per_check_us(fn, samples, repeat: int = 3) -> float:
@@ -235,7 +235,7 @@ def _elf_alloc_bytes(path: pathlib.Path) -> int:
     total = 0
     for i in range(shnum):
         off = shoff + i * shentsize
-        sh_type, sh_flags = struct.unpack_from("<IQ", data, off + 4)
+        _sh_type, sh_flags = struct.unpack_from("<IQ", data, off + 4)
         sh_size, = struct.unpack_from("<Q", data, off + 32)
         if sh_flags & 0x2:          # SHF_ALLOC
             total += sh_size
@@ -251,10 +251,11 @@ def _timed(fn, arg) -> float:
 def machine() -> str:
     model = "unknown"
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     return f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {model}, {platform.platform()}, Python {platform.python_version()}"
@@ -395,8 +396,7 @@ def main() -> int:
     every = [s for g in halves["held-out"] for s in g.samples]
     pwfile = tmp / "passwords.txt"
     with open(pwfile, "w", encoding="utf-8") as f:
-        for s in every:
-            f.write(s.password + "\n")
+        f.writelines(s.password + "\n" for s in every)
     out = subprocess.run([str(speed), str(pwfile), "20"], check=True,
                          capture_output=True, text=True).stdout
     c = dict(line.split() for line in out.splitlines())

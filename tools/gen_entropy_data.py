@@ -133,7 +133,7 @@ def build() -> tuple[str, str]:
     running = 0
     for b in range(len(bitmap)):
         blockrank[b] = running
-        running += bin(bitmap[b]).count("1")
+        running += bitmap[b].bit_count()
 
     def arr(ctype: str, name: str, values: list[int], per_line: int,
             fmt: str = "{}") -> str:

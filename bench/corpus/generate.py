@@ -27,8 +27,8 @@ import os
 import pathlib
 import random
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DICT = ROOT / "ext" / "dict"
