@@ -322,8 +322,9 @@ def test_server_never_crashed(red: Red) -> None:
 
 # ---------------------------------------------------------------- the control database dropped
 def test_dropping_the_control_database_does_not_open_the_gate() -> None:
-    """DROP DATABASE of the control database (the owner can) while a branch is
-    protected used to leave no policy at all: every address got in."""
+    """A control database gone while a branch is protected used to leave no
+    policy at all: every address got in.  DROP DATABASE of it is refused now,
+    so a superuser has to remove its mark from the catalog first."""
     red = Red()
     try:
         red.setup()
@@ -334,6 +335,10 @@ def test_dropping_the_control_database_does_not_open_the_gate() -> None:
             allowlist.wait_published(conn)
         assert refused_by_gate(red.attempt("127.0.0.3", dbname=BRANCH_DB))
         with red.cluster.connect() as conn:
+            with pytest.raises(psycopg.Error) as exc_info:
+                conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(DB)))
+            assert exc_info.value.diag.sqlstate == "PW001"
+            conn.execute("DELETE FROM pg_catalog.pg_shseclabel WHERE provider = 'pgwarden_control'")
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(DB)))
         assert red.cluster.wait_for_log("is still marked as protected", timeout=5)
         for source in ("127.0.0.3", "127.0.0.2"):
