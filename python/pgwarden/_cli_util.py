@@ -37,6 +37,12 @@ def add_output_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", choices=("table", "json"), default="table")
 
 
+def add_listing_arguments(parser: argparse.ArgumentParser) -> None:
+    """--dsn and --output, for commands that read from a server and print rows."""
+    add_dsn_argument(parser)
+    add_output_argument(parser)
+
+
 def connect(dsn: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(dsn, autocommit=autocommit)

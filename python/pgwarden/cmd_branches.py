@@ -15,7 +15,7 @@ from ._cli_util import (
     EXIT_SERVER,
     CommandError,
     add_dsn_argument,
-    add_output_argument,
+    add_listing_arguments,
     print_rows,
 )
 from .branches import STRATEGIES, Branch, Project, escape_option_value
@@ -58,30 +58,30 @@ def register(sub: Any) -> None:
                              "is idle, else online (default)")
     create.add_argument("--jobs", type=int, default=1, help="parallel jobs of an online copy")
     create.add_argument("--quiet", action="store_true", help="no progress on standard error")
-    _common(create)
+    add_listing_arguments(create)
     create.set_defaults(func=cmd_create)
 
     lst = bsub.add_parser("list", help="list the branches")
-    _common(lst)
+    add_listing_arguments(lst)
     lst.set_defaults(func=cmd_list)
 
     get = bsub.add_parser("get", help="show one branch")
     get.add_argument("name")
-    _common(get)
+    add_listing_arguments(get)
     get.set_defaults(func=cmd_get)
 
     reg = bsub.add_parser("register", help="make an existing database a branch")
     reg.add_argument("database")
     reg.add_argument("--parent", help="parent branch (default: a root branch)")
     reg.add_argument("--name", help="branch name (default: the database name)")
-    _common(reg)
+    add_listing_arguments(reg)
     reg.set_defaults(func=cmd_register)
 
     for action, helptext in (("protect", "protect a branch"),
                              ("unprotect", "lift the protection of a branch")):
         a = bsub.add_parser(action, help=helptext)
         a.add_argument("name")
-        _common(a)
+        add_listing_arguments(a)
         a.set_defaults(func=cmd_protect, protect=action == "protect")
 
     reset = bsub.add_parser("reset", help="replace a branch's contents with a fresh copy of "
@@ -90,18 +90,13 @@ def register(sub: Any) -> None:
     reset.add_argument("--strategy", choices=STRATEGIES, default="auto")
     reset.add_argument("--jobs", type=int, default=1)
     reset.add_argument("--quiet", action="store_true")
-    _common(reset)
+    add_listing_arguments(reset)
     reset.set_defaults(func=cmd_reset)
 
     delete = bsub.add_parser("delete", help="drop a branch, its endpoints and its branch roles")
     delete.add_argument("name")
     add_dsn_argument(delete)
     delete.set_defaults(func=cmd_delete)
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    add_dsn_argument(p)
-    add_output_argument(p)
 
 
 def _progress(args: argparse.Namespace) -> Any:

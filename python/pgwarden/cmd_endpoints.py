@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._cli_util import EXIT_OK, CommandError, add_dsn_argument, add_output_argument, print_rows
+from ._cli_util import (
+    EXIT_OK,
+    CommandError,
+    add_dsn_argument,
+    add_listing_arguments,
+    print_rows,
+)
 from .branches import Endpoint, Project
 from .cmd_branches import helper_errors
 
@@ -19,7 +25,7 @@ def register(sub: Any) -> None:
 
     lst = esub.add_parser("list", help="list endpoints")
     lst.add_argument("--branch", help="only this branch's endpoints")
-    _common(lst)
+    add_listing_arguments(lst)
     lst.set_defaults(func=cmd_list)
 
     create = esub.add_parser("create", help="add an endpoint to a branch")
@@ -27,31 +33,26 @@ def register(sub: Any) -> None:
     create.add_argument("name")
     create.add_argument("--kind", choices=("read_write", "read_only"), default="read_write")
     create.add_argument("--max-connections", type=int)
-    _common(create)
+    add_listing_arguments(create)
     create.set_defaults(func=cmd_create)
 
     for action, helptext in (("suspend", "refuse new connections through an endpoint"),
                              ("resume", "accept connections through an endpoint again")):
         a = esub.add_parser(action, help=helptext)
         a.add_argument("name")
-        _common(a)
+        add_listing_arguments(a)
         a.set_defaults(func=cmd_state, action=action)
 
     limit = esub.add_parser("set-limit", help="change an endpoint's connection limit")
     limit.add_argument("name")
     limit.add_argument("max_connections", help="a positive number, or 'none'")
-    _common(limit)
+    add_listing_arguments(limit)
     limit.set_defaults(func=cmd_set_limit)
 
     delete = esub.add_parser("delete", help="drop an endpoint (refused on protected branches)")
     delete.add_argument("name")
     add_dsn_argument(delete)
     delete.set_defaults(func=cmd_delete)
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    add_dsn_argument(p)
-    add_output_argument(p)
 
 
 def _print(endpoints: list[Endpoint], output: str) -> None:
