@@ -21,7 +21,7 @@ VENV    ?= $(CURDIR)/.venv
 PY      := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: deps venv pyinstall test demo bench
+.PHONY: deps venv pyinstall test demo bench lint
 
 deps:
 	bash scripts/deps.sh
@@ -59,3 +59,9 @@ bench: deps
 	$(PY) bench/connection_gate.py
 	$(PY) bench/branching.py
 	cd tests && $(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+# ruff and mypy --strict over the Python, as the style guide asks.
+lint: venv
+	$(PY) -m pip install --quiet ruff mypy
+	$(PY) -m ruff check python tests scripts bench setup.py
+	$(PY) -m mypy --strict python/pgwarden
