@@ -24,8 +24,7 @@ from ._cli_util import (
     EXIT_FAILED,
     EXIT_OK,
     CommandError,
-    add_dsn_argument,
-    add_output_argument,
+    add_listing_arguments,
     connect,
 )
 
@@ -36,8 +35,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("install", help="install the extension into PostgreSQL, or --check it")
     p.add_argument("--pg-config", help="pg_config of the target installation (default: PATH)")
     p.add_argument("--check", action="store_true", help="report the state of a running server")
-    add_dsn_argument(p)
-    add_output_argument(p)
+    add_listing_arguments(p)
     p.set_defaults(func=cmd_install)
 
 

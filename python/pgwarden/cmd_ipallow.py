@@ -27,8 +27,7 @@ from ._cli_util import (
     EXIT_FAILED,
     EXIT_OK,
     CommandError,
-    add_dsn_argument,
-    add_output_argument,
+    add_listing_arguments,
     connect,
     print_rows,
 )
@@ -55,8 +54,7 @@ def register(sub: Any) -> None:
         sp.add_argument("--protected-only", type=_bool, metavar="true|false",
                         help="apply the allowlist to protected branches only (true) or to "
                              "every database (false)")
-        add_dsn_argument(sp)
-        add_output_argument(sp)
+        add_listing_arguments(sp)
 
     add = psub.add_parser("add", help="allow addresses, ranges (A-B) and CIDR blocks")
     add.add_argument("entries", nargs="+", metavar="ENTRY")
@@ -80,8 +78,7 @@ def register(sub: Any) -> None:
     ck.add_argument("address", metavar="ADDRESS", help="client address (a TLS connection)")
     ck.add_argument("--role", required=True)
     ck.add_argument("--database", required=True)
-    add_dsn_argument(ck)
-    add_output_argument(ck)
+    add_listing_arguments(ck)
     ck.set_defaults(func=cmd_check)
 
     rs = psub.add_parser("reset", help="remove every entry (an empty allowlist restricts nobody)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._cli_util import EXIT_OK, add_dsn_argument, add_output_argument, print_rows
+from ._cli_util import EXIT_OK, add_listing_arguments, print_rows
 from .branches import Project
 from .cmd_branches import helper_errors
 
@@ -15,8 +15,7 @@ def register(sub: Any) -> None:
     rsub = p.add_subparsers(dest="roles_command", required=True, metavar="ACTION")
     lst = rsub.add_parser("list", help="list branch roles")
     lst.add_argument("--branch", help="only this branch's roles")
-    add_dsn_argument(lst)
-    add_output_argument(lst)
+    add_listing_arguments(lst)
     lst.set_defaults(func=cmd_list)
 
 
