@@ -6,13 +6,20 @@ MODULE_big = pgwarden
 OBJS = ext/pgwarden.o ext/password.o ext/logmask.o ext/utility.o ext/branches.o ext/endpoints.o \
        ext/gate.o ext/policy.o ext/allowlist.o \
        ext/entropy.o ext/entropy_data.o
-DATA = $(wildcard sql/pgwarden--*.sql)
+# Released install/upgrade scripts are never edited; the script of the
+# version in the making is concatenated from its parts (sql/<version>/*.sql).
+DATA = sql/pgwarden--0.1.0.sql
+DATA_built = sql/pgwarden--0.1.0--0.2.0.sql
+EXTRA_CLEAN = sql/pgwarden--0.1.0--0.2.0.sql
 PG_CPPFLAGS = -I$(srcdir)/ext
 SHLIB_LINK = -lm
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+sql/pgwarden--0.1.0--0.2.0.sql: $(sort $(wildcard $(srcdir)/sql/0.2.0/*.sql))
+	cat $^ > $@
 
 # ---------------------------------------------------------------------------
 # Project targets.  Each installs what it needs on a fresh Debian 12 machine.

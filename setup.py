@@ -41,11 +41,24 @@ def pg_config(flag: str) -> str:
 
 def server_sources() -> list[str]:
     """The C files of the server library: the Makefile's OBJS, the one list of them."""
+    return [str(ROOT / o.replace(".o", ".c")) for o in makefile_list("OBJS")]
+
+
+def makefile_list(variable: str) -> list[str]:
+    """A file list of the Makefile (OBJS, DATA_built): the one place it is kept."""
     text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
-    match = re.search(r"^OBJS\s*=(.*)$", text, re.MULTILINE)
+    match = re.search(rf"^{variable}\s*=(.*)$", text, re.MULTILINE)
     if not match:
-        raise SystemExit("pgwarden: no OBJS line in the Makefile")
-    return [str(ROOT / o.replace(".o", ".c")) for o in match.group(1).split()]
+        raise SystemExit(f"pgwarden: no {variable} line in the Makefile")
+    return match.group(1).split()
+
+
+def build_upgrade_scripts() -> None:
+    """Each built script sql/pgwarden--A--B.sql from its parts sql/B/*.sql, as make does."""
+    for built in makefile_list("DATA_built"):
+        version = built.rsplit("--", 1)[1].removesuffix(".sql")
+        parts = sorted((ROOT / "sql" / version).glob("*.sql"))
+        (ROOT / built).write_text("".join(p.read_text() for p in parts))
 
 
 class BuildWithServerLibrary(build_ext):
@@ -72,6 +85,7 @@ class BuildWithServerLibrary(build_ext):
         print("building server library:", " ".join(cmd))
         subprocess.run(cmd, check=True)
         shutil.copy2(ROOT / "pgwarden.control", out_dir / "extension")
+        build_upgrade_scripts()
         for script in glob.glob(str(ROOT / "sql" / "pgwarden--*.sql")):
             shutil.copy2(script, out_dir / "extension")
         (out_dir / "PG_VERSION").write_text(pg_config("--version") + "\n")

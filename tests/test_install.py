@@ -84,7 +84,7 @@ def test_install_refuses_another_major_version(tmp_path: Path) -> None:
 def test_install_check_reports_the_suite_server(cluster: Cluster) -> None:
     out = run_cli("install", "--check", "--dsn", cluster.local_dsn())
     assert out.returncode == 0, out.stderr
-    assert "installed: yes (version 0.1.0)" in out.stdout
+    assert "installed: yes (version 0.2.0)" in out.stdout
     assert "preloaded: yes" in out.stdout
     assert "created:   yes (database regress_control)" in out.stdout
 
@@ -132,7 +132,7 @@ def test_drop_extension_frees_the_control_database() -> None:
             a.execute("DROP EXTENSION pgwarden")
             b.execute("CREATE EXTENSION pgwarden")
             assert b.execute("SELECT extversion FROM pg_extension WHERE extname = 'pgwarden'"
-                             ).fetchone() == ("0.1.0",)
+                             ).fetchone() == ("0.2.0",)
 
 
 def test_password_hook_chains_to_an_earlier_one() -> None:

@@ -9,7 +9,7 @@ from .allowlist import AllowlistEntry, PolicyStatus
 from .branches import Branch, BranchCreated, BranchRole, Credential, Endpoint, Project
 from .password import PasswordCheck, check_password, entropy_bits, generate_password
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AllowlistEntry",
