@@ -55,6 +55,7 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -64,6 +65,7 @@
 #include "catalog/objectaddress.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_db_role_setting.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/extension.h"
@@ -115,6 +117,8 @@ PG_FUNCTION_INFO_V1(pgwarden_set_label);
 PG_FUNCTION_INFO_V1(pgwarden_allow_template_copy);
 PG_FUNCTION_INFO_V1(pgwarden_readonly_session);
 PG_FUNCTION_INFO_V1(pgwarden_set_role_password);
+PG_FUNCTION_INFO_V1(pgwarden_created_here);
+PG_FUNCTION_INFO_V1(pgwarden_copy_settings);
 
 typedef enum PgwBranchState
 {
@@ -283,6 +287,128 @@ pgwarden_readonly_session(PG_FUNCTION_ARGS)
 }
 
 /* ----------------------------------------------------------------
+ *	What the branch helper may finish
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Databases this session created (CREATE DATABASE cannot run in a
+ * transaction block, so each one is committed by the time the helper's next
+ * step asks).  The steps that register a copy as a branch accept only these:
+ * a pgwarden_admin member cannot point them at somebody else's database.
+ */
+#define PGW_MAX_CREATED 64
+static Oid	created_here[PGW_MAX_CREATED];
+static int	ncreated_here = 0;
+
+void
+pgw_branches_note_created(Oid dboid)
+{
+	if (ncreated_here == PGW_MAX_CREATED)
+	{
+		memmove(created_here, created_here + 1, sizeof(Oid) * (PGW_MAX_CREATED - 1));
+		ncreated_here--;
+	}
+	created_here[ncreated_here++] = dboid;
+}
+
+/* pgwarden._created_here(db oid): did this session create that database? */
+Datum
+pgwarden_created_here(PG_FUNCTION_ARGS)
+{
+	Oid			dboid = PG_GETARG_OID(0);
+	int			i;
+
+	for (i = 0; i < ncreated_here; i++)
+		if (created_here[i] == dboid)
+			PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(false);
+}
+
+/*
+ * pgwarden._copy_settings(from_db oid, to_db oid): give to_db the
+ * ALTER DATABASE ... SET and ALTER ROLE ... IN DATABASE ... SET settings of
+ * from_db, exactly as the server stored them.
+ *
+ * Re-issuing them as SQL would mean quoting a value that any role may have
+ * shaped for itself (set_config() then SET ... FROM CURRENT stores arbitrary
+ * text): the stored arrays are copied instead, row for row, so nothing a
+ * role wrote is ever parsed, let alone executed.  Each row replaces the
+ * destination's row for the same role, as AlterSetting() would.
+ */
+Datum
+pgwarden_copy_settings(PG_FUNCTION_ARGS)
+{
+	Oid			from_db = PG_GETARG_OID(0);
+	Oid			to_db = PG_GETARG_OID(1);
+	Relation	rel;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *roles = NIL;
+	List	   *configs = NIL;
+	ListCell   *lr;
+	ListCell   *lc;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function _copy_settings")));
+	if (from_db == to_db)
+		PG_RETURN_VOID();
+
+	rel = table_open(DbRoleSettingRelationId, RowExclusiveLock);
+	ScanKeyInit(&key[0], Anum_pg_db_role_setting_setdatabase,
+				BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(from_db));
+	scan = systable_beginscan(rel, DbRoleSettingDatidRolidIndexId, true, NULL, 1, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		config = heap_getattr(tup, Anum_pg_db_role_setting_setconfig,
+										  RelationGetDescr(rel), &isnull);
+
+		if (isnull)
+			continue;
+		roles = lappend_oid(roles, ((Form_pg_db_role_setting) GETSTRUCT(tup))->setrole);
+		configs = lappend(configs, DatumGetPointer(PG_DETOAST_DATUM_COPY(config)));
+	}
+	systable_endscan(scan);
+
+	forboth(lr, roles, lc, configs)
+	{
+		Oid			role = lfirst_oid(lr);
+		Datum		values[Natts_pg_db_role_setting] = {0};
+		bool		nulls[Natts_pg_db_role_setting] = {0};
+		bool		replace[Natts_pg_db_role_setting] = {0};
+
+		values[Anum_pg_db_role_setting_setdatabase - 1] = ObjectIdGetDatum(to_db);
+		values[Anum_pg_db_role_setting_setrole - 1] = ObjectIdGetDatum(role);
+		values[Anum_pg_db_role_setting_setconfig - 1] = PointerGetDatum(lfirst(lc));
+		replace[Anum_pg_db_role_setting_setconfig - 1] = true;
+
+		ScanKeyInit(&key[0], Anum_pg_db_role_setting_setdatabase,
+					BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(to_db));
+		ScanKeyInit(&key[1], Anum_pg_db_role_setting_setrole,
+					BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(role));
+		scan = systable_beginscan(rel, DbRoleSettingDatidRolidIndexId, true, NULL, 2, key);
+		tup = systable_getnext(scan);
+		if (HeapTupleIsValid(tup))
+		{
+			HeapTuple	newtup = heap_modify_tuple(tup, RelationGetDescr(rel),
+												   values, nulls, replace);
+
+			CatalogTupleUpdate(rel, &tup->t_self, newtup);
+		}
+		else
+			CatalogTupleInsert(rel, heap_form_tuple(RelationGetDescr(rel), values, nulls));
+		systable_endscan(scan);
+		InvokeObjectPostAlterHookArg(DbRoleSettingRelationId, to_db, 0, role, false);
+	}
+	table_close(rel, RowExclusiveLock);
+	PG_RETURN_VOID();
+}
+
+/* ----------------------------------------------------------------
  *	Refusals
  * ----------------------------------------------------------------
  */
@@ -432,8 +558,8 @@ static char *
 protected_branch_names(void)
 {
 	char	   *names = NULL;
+	int			nestlevel = pgw_spi_connect();
 
-	SPI_connect();
 	if (SPI_execute("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(pg_catalog.substr(l.label, 11)), ', ' ORDER BY l.label)"
 					"  FROM pg_catalog.pg_shseclabel l"
 					"  JOIN pg_catalog.pg_database d ON d.oid = l.objoid"
@@ -447,7 +573,7 @@ protected_branch_names(void)
 		if (value != NULL)
 			names = MemoryContextStrdup(CurTransactionContext, value);
 	}
-	SPI_finish();
+	pgw_spi_finish(nestlevel);
 	return names;
 }
 
@@ -470,8 +596,8 @@ void
 pgw_branches_clear_labels(void)
 {
 	uint64		i;
+	int			nestlevel = pgw_spi_connect();
 
-	SPI_connect();
 	if (SPI_execute("SELECT classoid, objoid FROM pg_catalog.pg_shseclabel"
 					" WHERE provider = 'pgwarden'", true, 0) == SPI_OK_SELECT)
 	{
@@ -488,7 +614,7 @@ pgw_branches_clear_labels(void)
 			SetSecurityLabel(&addr, PGW_LABEL_PROVIDER, NULL);
 		}
 	}
-	SPI_finish();
+	pgw_spi_finish(nestlevel);
 }
 
 /*
@@ -744,11 +870,14 @@ pgw_branches_utility_after(PlannedStmt *pstmt)
 	ObjectAddress addr;
 	XLogRecPtr	lsn;
 
-	if (!IsA(parsetree, CreatedbStmt) || !OidIsValid(createdb_parent))
+	if (!IsA(parsetree, CreatedbStmt))
 		return;
 	CommandCounterIncrement();
 	child = get_database_oid(((CreatedbStmt *) parsetree)->dbname, true);
 	if (!OidIsValid(child))
+		return;
+	pgw_branches_note_created(child);
+	if (!OidIsValid(createdb_parent))
 		return;
 	lsn = RecoveryInProgress() ? InvalidXLogRecPtr : GetXLogInsertRecPtr();
 	ObjectAddressSet(addr, DatabaseRelationId, child);

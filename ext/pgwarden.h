@@ -46,6 +46,11 @@ extern void pgw_logmask_remember(const char *password);
 /* utility.c */
 extern void pgw_utility_init(void);
 
+/* safespi.c: SPI queries with search_path = pg_catalog, pg_temp */
+extern int	pgw_spi_connect(void);
+extern void pgw_spi_finish(int nestlevel);
+extern void pgw_worker_safe_search_path(void);
+
 /* branches.c */
 #define ERRCODE_PGW_PROTECTED_BRANCH	MAKE_SQLSTATE('P','W','0','0','1')
 #define ERRCODE_PGW_BRANCH_ROLE			MAKE_SQLSTATE('P','W','0','0','2')
@@ -59,6 +64,7 @@ extern void pgw_branches_init(void);
 extern void pgw_branches_utility_check(struct PlannedStmt *pstmt);
 extern void pgw_branches_utility_after(struct PlannedStmt *pstmt);
 extern void pgw_branches_clear_labels(void);
+extern void pgw_branches_note_created(Oid dboid);
 extern void pgw_branches_enter_readonly(void);
 
 /* endpoints.c: branches at connection time (gate check, snapshot loader) */

@@ -248,11 +248,12 @@ pgw_policy_build_run_loaders(PgwPolicyBuild *build)
 void
 pgw_policy_build_local(PgwPolicyBuild *build, PgwPolicyView *view)
 {
+	int			nestlevel;
+
 	pgw_policy_build_init(build);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	nestlevel = pgw_spi_connect();
 	pgw_policy_build_run_loaders(build);
-	SPI_finish();
+	pgw_spi_finish(nestlevel);
 	view->base = build->data.data;
 	view->sections = build->sections;
 }
@@ -738,6 +739,8 @@ pgw_policy_loader_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	/* the control database's owner chooses its search_path, not ours */
+	pgw_worker_safe_search_path();
 
 	pgw_policy->loader_latch = MyLatch;
 	pgw_policy->loader_pid = MyProcPid;
@@ -890,18 +893,19 @@ policy_xact_callback(XactEvent event, void *arg)
 Datum
 pgwarden_policy_changed(PG_FUNCTION_ARGS)
 {
+	int			nestlevel;
+
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("pgwarden._policy_changed() must be called as a trigger")));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	nestlevel = pgw_spi_connect();
 	if (SPI_execute("UPDATE pgwarden.policy_version"
 					" SET version = version + 1, changed_at = pg_catalog.now()",
 					false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not bump pgwarden.policy_version");
-	SPI_finish();
+	pgw_spi_finish(nestlevel);
 
 	if (!xact_callback_registered)
 	{

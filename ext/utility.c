@@ -45,10 +45,11 @@ static void
 clear_control_mark(void)
 {
 	char		sql[256];
+	int			nestlevel;
 
 	if (!SearchSysCacheExists1(AUTHNAME, CStringGetDatum("pgwarden_admin")))
 		return;
-	SPI_connect();
+	nestlevel = pgw_spi_connect();
 	snprintf(sql, sizeof(sql),
 			 "SELECT 1 FROM pg_catalog.pg_shdescription"
 			 " WHERE classoid = 'pg_catalog.pg_authid'::pg_catalog.regclass"
@@ -57,7 +58,7 @@ clear_control_mark(void)
 			 MyDatabaseId);
 	if (SPI_execute(sql, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		SPI_execute("COMMENT ON ROLE pgwarden_admin IS NULL", false, 0);
-	SPI_finish();
+	pgw_spi_finish(nestlevel);
 }
 
 /*

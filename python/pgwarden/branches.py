@@ -40,6 +40,7 @@ __all__ = [
     "Endpoint",
     "Progress",
     "Project",
+    "UnsafeCopyError",
     "branch_connection_string",
 ]
 
@@ -47,6 +48,57 @@ __all__ = [
 Progress = Callable[[str, int, int], None]
 
 STRATEGIES = ("auto", "template", "online")
+
+#: Every connection the helper makes resolves names in the catalog first: a
+#: database's owner chooses its search_path (ALTER DATABASE ... SET), and the
+#: helper's queries must never find an operator or function of theirs.
+SAFE_SEARCH_PATH = "SET search_path = pg_catalog, pg_temp"
+
+#: Code that restoring a table's rows runs, as the restoring role: CHECK
+#: constraints of tables and domains and generated columns whose expressions
+#: call a function (directly or through an operator) that neither a
+#: superuser nor the restoring role owns.  pg_restore, run by the helper,
+#: would execute it with the helper's privileges.
+FOREIGN_CODE_QUERY = """
+WITH exprs AS (
+    SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass AS classid, c.oid AS objid,
+           pg_catalog.format('constraint %I of %s', c.conname,
+               CASE WHEN c.conrelid OPERATOR(pg_catalog.<>) 0
+                    THEN 'table ' OPERATOR(pg_catalog.||) c.conrelid::pg_catalog.regclass::text
+                    ELSE 'domain ' OPERATOR(pg_catalog.||) c.contypid::pg_catalog.regtype::text END)
+               AS what
+      FROM pg_catalog.pg_constraint c WHERE c.contype OPERATOR(pg_catalog.=) 'c'
+    UNION ALL
+    SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass, d.oid,
+           pg_catalog.format('generated column %I of table %s', a.attname,
+                             d.adrelid::pg_catalog.regclass)
+      FROM pg_catalog.pg_attrdef d
+      JOIN pg_catalog.pg_attribute a
+        ON a.attrelid OPERATOR(pg_catalog.=) d.adrelid AND a.attnum OPERATOR(pg_catalog.=) d.adnum
+     WHERE a.attgenerated OPERATOR(pg_catalog.<>) ''
+), called AS (
+    SELECT e.what, dep.refobjid AS fn
+      FROM exprs e JOIN pg_catalog.pg_depend dep
+        ON dep.classid OPERATOR(pg_catalog.=) e.classid AND dep.objid OPERATOR(pg_catalog.=) e.objid
+     WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+    UNION ALL
+    SELECT e.what, o.oprcode::pg_catalog.oid
+      FROM exprs e JOIN pg_catalog.pg_depend dep
+        ON dep.classid OPERATOR(pg_catalog.=) e.classid AND dep.objid OPERATOR(pg_catalog.=) e.objid
+      JOIN pg_catalog.pg_operator o ON o.oid OPERATOR(pg_catalog.=) dep.refobjid
+     WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass
+)
+SELECT DISTINCT c.what, p.oid::pg_catalog.regprocedure::text AS function, r.rolname AS owner
+  FROM called c
+  JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) c.fn
+  JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) p.proowner
+ WHERE NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) CURRENT_USER
+ ORDER BY 1, 2
+"""
+
+
+class UnsafeCopyError(RuntimeError):
+    """An online copy would run other roles' code with the helper's privileges."""
 
 
 @dataclass(frozen=True)
@@ -198,6 +250,7 @@ class Project:
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
         with psycopg.connect(self.dsn, autocommit=True, row_factory=dict_row) as conn:
+            conn.execute(SAFE_SEARCH_PATH)
             yield conn
 
     @property
@@ -434,6 +487,8 @@ class Project:
             with psycopg.connect(parent_ci, password=env.get("PGPASSWORD")) as snap:
                 snap.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 snap.read_only = True
+                snap.execute(SAFE_SEARCH_PATH)
+                self._refuse_foreign_code(snap, src["database"])
                 row = snap.execute(
                     "SELECT pg_export_snapshot(), pg_current_wal_lsn()::text,"
                     " (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -466,6 +521,25 @@ class Project:
             raise
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    @staticmethod
+    def _refuse_foreign_code(snap: psycopg.Connection[Any], database: str) -> None:
+        """Refuse an online copy whose restore would run another role's code.
+
+        pg_restore evaluates CHECK constraints and generated columns for every
+        row it loads, as the role running it: a function the parent's owner
+        wrote would run with the helper's (often a superuser's) privileges.
+        A template copy runs nothing and stays available.
+        """
+        rows = snap.execute(FOREIGN_CODE_QUERY).fetchall()
+        if rows:
+            found = "; ".join(f"{r[0]} calls {r[1]} (owner {r[2]})" for r in rows[:5])
+            more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+            raise UnsafeCopyError(
+                f'an online copy of database "{database}" would run functions of other roles '
+                f"with this role's privileges while restoring rows: {found}{more}; copy it "
+                "with strategy template while nobody is connected to it, or connect as the "
+                "owner of those functions")
 
     @staticmethod
     def _run_tool(argv: list[str], env: dict[str, str], phase: str, total: int,

@@ -18,7 +18,7 @@ from ._cli_util import (
     add_listing_arguments,
     print_rows,
 )
-from .branches import STRATEGIES, Branch, Project, escape_option_value
+from .branches import STRATEGIES, Branch, Project, UnsafeCopyError, escape_option_value
 
 BRANCH_COLUMNS = ("name", "database", "parent", "protected", "created_at", "parent_lsn",
                   "strategy", "endpoints", "state")
@@ -35,7 +35,7 @@ def helper_errors(func: Command) -> Command:
     def run(args: argparse.Namespace) -> int:
         try:
             return func(args)
-        except (LookupError, ValueError) as exc:
+        except (LookupError, ValueError, UnsafeCopyError) as exc:
             raise CommandError(str(exc).strip("'\""), EXIT_FAILED) from exc
         except RuntimeError as exc:
             raise CommandError(str(exc), EXIT_SERVER) from exc
