@@ -14,6 +14,7 @@ the catalogs (``pg_proc``), so a new function cannot slip in unaudited.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -381,3 +382,148 @@ def test_plain_owner_and_admin_roles_cannot_call_internal_helpers(roles: Cluster
                 conn.execute("SELECT pgwarden._copy_settings(1, 2)")
             with pytest.raises(errors.InsufficientPrivilege):
                 conn.execute("SELECT pgwarden._set_label('pg_database'::regclass, 1, 'protected:x')")
+
+
+# ---------------------------------------------------------------------------
+# Every dynamic statement, fed hostile names
+# ---------------------------------------------------------------------------
+
+def test_hostile_names_travel_through_every_dynamic_statement(roles: Cluster) -> None:
+    """Database, role, branch names and comments full of quotes, dollar
+    quotes and separators go through every statement pgwarden composes
+    (CREATE ROLE / GRANT / REVOKE / COMMENT / DROP OWNED / DROP ROLE of the
+    branch credentials, the database ACL and comment copy, the reset's
+    GRANT CONNECT) and come out as the same names, with nothing executed."""
+    parent = 'regress_sd_p"$q$;' + ESCALATE[:20]
+    owner = "regress_sd_o'$$;--"
+    reader = 'regress_sd_r";/*'
+    branch = "regress_sd_b'$x$\";--"
+    comment = f"$q$'; {ESCALATE}; --"
+    with roles.connect() as conn:
+        for role in (owner, reader):
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                q(role), sql.Literal(PASSWORD)))
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(q(parent), q(owner)))
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(q(parent)))
+        conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {} WITH GRANT OPTION")
+                     .format(q(parent), q(reader)))
+        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(q(parent), sql.Literal(comment)))
+    with roles.connect(parent, user=owner) as conn:
+        conn.execute("CREATE TABLE t (x int)")
+        conn.execute(sql.SQL("GRANT SELECT ON t TO {}").format(q(reader)))
+    with roles.connect(CONTROL_DB) as admin:
+        admin.execute("SELECT pgwarden.register_branch(%s)", [parent])
+        admin.execute("SELECT pgwarden.protect_branch(%s)", [parent])
+        before = supers(admin)
+    project = Project(roles.local_dsn(CONTROL_DB))
+    created = project.create_branch(branch, parent, database="regress_sd_child",
+                                    strategy="template")
+    assert {c.parent_role for c in created.credentials} == {owner, reader}
+    project.reset_branch(branch, strategy="template")
+    with roles.connect(CONTROL_DB) as admin:
+        assert supers(admin) == before
+        names = {r[0]: r[1] for r in admin.execute(
+            "SELECT parent_role, role FROM pgwarden.branch_roles WHERE branch = %s", [branch])}
+        assert set(names) == {owner, reader}
+        for parent_role, role in names.items():
+            assert admin.execute("SELECT has_database_privilege(%s, 'regress_sd_child', 'CONNECT')",
+                                 [role]).fetchone() == (True,)
+            assert admin.execute("SELECT shobj_description(%s::regrole, 'pg_authid')",
+                                 [sql.Identifier(role).as_string(admin)]).fetchone() == (
+                f"pgwarden branch role: {parent_role} in branch {branch}",)
+        assert admin.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database"
+                             " WHERE datname = 'regress_sd_child'").fetchone() == (comment,)
+        acl = dict(admin.execute("SELECT datname, datacl::text FROM pg_database"
+                                 " WHERE datname IN (%s, 'regress_sd_child')", [parent]).fetchall())
+        # The child's ACL is the parent's plus CONNECT for each branch role.
+        assert all(item in acl["regress_sd_child"] for item in acl[parent].strip("{}").split(","))
+    project.delete_branch(branch)
+    with roles.connect(CONTROL_DB) as admin:
+        assert admin.execute("SELECT count(*) FROM pg_roles WHERE rolname = ANY(%s)",
+                             [list(names.values())]).fetchone() == (0,)
+        admin.execute("SELECT pgwarden.unprotect_branch(%s)", [parent])
+        admin.execute("SELECT pgwarden._begin_change(%s, 'delete')", [parent])
+        admin.execute(sql.SQL("DROP DATABASE {}").format(q(parent)))
+        admin.execute("SELECT pgwarden._finish_delete(%s)", [parent])
+        for role in (owner, reader):
+            admin.execute(sql.SQL("DROP ROLE {}").format(q(role)))
+
+
+# ---------------------------------------------------------------------------
+# Catalog queries pgwarden runs inside hooks and its worker
+# ---------------------------------------------------------------------------
+
+def escalating_oid_equality(schema: str, who: str) -> list[str]:
+    """An "=" for (oid, oid) that makes `who` superuser when a superuser
+    calls it and always answers false (so a protection check finds nothing)."""
+    return [
+        f"CREATE SCHEMA {schema}",
+        f"""CREATE FUNCTION {schema}.oideq(a oid, b oid) RETURNS boolean LANGUAGE plpgsql
+            SET search_path = pg_catalog AS $f$
+            BEGIN
+                IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+                    EXECUTE 'ALTER ROLE {who} SUPERUSER';
+                END IF;
+                RETURN false;
+            END $f$""",
+        f"CREATE OPERATOR {schema}.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = {schema}.oideq)",
+        f"""CREATE FUNCTION {schema}.nameeq(a name, b name) RETURNS boolean LANGUAGE sql
+            AS $f$ SELECT {schema}.oideq(0, 0) $f$""",
+        f"CREATE OPERATOR {schema}.= (LEFTARG = name, RIGHTARG = name, FUNCTION = {schema}.nameeq)",
+        f"""CREATE FUNCTION {schema}.textlike(a text, b text) RETURNS boolean LANGUAGE sql
+            AS $f$ SELECT {schema}.oideq(0, 0) $f$""",
+        f"CREATE OPERATOR {schema}.~~ (LEFTARG = text, RIGHTARG = text, FUNCTION = {schema}.textlike)",
+    ]
+
+
+def test_protection_checks_ignore_the_callers_operators() -> None:
+    """A superuser (SQL only) puts a schema with its own "=" and LIKE before
+    pg_catalog and drops the extension or the control database while a branch
+    is protected: the checks must still see the protected branch."""
+    with Cluster(tls=False).init() as c:
+        c.start()
+        with c.connect() as conn:
+            conn.execute("CREATE DATABASE regress_ctl")
+            conn.execute("CREATE DATABASE regress_shop")
+        with c.connect("regress_ctl") as conn:
+            conn.execute("CREATE EXTENSION pgwarden")
+            conn.execute("SELECT pgwarden.register_branch('regress_shop')")
+            conn.execute("SELECT pgwarden.protect_branch('regress_shop')")
+            for stmt in escalating_oid_equality("evil", "postgres"):
+                conn.execute(stmt)
+            conn.execute("SET search_path = evil, pg_catalog")
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute("DROP EXTENSION pgwarden CASCADE")
+            assert info.value.diag.sqlstate == "PW001"
+        with c.connect() as conn:
+            conn.execute("SET search_path = evil, pg_catalog")
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute("DROP DATABASE regress_ctl")
+            assert info.value.diag.sqlstate == "PW001"
+
+
+def test_policy_worker_ignores_the_control_database_owners_search_path() -> None:
+    """The owner of the control database (not a superuser) sets its
+    search_path to a schema of its own: the policy worker, a superuser, must
+    never call the owner's operators."""
+    with Cluster(tls=False).init() as c:
+        c.start()
+        with c.connect() as conn:
+            conn.execute("CREATE ROLE regress_ctl_owner LOGIN")
+            conn.execute("CREATE DATABASE regress_ctl OWNER regress_ctl_owner")
+        with c.connect("regress_ctl") as conn:
+            conn.execute("CREATE EXTENSION pgwarden")
+        with c.connect("regress_ctl", user="regress_ctl_owner") as conn:
+            for stmt in escalating_oid_equality("evil", "regress_ctl_owner"):
+                conn.execute(stmt)
+            conn.execute("ALTER DATABASE regress_ctl SET search_path = evil, pg_catalog")
+        c.restart()
+        with c.connect("regress_ctl") as conn:
+            conn.execute("SET search_path = pg_catalog")   # the test's own queries
+            conn.execute("SELECT pgwarden.ip_allow_add(ARRAY['127.0.0.1'])")
+            deadline = time.monotonic() + 5
+            while conn.execute("SELECT state FROM pgwarden.policy_status()").fetchone() != ("loaded",):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_ctl_owner'"
+                                ).fetchone() == (False,)
