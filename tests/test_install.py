@@ -150,3 +150,125 @@ def test_password_hook_chains_to_an_earlier_one() -> None:
                 conn.execute("CREATE ROLE regress_c PASSWORD 'qzmvtrplxkwjhfdnbsgc'")
             assert exc_info.value.diag.message_primary == (
                 "password must contain both letters and nonletters")
+
+
+def _files(*dirs: Path) -> dict[str, str]:
+    """Every file under dirs, with a digest of its contents."""
+    import hashlib
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for d in dirs for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def _pg_dirs(pg_config: Path) -> tuple[Path, Path]:
+    def q(flag: str) -> str:
+        return subprocess.run([str(pg_config), flag], check=True, capture_output=True,
+                              text=True).stdout.strip()
+    return Path(q("--pkglibdir")), Path(q("--sharedir")) / "extension"
+
+
+def _mapped_library(pid: int) -> tuple[int, bool]:
+    """Inode of the pgwarden.so the process has mapped, and whether that file was deleted."""
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and "pgwarden.so" in fields[5]:
+            return int(fields[4]), fields[5].endswith("(deleted)")
+    raise AssertionError(f"process {pid} has no pgwarden.so mapped")
+
+
+def test_install_over_a_running_server_replaces_the_library_beside_it(pg_copy: Path) -> None:
+    """The library is renamed into place: the running server keeps the one it mapped,
+    sessions old and new keep working, the restart maps the new file."""
+    pg_config = pg_copy / "pg_config"
+    libdir, _ = _pg_dirs(pg_config)
+    out = run_cli("install", "--pg-config", str(pg_config))
+    assert out.returncode == 0, out.stderr
+    library = libdir / "pgwarden.so"
+    packaged = library.read_bytes()
+    # An "older build" is running: same code, different bytes (trailing padding).
+    old = libdir / ".old-build"
+    old.write_bytes(packaged + b"\0" * 64)
+    old.chmod(0o755)
+    old.replace(library)
+
+    with Cluster(bindir=pg_copy, tls=False).init() as c:
+        c.start()
+        postmaster = int((c.data / "postmaster.pid").read_text().split()[0])
+        with c.connect() as conn:
+            conn.execute("CREATE EXTENSION pgwarden")
+            before = conn.execute("SELECT pgwarden.entropy_bits('Summer2024!')").fetchone()
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            inode, deleted = _mapped_library(postmaster)
+            assert inode == library.stat().st_ino and not deleted
+
+            out = run_cli("install", "--pg-config", str(pg_config))
+            assert out.returncode == 0, out.stderr
+            assert (f"replaced {library} (running servers keep the library they loaded "
+                    "until they restart)") in out.stdout.splitlines()
+            assert library.read_bytes() == packaged
+            assert library.stat().st_ino != inode
+
+            # The open session, its backend and the postmaster still run the old file.
+            assert conn.execute("SELECT pgwarden.entropy_bits('Summer2024!')").fetchone() == before
+            assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] == backend
+            assert _mapped_library(postmaster) == (inode, True)
+            assert _mapped_library(backend) == (inode, True)
+            # A new session forks from the postmaster: the same library, hooks active.
+            with c.connect() as fresh:
+                assert _mapped_library(fresh.execute("SELECT pg_backend_pid()").fetchone()[0]
+                                       ) == (inode, True)
+                with pytest.raises(errors.InvalidParameterValue):
+                    fresh.execute("CREATE ROLE regress_p PASSWORD 'Summer2024!'")
+        assert "terminated by signal" not in c.read_log()
+
+        c.restart()
+        postmaster = int((c.data / "postmaster.pid").read_text().split()[0])
+        assert _mapped_library(postmaster) == (library.stat().st_ino, False)
+        with c.connect() as conn:
+            assert conn.execute("SELECT pgwarden.entropy_bits('Summer2024!')").fetchone() == before
+
+
+def test_uninstall_removes_exactly_what_install_wrote(pg_copy: Path) -> None:
+    pg_config = pg_copy / "pg_config"
+    libdir, extdir = _pg_dirs(pg_config)
+    run_cli("uninstall", "--pg-config", str(pg_config))
+    for p in [*libdir.glob("pgwarden*"), *extdir.glob("pgwarden*")]:
+        p.unlink()
+    # Someone else's file that looks like ours: not in the manifest, so kept.
+    (extdir / "pgwarden--0.0.9--0.1.0.sql").write_text("-- not written by pgwarden install\n")
+    baseline = _files(libdir, extdir)
+
+    out = run_cli("install", "--pg-config", str(pg_config))
+    assert out.returncode == 0, out.stderr
+    written = set(_files(libdir, extdir)) - set(baseline)
+    wrote = {line.split()[1] for line in out.stdout.splitlines() if line.startswith("wrote ")}
+    assert wrote == written
+    assert {str(libdir / "pgwarden.so"), str(extdir / "pgwarden.control"),
+            str(extdir / "pgwarden--0.1.0.sql"), str(extdir / "pgwarden--0.1.0--0.2.0.sql"),
+            str(extdir / "pgwarden.manifest")} <= written
+    # No temporary file is left beside the destinations.
+    assert not [p for p in [*libdir.iterdir(), *extdir.iterdir()] if p.name.endswith(".tmp")]
+
+    # Installing again writes nothing new.
+    again = run_cli("install", "--pg-config", str(pg_config))
+    assert again.returncode == 0, again.stderr
+    assert [ln for ln in again.stdout.splitlines() if ln.startswith(("wrote", "replaced"))] == [
+        f"wrote {extdir / 'pgwarden.manifest'} (the list pgwarden uninstall removes)"]
+
+    # A file replaced since (say by make install of another build) is not ours to remove.
+    changed = extdir / "pgwarden--0.1.0.sql"
+    changed.write_text(changed.read_text() + "-- another build\n")
+
+    out = run_cli("uninstall", "--pg-config", str(pg_config))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert f"kept {changed} (changed since pgwarden install wrote it)" in lines
+    removed = {line.split()[1] for line in lines if line.startswith("removed ")}
+    assert removed == written - {str(changed)}
+    assert lines[0] == f"removed {extdir / 'pgwarden.control'}"   # no new CREATE EXTENSION first
+    assert _files(libdir, extdir) == {**baseline, str(changed): _files(extdir)[str(changed)]}
+
+    out = run_cli("uninstall", "--pg-config", str(pg_config))
+    assert out.returncode == 1
+    assert "no install manifest" in out.stderr and "nothing was removed" in out.stderr
+    changed.unlink()
+    (extdir / "pgwarden--0.0.9--0.1.0.sql").unlink()

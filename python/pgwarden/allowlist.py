@@ -122,11 +122,14 @@ def set_protected_only(conn: psycopg.Connection[Any], enabled: bool) -> bool:
 
 
 def protected_only(conn: psycopg.Connection[Any]) -> bool:
-    """Whether the allowlist applies to protected branches only."""
-    q = sql.SQL("SELECT value FROM {} WHERE name = 'ip_allow_protected_only'").format(
-        sql.Identifier(SCHEMA, "gate_settings"))
+    """Whether the allowlist applies to protected branches only.
+
+    Reads the view ``pgwarden.ip_allow_scope`` (granted to ``pgwarden_admin``).
+    """
+    q = sql.SQL("SELECT protected_only FROM {}").format(
+        sql.Identifier(SCHEMA, "ip_allow_scope"))
     row = conn.execute(q).fetchone()
-    return row is not None and row[0] == "true"
+    return row is not None and bool(row[0])
 
 
 def check_connection(conn: psycopg.Connection[Any], client: str | None, role: str,
