@@ -3,7 +3,7 @@
 
 EXTENSION = pgwarden
 MODULE_big = pgwarden
-OBJS = ext/pgwarden.o ext/safespi.o ext/password.o ext/logmask.o ext/utility.o ext/branches.o ext/endpoints.o \
+OBJS = ext/pgwarden.o ext/safespi.o ext/password.o ext/logmask.o ext/utility.o ext/branches.o ext/protect.o ext/endpoints.o \
        ext/gate.o ext/policy.o ext/allowlist.o \
        ext/entropy.o ext/entropy_data.o
 # Released install/upgrade scripts are never edited; the script of the

@@ -424,7 +424,6 @@ refuse_protected(const char *branch, const char *action, const char *detail)
 					 quote_literal_cstr(branch))));
 }
 
-static char *protected_branch_names(void);
 
 static void
 check_dropdb(DropdbStmt *stmt)
@@ -449,7 +448,7 @@ check_dropdb(DropdbStmt *stmt)
 
 		ObjectAddressSet(addr, DatabaseRelationId, dboid);
 		if (GetSecurityLabel(&addr, "pgwarden_control") != NULL &&
-			(names = protected_branch_names()) != NULL)
+			(names = pgw_protected_branch_names()) != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_PGW_PROTECTED_BRANCH),
 					 errmsg("protected branches exist: DROP DATABASE of the pgwarden control database \"%s\" is refused",
@@ -481,6 +480,23 @@ check_alterdb(AlterDatabaseStmt *stmt)
 			refuse_protected(branch, "ALTER DATABASE ... CONNECTION LIMIT 0",
 							 "The endpoints of a protected branch cannot be cut off.");
 	}
+}
+
+/*
+ * ALTER DATABASE protected RENAME TO x: every connection string naming the
+ * branch would then reach whatever database takes the name next.
+ */
+static void
+check_rename_database(RenameStmt *stmt)
+{
+	Oid			dboid = get_database_oid(stmt->subname, true);
+	char	   *branch;
+
+	if (OidIsValid(dboid) &&
+		database_branch_state(dboid, &branch) == PGW_PROTECTED)
+		refuse_protected(branch, "ALTER DATABASE ... RENAME",
+						 psprintf("Connection strings name database \"%s\": renamed, the name would reach another database.",
+								  stmt->subname));
 }
 
 static void
@@ -554,8 +570,8 @@ drops_pgwarden_objects(Node *parsetree)
  * The quoted, comma-separated names of every protected branch, or NULL when
  * none is protected (read from the labels: works from any database).
  */
-static char *
-protected_branch_names(void)
+char *
+pgw_protected_branch_names(void)
 {
 	char	   *names = NULL;
 	int			nestlevel = pgw_spi_connect();
@@ -580,7 +596,7 @@ protected_branch_names(void)
 static void
 check_drop_extension(void)
 {
-	char	   *names = protected_branch_names();
+	char	   *names = pgw_protected_branch_names();
 
 	if (names != NULL)
 		ereport(ERROR,
@@ -834,6 +850,9 @@ pgw_branches_utility_check(PlannedStmt *pstmt)
 	if (IsA(parsetree, RenameStmt) &&
 		((RenameStmt *) parsetree)->renameType == OBJECT_ROLE)
 		check_rename_branch_role((RenameStmt *) parsetree);
+	if (IsA(parsetree, RenameStmt) &&
+		((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
+		check_rename_database((RenameStmt *) parsetree);
 
 	switch (nodeTag(parsetree))
 	{

@@ -42,6 +42,7 @@ _PG_init(void)
 	pgw_utility_init();
 	pgw_gate_init();
 	pgw_branches_init();
+	pgw_protect_init();
 
 	MarkGUCPrefixReserved("pgwarden");
 }

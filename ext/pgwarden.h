@@ -65,6 +65,11 @@ extern void pgw_branches_utility_check(struct PlannedStmt *pstmt);
 extern void pgw_branches_utility_after(struct PlannedStmt *pstmt);
 extern void pgw_branches_clear_labels(void);
 extern void pgw_branches_note_created(Oid dboid);
+extern char *pgw_protected_branch_names(void);
+
+/* protect.c: pgwarden's own objects while a branch is protected */
+extern void pgw_protect_init(void);
+extern void pgw_protect_utility_check(struct Node *parsetree);
 extern void pgw_branches_enter_readonly(void);
 
 /* endpoints.c: branches at connection time (gate check, snapshot loader) */

@@ -135,6 +135,7 @@ pgw_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		OidIsValid(get_extension_oid("pgwarden", true));
 
 	check_server_role_grants(pstmt->utilityStmt);
+	pgw_protect_utility_check(pstmt->utilityStmt);
 	pgw_branches_utility_check(pstmt);
 
 	if (prev_ProcessUtility)

@@ -1,0 +1,312 @@
+/*-------------------------------------------------------------------------
+ *
+ * protect.c
+ *	  While any branch is protected, pgwarden's own objects cannot be
+ *	  dropped, altered, renamed, truncated or detached from the extension.
+ *
+ * The protections of a branch are only as durable as the extension that
+ * enforces them: dropping pgwarden's schema under another name, detaching a
+ * table with ALTER EXTENSION ... DROP and then dropping it, disabling a
+ * trigger, or DROP OWNED BY the extension's owner would each remove them.
+ * So every creation (CREATE OR REPLACE of a member; a trigger, rule, policy
+ * or index on a member table), drop, alteration and truncation is checked here, through the
+ * object access hook, against the extension by OID: the extension itself,
+ * its schema whatever it is called, each member object (pg_depend 'e') and
+ * the triggers, constraints, indexes and columns of its member tables.  The
+ * names of these objects play no part.  pgwarden's own install and update
+ * scripts (creating_extension for this extension) may change them, and so
+ * may ALTER EXTENSION pgwarden UPDATE; nothing else may while a branch is
+ * protected.  With no protected branch, DROP EXTENSION works as usual.
+ *
+ * Only the control database has the extension, so elsewhere this costs one
+ * pg_extension lookup per DDL statement's object, and nothing at all for
+ * queries: function execution and namespace searches are not looked at.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/dependency.h"
+#include "catalog/index.h"
+#include "catalog/indexing.h"
+#include "catalog/objectaccess.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_policy.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_rewrite.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/namespace.h"
+#include "commands/extension.h"
+#include "parser/parse_func.h"
+#include "nodes/parsenodes.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "pgwarden.h"
+
+static object_access_hook_type prev_object_access_hook = NULL;
+
+/* The relation a trigger, rule or row-level policy belongs to, by OID. */
+static Oid
+owning_relation(Oid catalog, Oid index, AttrNumber oidcol, AttrNumber relcol, Oid objid)
+{
+	Relation	rel = table_open(catalog, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			relid = InvalidOid;
+
+	ScanKeyInit(&key, oidcol, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(objid));
+	scan = systable_beginscan(rel, index, true, NULL, 1, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, relcol, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			relid = DatumGetObjectId(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return relid;
+}
+
+/* The relation a constraint belongs to (InvalidOid for domain constraints). */
+static Oid
+constraint_relation(Oid conid)
+{
+	HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conid));
+	Oid			relid = InvalidOid;
+
+	if (HeapTupleIsValid(tup))
+	{
+		relid = ((Form_pg_constraint) GETSTRUCT(tup))->conrelid;
+		ReleaseSysCache(tup);
+	}
+	return relid;
+}
+
+/* The schema of an extension (get_extension_schema() is static before 16). */
+static Oid
+extension_schema(Oid ext)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			nsp = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ext));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nsp;
+}
+
+/* Is the object the extension, its schema, a member, or part of a member? */
+static bool
+belongs_to_extension(Oid ext, Oid classId, Oid objectId)
+{
+	Oid			relid = InvalidOid;
+
+	if (classId == ExtensionRelationId)
+		return objectId == ext;
+	if (classId == NamespaceRelationId)
+		return objectId == extension_schema(ext);
+	if (getExtensionOfObject(classId, objectId) == ext)
+		return true;
+	if (classId == TriggerRelationId)
+		relid = owning_relation(TriggerRelationId, TriggerOidIndexId,
+								Anum_pg_trigger_oid, Anum_pg_trigger_tgrelid, objectId);
+	else if (classId == RewriteRelationId)
+		relid = owning_relation(RewriteRelationId, RewriteOidIndexId,
+								Anum_pg_rewrite_oid, Anum_pg_rewrite_ev_class, objectId);
+	else if (classId == PolicyRelationId)
+		relid = owning_relation(PolicyRelationId, PolicyOidIndexId,
+								Anum_pg_policy_oid, Anum_pg_policy_polrelid, objectId);
+	else if (classId == ConstraintRelationId)
+		relid = constraint_relation(objectId);
+	else if (classId == RelationRelationId && get_rel_relkind(objectId) == RELKIND_INDEX)
+		relid = IndexGetRelation(objectId, true);
+	return OidIsValid(relid) &&
+		getExtensionOfObject(RelationRelationId, relid) == ext;
+}
+
+static void
+refuse(Oid classId, Oid objectId, int subId, const char *action, const char *names)
+{
+	ObjectAddress addr;
+	char	   *what;
+
+	addr.classId = classId;
+	addr.objectId = objectId;
+	addr.objectSubId = subId;
+	what = getObjectDescription(&addr, true);
+	ereport(ERROR,
+			(errcode(ERRCODE_PGW_PROTECTED_BRANCH),
+			 errmsg("protected branches exist: %s %s of pgwarden is refused",
+					action, what ? what : "an object"),
+			 errdetail("Protected branches: %s.  pgwarden's objects enforce their protections and cannot be removed, changed or detached while a branch is protected.",
+					   names),
+			 errhint("Unprotect each of them first with SELECT pgwarden.unprotect_branch(name).")));
+}
+
+static void
+check_object(Oid classId, Oid objectId, int subId, const char *action)
+{
+	Oid			ext;
+	char	   *names;
+
+	ext = get_extension_oid("pgwarden", true);
+	if (!OidIsValid(ext))
+		return;
+	/* pgwarden's own scripts, and ALTER EXTENSION pgwarden UPDATE, may. */
+	if (creating_extension && CurrentExtensionObject == ext)
+		return;
+	/* ALTER EXTENSION pgwarden UPDATE alters the extension's own row */
+	if (classId == ExtensionRelationId && objectId == ext && strcmp(action, "altering") == 0)
+		return;
+	if (!belongs_to_extension(ext, classId, objectId))
+		return;
+	if ((names = pgw_protected_branch_names()) != NULL)
+		refuse(classId, objectId, subId, action, names);
+}
+
+static void
+pgw_protect_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+						  int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	switch (access)
+	{
+		case OAT_POST_CREATE:
+			/* CREATE OR REPLACE of a member; a trigger, rule or policy on one */
+			check_object(classId, objectId, subId, "creating or replacing");
+			break;
+		case OAT_DROP:
+			check_object(classId, objectId, subId, "dropping");
+			break;
+		case OAT_POST_ALTER:
+			check_object(classId, objectId, subId, "altering");
+			break;
+		case OAT_TRUNCATE:
+			check_object(RelationRelationId, objectId, 0, "truncating");
+			break;
+		default:
+			break;
+	}
+}
+
+/* A statement naming a relation, function or schema: check what it names. */
+static void
+check_relation(RangeVar *rv, const char *action)
+{
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+	if (OidIsValid(relid))
+		check_object(RelationRelationId, relid, 0, action);
+}
+
+static void
+check_grant(GrantStmt *stmt)
+{
+	const char *action = stmt->is_grant ? "GRANT on" : "REVOKE on";
+	ListCell   *lc;
+
+	foreach(lc, stmt->objects)
+	{
+		Node	   *obj = lfirst(lc);
+
+		if (stmt->targtype == ACL_TARGET_ALL_IN_SCHEMA ||
+			(stmt->targtype == ACL_TARGET_OBJECT && stmt->objtype == OBJECT_SCHEMA))
+		{
+			Oid			nsp = get_namespace_oid(strVal(obj), true);
+
+			if (OidIsValid(nsp))
+				check_object(NamespaceRelationId, nsp, 0, action);
+		}
+		else if (stmt->targtype != ACL_TARGET_OBJECT)
+			continue;
+		else if (stmt->objtype == OBJECT_TABLE || stmt->objtype == OBJECT_SEQUENCE)
+			check_relation((RangeVar *) obj, action);
+		else if (stmt->objtype == OBJECT_FUNCTION || stmt->objtype == OBJECT_PROCEDURE ||
+				 stmt->objtype == OBJECT_ROUTINE)
+		{
+			Oid			fn = LookupFuncWithArgs(stmt->objtype, (ObjectWithArgs *) obj, true);
+
+			if (OidIsValid(fn))
+				check_object(ProcedureRelationId, fn, 0, action);
+		}
+	}
+}
+
+/*
+ * Statements the object access hook does not see in a checkable state: a
+ * trigger, rule, policy or index being created on a member table (not yet
+ * visible in the catalogs when the hook runs), ALTER TABLE subcommands that
+ * invoke no hook (ENABLE ROW LEVEL SECURITY), GRANT and REVOKE, and
+ * ALTER EXTENSION pgwarden ADD/DROP (detaching a table first would let a
+ * plain DROP TABLE remove it).  Called from the ProcessUtility hook; each
+ * name is resolved to an OID here and judged by OID.
+ */
+void
+pgw_protect_utility_check(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_AlterTableStmt:
+			check_relation(((AlterTableStmt *) parsetree)->relation, "ALTER TABLE of");
+			break;
+		case T_CreateTrigStmt:
+			check_relation(((CreateTrigStmt *) parsetree)->relation, "CREATE TRIGGER on");
+			break;
+		case T_RuleStmt:
+			check_relation(((RuleStmt *) parsetree)->relation, "CREATE RULE on");
+			break;
+		case T_CreatePolicyStmt:
+			check_relation(((CreatePolicyStmt *) parsetree)->table, "CREATE POLICY on");
+			break;
+		case T_AlterPolicyStmt:
+			check_relation(((AlterPolicyStmt *) parsetree)->table, "ALTER POLICY on");
+			break;
+		case T_IndexStmt:
+			check_relation(((IndexStmt *) parsetree)->relation, "CREATE INDEX on");
+			break;
+		case T_GrantStmt:
+			check_grant((GrantStmt *) parsetree);
+			break;
+		case T_AlterExtensionContentsStmt:
+			{
+				AlterExtensionContentsStmt *stmt = (AlterExtensionContentsStmt *) parsetree;
+				Oid			ext = get_extension_oid("pgwarden", true);
+
+				if (strcmp(stmt->extname, "pgwarden") == 0 && OidIsValid(ext))
+					check_object(ExtensionRelationId, ext, 0,
+								 stmt->action > 0 ? "ALTER EXTENSION ... ADD to" :
+								 "ALTER EXTENSION ... DROP from");
+				break;
+			}
+		default:
+			break;
+	}
+}
+
+void
+pgw_protect_init(void)
+{
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = pgw_protect_object_access;
+}
