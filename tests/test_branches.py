@@ -468,6 +468,10 @@ def test_branch_role_cannot_reach_parent_through_cluster_statements(
             with pytest.raises(psycopg.Error) as info:
                 for part in stmt.split("; "):
                     conn.execute(part)
+            if stmt.startswith("SET ROLE"):
+                # a branch role is a member of no role: PostgreSQL refuses
+                assert info.value.diag.sqlstate == "42501", stmt
+                continue
             assert info.value.diag.sqlstate == PW002, (stmt, info.value.diag.message_primary)
             assert "branch role" in (info.value.diag.message_primary or "")
     with psycopg.connect(dsn, autocommit=True) as conn:

@@ -97,6 +97,77 @@ SELECT DISTINCT c.what, p.oid::pg_catalog.regprocedure::text AS function, r.roln
 """
 
 
+#: Privileges held inside the child by a parent role, directly or through a
+#: role whose privileges it has: (kind, object for GRANT ... ON, privilege,
+#: grantable).  Read in the child, where a branch role must get them.
+CHILD_GRANTS_QUERY = """
+WITH acls AS (
+    SELECT 'pg_catalog.pg_class'::pg_catalog.regclass AS cls, c.oid AS obj, NULL::name AS col, a.*
+      FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, t.attrelid, t.attname, a.*
+      FROM pg_catalog.pg_attribute t, pg_catalog.aclexplode(t.attacl) a
+     WHERE NOT t.attisdropped
+    UNION ALL
+    SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid, NULL, a.*
+      FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass, n.oid, NULL, a.*
+      FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, y.oid, NULL, a.*
+      FROM pg_catalog.pg_type y, pg_catalog.aclexplode(y.typacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_language'::pg_catalog.regclass, l.oid, NULL, a.*
+      FROM pg_catalog.pg_language l, pg_catalog.aclexplode(l.lanacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass, w.oid, NULL, a.*
+      FROM pg_catalog.pg_foreign_data_wrapper w, pg_catalog.aclexplode(w.fdwacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_foreign_server'::pg_catalog.regclass, v.oid, NULL, a.*
+      FROM pg_catalog.pg_foreign_server v, pg_catalog.aclexplode(v.srvacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_largeobject'::pg_catalog.regclass, m.oid, NULL, a.*
+      FROM pg_catalog.pg_largeobject_metadata m, pg_catalog.aclexplode(m.lomacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_database'::pg_catalog.regclass, d.oid, NULL, a.*
+      FROM pg_catalog.pg_database d, pg_catalog.aclexplode(d.datacl) a
+     WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+)
+SELECT DISTINCT (pg_catalog.pg_identify_object(x.cls, x.obj, 0)).type AS kind,
+       (pg_catalog.pg_identify_object(x.cls, x.obj, 0)).identity AS identity,
+       pg_catalog.quote_ident(x.col) AS column_name,
+       x.privilege_type, x.is_grantable
+  FROM acls x
+ WHERE x.grantee OPERATOR(pg_catalog.<>) 0
+   AND x.grantee OPERATOR(pg_catalog.<>) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %(branch_role)s)
+   AND pg_catalog.pg_has_role((SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %(parent)s), x.grantee, 'USAGE')
+ ORDER BY 1, 2, 3, 4
+"""
+
+#: GRANT ... ON <keyword> for each pg_identify_object type.
+GRANT_KEYWORDS = {
+    "table": "TABLE", "view": "TABLE", "materialized view": "TABLE", "foreign table": "TABLE",
+    "partitioned table": "TABLE", "sequence": "SEQUENCE", "function": "ROUTINE",
+    "procedure": "ROUTINE", "aggregate": "ROUTINE", "schema": "SCHEMA", "type": "TYPE",
+    "domain": "DOMAIN", "language": "LANGUAGE", "foreign-data wrapper": "FOREIGN DATA WRAPPER",
+    "server": "FOREIGN SERVER", "large object": "LARGE OBJECT", "database": "DATABASE",
+}
+
+#: Row-level security policies that apply to a parent role inside the child.
+CHILD_POLICIES_QUERY = """
+SELECT pg_catalog.quote_ident(p.polname) AS policy, p.polrelid::pg_catalog.regclass::text AS tbl,
+       ARRAY(SELECT CASE WHEN r OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                         ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r)) END
+               FROM pg_catalog.unnest(p.polroles) r) AS roles
+  FROM pg_catalog.pg_policy p
+ WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest(p.polroles) r
+                WHERE r OPERATOR(pg_catalog.<>) 0
+                  AND pg_catalog.pg_has_role((SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %(parent)s), r, 'USAGE'))
+   AND NOT (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %(branch_role)s) OPERATOR(pg_catalog.=) ANY (p.polroles)
+"""
+
+
 class UnsafeCopyError(RuntimeError):
     """An online copy would run other roles' code with the helper's privileges."""
 
@@ -360,6 +431,12 @@ class Project:
             except BaseException:
                 self._drop_database(conn, db)
                 raise
+            if rows:
+                try:
+                    self.carry_privileges(name)
+                except BaseException:
+                    self.delete_branch(name)
+                    raise
             branch = self._get_branch(conn, name)
             host, port, rootcert = self._endpoint_address(conn)
             self._wait_published(conn)
@@ -398,6 +475,7 @@ class Project:
                 conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}")
                              .format(sql.Identifier(tmp), sql.Identifier(target)))
                 conn.execute("SELECT pgwarden._finish_reset(%s, %s, %s)", [name, target, lsn])
+                self.carry_privileges(name)
                 self._wait_published(conn)
             except BaseException:
                 if not dropped:
@@ -436,6 +514,72 @@ class Project:
                 done.append(r["branch"])
             conn.execute("DROP EXTENSION pgwarden")
             return done
+
+    def carry_privileges(self, name: str) -> int:
+        """Give each branch role of ``name``, inside its branch, what its parent
+        role holds there: ownership of the parent role's objects, the grants
+        made to the parent role (or to a role whose privileges it has), its
+        database privileges and its row-level security policies.
+
+        Branch roles are members of no role, so this is how they act as
+        their parent roles inside the child and nowhere else.  Runs in one
+        transaction in the child; create and reset call it, and it repairs
+        branches made by pgwarden 0.1.0.  Returns the number of statements.
+        """
+        with self.connect() as conn:
+            branch = self._get_branch(conn, name)
+            pairs = conn.execute(
+                "SELECT role, parent_role FROM pgwarden.branch_roles WHERE branch = %s"
+                " AND role IS NOT NULL AND parent_role IS NOT NULL ORDER BY role", [name]).fetchall()
+        if not pairs or branch.database is None:
+            return 0
+        child_ci, env = self._conninfo(branch.database)
+        done = 0
+        with psycopg.connect(child_ci, password=env.get("PGPASSWORD")) as child:
+            child.execute(SAFE_SEARCH_PATH)
+            for pair in pairs:
+                done += self._carry_one(child, branch.database, pair["parent_role"], pair["role"])
+            child.commit()
+        return done
+
+    @staticmethod
+    def _carry_one(child: psycopg.Connection[Any], database: str, parent: str,
+                   role: str) -> int:
+        ident = sql.Identifier
+        args = {"parent": parent, "branch_role": role}
+        stmts: list[sql.Composable] = []
+        # Ownership.  REASSIGN OWNED also moves the parent role's databases
+        # and tablespaces (shared objects) everywhere: give those back, in
+        # the same transaction, except the child's own database.
+        shared = child.execute(
+            "SELECT 'DATABASE', datname FROM pg_catalog.pg_database"
+            " WHERE datdba OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %(parent)s)"
+            "   AND datname OPERATOR(pg_catalog.<>) pg_catalog.current_database()"
+            " UNION ALL SELECT 'TABLESPACE', spcname FROM pg_catalog.pg_tablespace"
+            " WHERE spcowner OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %(parent)s)",
+            args).fetchall()
+        stmts.append(sql.SQL("REASSIGN OWNED BY {} TO {}").format(ident(parent), ident(role)))
+        for kind, obj in shared:
+            stmts.append(sql.SQL("ALTER {} {} OWNER TO {}").format(
+                sql.SQL(kind), ident(obj), ident(parent)))
+        for kind, identity, column, privilege, grantable in child.execute(
+                CHILD_GRANTS_QUERY, args).fetchall():
+            keyword = GRANT_KEYWORDS.get(kind)
+            if keyword is None:
+                continue
+            what = sql.SQL(privilege) if column is None else sql.SQL("{} ({})").format(
+                sql.SQL(privilege), sql.SQL(column))
+            target = (ident(database) if kind == "database" else sql.SQL(identity))
+            stmts.append(sql.SQL("GRANT {} ON {} {} TO {}{}").format(
+                what, sql.SQL(keyword), target, ident(role),
+                sql.SQL(" WITH GRANT OPTION" if grantable else "")))
+        for policy, table, roles in child.execute(CHILD_POLICIES_QUERY, args).fetchall():
+            stmts.append(sql.SQL("ALTER POLICY {} ON {} TO {}").format(
+                sql.SQL(policy), sql.SQL(table),
+                sql.SQL(", ").join([sql.SQL(r) for r in roles] + [ident(role)])))
+        for stmt in stmts:
+            child.execute(stmt)
+        return len(stmts)
 
     # -- copying -----------------------------------------------------------------
     def _copy(self, conn: psycopg.Connection[dict[str, Any]], parent: str, src: dict[str, Any],
