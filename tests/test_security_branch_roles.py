@@ -169,3 +169,11 @@ def test_branch_roles_made_by_0_1_0_leave_their_parent_role_on_update() -> None:
         assert project.carry_privileges("regress_child") > 0
         with c.connect("regress_child", user="regress_app@regress_child") as conn:
             conn.execute("INSERT INTO items VALUES (1)")
+
+
+def test_cli_carry_privileges(cluster: Cluster, dev: dict[str, Credential]) -> None:
+    from pgwarden import cli
+    assert cli.main(["branches", "carry-privileges", "regress_child",
+                     "--dsn", cluster.local_dsn("regress_control")]) == 0
+    with tcp(cluster, dev["regress_app"]) as conn:
+        conn.execute("INSERT INTO items VALUES (-3, 'again')")

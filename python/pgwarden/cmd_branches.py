@@ -93,6 +93,14 @@ def register(sub: Any) -> None:
     add_listing_arguments(reset)
     reset.set_defaults(func=cmd_reset)
 
+    carry = bsub.add_parser("carry-privileges",
+                            help="give each branch role, inside its branch, the ownership and "
+                                 "grants its parent role holds there (done by create and "
+                                 "reset; repairs branches made by pgwarden 0.1.0)")
+    carry.add_argument("name")
+    add_dsn_argument(carry)
+    carry.set_defaults(func=cmd_carry)
+
     delete = bsub.add_parser("delete", help="drop a branch, its endpoints and its branch roles")
     delete.add_argument("name")
     add_dsn_argument(delete)
@@ -175,6 +183,13 @@ def cmd_reset(args: argparse.Namespace) -> int:
     b = Project(args.dsn).reset_branch(args.name, strategy=args.strategy, jobs=args.jobs,
                                        progress=_progress(args))
     print_branches([b], args.output)
+    return EXIT_OK
+
+
+@helper_errors
+def cmd_carry(args: argparse.Namespace) -> int:
+    n = Project(args.dsn).carry_privileges(args.name)
+    print(f"branch {args.name}: {n} statements carried the parent roles' privileges")
     return EXIT_OK
 
 
