@@ -70,6 +70,7 @@ extern char *pgw_protected_branch_names(void);
 /* protect.c: pgwarden's own objects while a branch is protected */
 extern void pgw_protect_init(void);
 extern void pgw_protect_utility_check(struct Node *parsetree);
+extern void pgw_protect_refuse_while_protected(const char *action);
 extern void pgw_branches_enter_readonly(void);
 
 /* endpoints.c: branches at connection time (gate check, snapshot loader) */

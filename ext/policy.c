@@ -780,10 +780,23 @@ pgw_policy_loader_main(Datum main_arg)
 			{
 				char		sql[128];
 
-				snprintf(sql, sizeof(sql),
-						 "SECURITY LABEL FOR " PGW_CONTROL_PROVIDER " ON DATABASE %s IS NULL",
-						 quote_identifier(get_database_name(MyDatabaseId)));
-				SPI_execute(sql, false, 0);
+				/*
+				 * A CREATE EXTENSION pgwarden may be committing right now and
+				 * setting this very label: block new ones (they insert into
+				 * pg_extension) and look again with a fresh snapshot before
+				 * removing it, or a quick DROP + CREATE would lose the label.
+				 */
+				SPI_execute("LOCK TABLE pg_catalog.pg_extension IN SHARE MODE", false, 0);
+				if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pgwarden'",
+								false, 1) == SPI_OK_SELECT && SPI_processed > 0)
+					extension_gone = false;
+				else
+				{
+					snprintf(sql, sizeof(sql),
+							 "SECURITY LABEL FOR " PGW_CONTROL_PROVIDER " ON DATABASE %s IS NULL",
+							 quote_identifier(get_database_name(MyDatabaseId)));
+					SPI_execute(sql, false, 0);
+				}
 			}
 			SPI_finish();
 			PopActiveSnapshot();
@@ -989,6 +1002,7 @@ control_label_check(const ObjectAddress *object, const char *seclabel)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only superusers can mark the pgwarden control database")));
+	pgw_protect_refuse_while_protected("changing the pgwarden control database label");
 }
 
 void

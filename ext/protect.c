@@ -44,6 +44,7 @@
 #include "catalog/pg_trigger.h"
 #include "catalog/namespace.h"
 #include "commands/extension.h"
+#include "miscadmin.h"
 #include "parser/parse_func.h"
 #include "nodes/parsenodes.h"
 #include "utils/fmgroids.h"
@@ -254,6 +255,42 @@ check_grant(GrantStmt *stmt)
 }
 
 /*
+ * Refuse an action while any branch is protected, unless pgwarden's own
+ * script is running in this database.  Used for the control-database label
+ * (moving or clearing it would point the policy worker elsewhere).
+ */
+void
+pgw_protect_refuse_while_protected(const char *action)
+{
+	char	   *names;
+
+	if (creating_extension && OidIsValid(CurrentExtensionObject) &&
+		CurrentExtensionObject == get_extension_oid("pgwarden", true))
+		return;
+	if ((names = pgw_protected_branch_names()) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PGW_PROTECTED_BRANCH),
+				 errmsg("protected branches exist: %s is refused", action),
+				 errdetail("Protected branches: %s.  The policy that protects them must stay where it is.",
+						   names),
+				 errhint("Unprotect each of them first with SELECT pgwarden.unprotect_branch(name).")));
+}
+
+/*
+ * CREATE EXTENSION pgwarden while a branch is protected: DROP EXTENSION is
+ * refused then, so the extension is alive in the control database and a
+ * second one would take the control-database label, and with it the policy,
+ * away from it (the install script's own check relies on a comment that a
+ * superuser can clear).
+ */
+static void
+check_create_extension(CreateExtensionStmt *stmt)
+{
+	if (strcmp(stmt->extname, "pgwarden") == 0)
+		pgw_protect_refuse_while_protected("CREATE EXTENSION pgwarden in a second database");
+}
+
+/*
  * Statements the object access hook does not see in a checkable state: a
  * trigger, rule, policy or index being created on a member table (not yet
  * visible in the catalogs when the hook runs), ALTER TABLE subcommands that
@@ -287,6 +324,9 @@ pgw_protect_utility_check(Node *parsetree)
 			break;
 		case T_GrantStmt:
 			check_grant((GrantStmt *) parsetree);
+			break;
+		case T_CreateExtensionStmt:
+			check_create_extension((CreateExtensionStmt *) parsetree);
 			break;
 		case T_AlterExtensionContentsStmt:
 			{

@@ -12,6 +12,7 @@ must be exactly as it was and the protected branch still protected.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -247,3 +248,61 @@ def test_an_unprotected_branch_can_be_renamed(private: Cluster) -> None:
     with private.connect("regress_ctl") as conn:
         assert conn.execute("SELECT database FROM pgwarden.branches WHERE name = 'regress_free'"
                             ).fetchone() == ("regress_free2",)
+
+
+def test_replica_mode_does_not_silence_the_triggers(private: Cluster) -> None:
+    with private.connect("regress_ctl") as conn:
+        conn.execute("SET session_replication_role = replica")
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("DELETE FROM pgwarden.branch WHERE name = 'regress_shop'")
+        assert info.value.diag.sqlstate == PW001
+
+
+def test_the_control_database_cannot_be_moved_while_protected(private: Cluster) -> None:
+    """Clearing the install script's mark (a comment) and creating the
+    extension elsewhere, or moving the control label, would point the policy
+    worker at a database without the protected branches' policy."""
+    with private.connect() as conn:
+        conn.execute("CREATE DATABASE regress_other")
+    with private.connect("regress_ctl") as conn:
+        mark = conn.execute("SELECT shobj_description('pgwarden_admin'::regrole, 'pg_authid')"
+                            ).fetchone()[0]
+        conn.execute("COMMENT ON ROLE pgwarden_admin IS NULL")
+        try:
+            with private.connect("regress_other") as other:
+                with pytest.raises(psycopg.Error) as info:
+                    other.execute("CREATE EXTENSION pgwarden")
+                assert info.value.diag.sqlstate == PW001
+                for stmt in ("SECURITY LABEL FOR pgwarden_control ON DATABASE regress_other"
+                             " IS 'control database'",
+                             "SECURITY LABEL FOR pgwarden_control ON DATABASE regress_ctl IS NULL"):
+                    with pytest.raises(psycopg.Error) as info:
+                        other.execute(stmt)
+                    assert info.value.diag.sqlstate == PW001, stmt
+        finally:
+            conn.execute(sql.SQL("COMMENT ON ROLE pgwarden_admin IS {}").format(sql.Literal(mark)))
+        assert conn.execute("SELECT control_database FROM pgwarden.policy_status()"
+                            ).fetchone() == ("regress_ctl",)
+
+
+def test_drop_and_create_again_keeps_the_control_label() -> None:
+    """The policy worker removes a stale control label after DROP EXTENSION;
+    a CREATE EXTENSION committing at that moment must keep its new label
+    (the suite once saw it lost: the policy then had no control database;
+    this loop is a guard, the race window is too narrow to hit every time)."""
+    with Cluster(tls=False).init() as c:
+        c.start()
+        with c.connect() as conn:
+            conn.execute("CREATE DATABASE regress_ctl")
+        with c.connect("regress_ctl") as conn:
+            conn.execute("CREATE EXTENSION pgwarden")
+            for _ in range(8):
+                conn.execute("DROP EXTENSION pgwarden")
+                conn.execute("CREATE EXTENSION pgwarden")
+            deadline = time.monotonic() + 10
+            while conn.execute("SELECT state, control_database FROM pgwarden.policy_status()"
+                               ).fetchone() != ("loaded", "regress_ctl"):
+                assert time.monotonic() < deadline, "the policy lost its control database"
+                time.sleep(0.1)
+            assert conn.execute("SELECT count(*) FROM pg_shseclabel"
+                                " WHERE provider = 'pgwarden_control'").fetchone() == (1,)
