@@ -72,6 +72,7 @@
 #include "postmaster/postmaster.h"
 #include "utils/guc.h"
 
+#include "gatestats.h"
 #include "pgwarden.h"
 #include "policy.h"
 
@@ -249,6 +250,7 @@ gate_enforce(Port *port)
 	char		reason[512];
 	char		client[INET6_ADDRSTRLEN + 16];
 	bool		tls_refusal;
+	bool		allowed;
 
 	gate_decided = true;
 	pgw_conninfo_from_port(port, &ci);
@@ -256,7 +258,9 @@ gate_enforce(Port *port)
 	if (ci.dbname)
 		ci.dboid = database_oid(ci.dbname);
 
-	if (pgw_gate_decide(&ci, NULL, reason, sizeof(reason)))
+	allowed = pgw_gate_decide(&ci, NULL, reason, sizeof(reason));
+	pgw_gatestats_count(allowed, reason, &ci);
+	if (allowed)
 		return;
 
 	describe_client(&ci, client, sizeof(client));

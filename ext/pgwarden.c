@@ -13,6 +13,8 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "audit.h"
+#include "gatestats.h"
 #include "pgwarden.h"
 
 PG_MODULE_MAGIC;
@@ -43,6 +45,8 @@ _PG_init(void)
 	pgw_gate_init();
 	pgw_branches_init();
 	pgw_protect_init();
+	pgw_gatestats_init();
+	pgw_audit_init();			/* last: wraps the hooks installed above */
 
 	MarkGUCPrefixReserved("pgwarden");
 }

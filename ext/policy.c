@@ -83,6 +83,7 @@
 #define PGW_POLICY_MAGIC		0x50475750	/* "PGWP" */
 #define PGW_POLL_MS				100
 #define PGW_MAX_LOADERS			8
+#define PGW_MAX_TASKS			4
 #define PGW_TRANSIENT_RETRIES	10	/* x PGW_POLL_MS before "damaged" */
 #define PGW_CONTROL_PROVIDER	"pgwarden_control"
 #define PGW_CONTROL_LABEL		"control database"
@@ -119,6 +120,9 @@ static char *pgw_arena = NULL;
 
 static PgwLoaderEntry pgw_loaders[PGW_MAX_LOADERS];
 static int	pgw_nloaders = 0;
+
+static PgwPolicyTask pgw_tasks[PGW_MAX_TASKS];
+static int	pgw_ntasks = 0;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -201,6 +205,26 @@ pgw_policy_register_loader(const char *name, PgwPolicyLoader loader)
 	pgw_loaders[pgw_nloaders].name = name;
 	pgw_loaders[pgw_nloaders].fn = loader;
 	pgw_nloaders++;
+}
+
+void
+pgw_policy_register_task(PgwPolicyTask task)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		elog(ERROR, "pgwarden policy tasks must be registered in _PG_init");
+	if (pgw_ntasks >= PGW_MAX_TASKS)
+		elog(ERROR, "too many pgwarden policy tasks");
+	pgw_tasks[pgw_ntasks++] = task;
+}
+
+/* Wake the loader now (its tasks have work); harmless when none runs. */
+void
+pgw_policy_wake_loader(void)
+{
+	Latch	   *latch = pgw_policy ? pgw_policy->loader_latch : NULL;
+
+	if (latch != NULL)
+		SetLatch(latch);
 }
 
 void
@@ -863,6 +887,9 @@ pgw_policy_loader_main(Datum main_arg)
 			FreeErrorData(edata);
 		}
 		PG_END_TRY();
+
+		for (int i = 0; i < pgw_ntasks; i++)
+			pgw_tasks[i] ();
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 PGW_POLL_MS, PG_WAIT_EXTENSION);

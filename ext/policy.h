@@ -85,6 +85,14 @@ typedef struct PgwPolicyBuild
 
 typedef void (*PgwPolicyLoader) (PgwPolicyBuild *build);
 
+/*
+ * A task the policy loader runs after every poll (at least every 100 ms, and
+ * when woken by pgw_policy_wake_loader()), on primaries and standbys.  It
+ * runs outside any transaction, must start and end its own and must catch
+ * its own errors (an error escaping it restarts the loader).
+ */
+typedef void (*PgwPolicyTask) (void);
+
 typedef enum PgwPolicyState
 {
 	PGW_POLICY_NOT_LOADED = 0,	/* nothing published since server start */
@@ -110,6 +118,8 @@ extern int	pgw_policy_load_timeout_ms;
 
 extern void pgw_policy_init(void);
 extern void pgw_policy_register_loader(const char *name, PgwPolicyLoader loader);
+extern void pgw_policy_register_task(PgwPolicyTask task);
+extern void pgw_policy_wake_loader(void);
 extern void pgw_policy_build_section(PgwPolicyBuild *build, PgwSectionId id,
 									 const void *items, Size itemsize, int nitems);
 extern const void *pgw_policy_section(const PgwPolicyView *view, PgwSectionId id,

@@ -1,0 +1,64 @@
+"""The audit trail and the gate's counters on a cluster of this module's own:
+the log reaches a streaming standby, and a damaged policy shows in the
+counters and in `pgwarden status`."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+
+from pgwarden import allowlist, cli
+from test_gate import SCRATCH_DB, Scratch, fresh, scratch  # noqa: F401
+
+
+def test_audit_log_reaches_the_standby(fresh: Scratch) -> None:  # noqa: F811
+    standby = fresh.cluster.make_standby()
+    try:
+        standby.start()
+        with fresh.admin() as conn:
+            allowlist.add(conn, ["192.0.2.200"])
+            wanted = conn.execute("SELECT max(id) FROM pgwarden.audit_log").fetchone()
+        deadline = time.monotonic() + 10
+        while True:
+            with standby.connect(SCRATCH_DB) as sconn:
+                got = sconn.execute("SELECT action, object FROM pgwarden.audit_log"
+                                    " WHERE id = %s", wanted).fetchone()
+            if got is not None:
+                break
+            assert time.monotonic() < deadline, "the row did not reach the standby"
+            time.sleep(0.1)
+        assert got == ("allowlist.add", "192.0.2.200")
+        with standby.connect(SCRATCH_DB) as sconn:
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                sconn.execute("SELECT pgwarden.audit_prune(interval '0')")
+            # the standby's own gate counts its own connections
+            assert sconn.execute("SELECT connections FROM pgwarden.gate_stats"
+                                 " WHERE reason = 'admitted'").fetchone()[0] >= 1  # type: ignore[index]
+    finally:
+        standby.destroy()
+
+
+def test_damaged_policy_counted_and_shown(fresh: Scratch,  # noqa: F811
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    dsn = fresh.cluster.local_dsn(SCRATCH_DB)
+    with fresh.admin() as conn:
+        conn.execute("SELECT pgwarden.gate_stats_reset()")
+        conn.execute("ALTER TABLE pgwarden.policy_version RENAME TO policy_version_moved")
+    try:
+        assert fresh.cluster.wait_for_log("connection policy damaged", timeout=5)
+        assert fresh.attempt() is not None
+        with fresh.admin() as conn:
+            row = conn.execute("SELECT connections, last_client FROM pgwarden.gate_stats"
+                               " WHERE reason = 'policy_unreadable'").fetchone()
+        assert row is not None and row[0] == 1 and str(row[1]) == "127.0.0.1"
+        assert cli.main(["status", "--dsn", dsn]) == 1
+        assert capsys.readouterr().out.startswith("policy:      damaged")
+    finally:
+        with fresh.admin() as conn:
+            conn.execute("ALTER TABLE pgwarden.policy_version_moved RENAME TO policy_version")
+    deadline = time.monotonic() + 5
+    while fresh.attempt() is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
