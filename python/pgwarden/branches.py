@@ -32,6 +32,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from .audit import AuditEvent, list_events
+
 __all__ = [
     "Branch",
     "BranchCreated",
@@ -346,6 +348,14 @@ class Project:
         row = conn.execute(query, args).fetchone()
         assert row is not None
         return row
+
+    # -- audit -------------------------------------------------------------------
+    def audit(self, *, since: str | dt.timedelta | dt.datetime | None = None,
+              action: str | Sequence[str] | None = None, object: str | None = None,
+              limit: int | None = None) -> list[AuditEvent]:
+        """The audit trail, oldest first (see :func:`pgwarden.audit.list_events`)."""
+        with self.connect() as conn:
+            return list_events(conn, since=since, action=action, object=object, limit=limit)
 
     # -- branches ----------------------------------------------------------------
     def branches(self) -> list[Branch]:

@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "cmd_ipallow",
     "cmd_tls",
     "cmd_connstr",
+    "cmd_audit",
+    "cmd_status",
 )
 
 
