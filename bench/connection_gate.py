@@ -1,6 +1,6 @@
 """Connections per second through pgwarden's connection gate.
 
-One run, five configurations, each measured with ``pgbench -C`` (a new TLS +
+One run, six configurations, each measured with ``pgbench -C`` (a new TLS +
 SCRAM connection for every transaction of ``SELECT 1``), printed as rates and
 as ratios to plain PostgreSQL:
 
@@ -10,13 +10,16 @@ as ratios to plain PostgreSQL:
 * ``gate, 0 entries``    — pgwarden preloaded and created, empty allowlist
 * ``gate, 1,000``        — 1,000 allowlist entries (singles, ranges, CIDR blocks)
 * ``gate, 100,000``      — 100,000 entries
+* ``gate, counters off``  — as ``gate, 0 entries`` with ``pgwarden.gate_stats = off``:
+                           the cost of the gate's counters is the ratio of
+                           ``gate, 0 entries`` to this row
 
 Every configuration uses TLS (sslmode=verify-full) and scram-sha-256, as the
 gate requires.  Usage::
 
     .venv/bin/python bench/connection_gate.py [--seconds 4] [--repeat 5] [--clients 2]
 
-All five clusters run at once and the rounds interleave the configurations,
+All six clusters run at once and the rounds interleave the configurations,
 so drift in the machine's load affects them alike.
 
 The server runs as the postgres user (through pgwarden.sandbox).
@@ -131,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         ("gate, 0 entries", Cluster(hba=HBA_BASE + hba_host), 0),
         ("gate, 1,000", Cluster(hba=HBA_BASE + hba_host), 1_000),
         ("gate, 100,000", Cluster(hba=HBA_BASE + hba_host), 100_000),
+        ("gate, counters off", Cluster(hba=HBA_BASE + hba_host,
+                                       conf=["pgwarden.gate_stats = off"]), 0),
     ]
     passwords: dict[str, str] = {}
     decision_us: dict[str, float] = {}
@@ -181,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     for label, rate in results.items():
         spread = (max(rates[label]) - min(rates[label])) / rate * 100
         print(f"| {label} | {rate:.1f} | {rate / base:.3f} | {spread:.0f}% |")
+    on, off = results["gate, 0 entries"], results["gate, counters off"]
+    print()
+    print(f"gate counters (pgwarden.gate_stats): on / off = {on / off:.3f} "
+          f"(rounds: {', '.join(f'{a / b:.2f}' for a, b in zip(rates['gate, 0 entries'], rates['gate, counters off']))})")
     print()
     print("The gate's decision alone (pgwarden.check_connection runs the same code over the "
           "published snapshot; 20,000 calls in one statement, best of 5, SQL call overhead "

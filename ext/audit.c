@@ -28,12 +28,13 @@
  *	  superusers) deletes rows, and it records that it ran.
  *	- Tamper resistance: outside extension scripts the ProcessUtility hook
  *	  refuses, for superusers too, what would silence the triggers or rewrite
- *	  the log: DROP TRIGGER / DROP RULE on pgwarden's tables, ALTER TABLE ...
- *	  ENABLE / DISABLE TRIGGER or RULE on them, any ALTER TABLE, rename, new
- *	  trigger or rule on the audit log, CREATE OR REPLACE FUNCTION in the
- *	  pgwarden schema, ALTER FUNCTION of its functions, and ALTER EXTENSION
- *	  pgwarden DROP.  The triggers are ENABLE ALWAYS, so
- *	  session_replication_role does not switch them off.
+ *	  the log: dropping, renaming, enabling or disabling the audit triggers
+ *	  (also through DISABLE TRIGGER ALL / USER), any ALTER TABLE, rename, new
+ *	  trigger or rule on the audit log, replacing, altering, renaming or
+ *	  moving the audit functions, and ALTER EXTENSION pgwarden DROP.  While
+ *	  a branch is protected protect.c refuses all of that and more (PW001)
+ *	  first.  The triggers are ENABLE ALWAYS, so session_replication_role
+ *	  does not switch them off.
  *
  * No password reaches the log: a refused password is recorded by its role,
  * who tried, the bits and findings of the estimate (parsed from the DETAIL,
@@ -60,6 +61,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
@@ -667,29 +669,86 @@ refuse_tamper(const char *what, const char *object)
 			 errhint("Change the policy through the pgwarden functions; rows of the audit log are removed with SELECT pgwarden.audit_prune(interval) as a superuser.")));
 }
 
+/* The functions the audit trail is made of, by name in pgwarden's schema. */
+static const char *const audit_functions[] = {
+	"_audit_row", "_audit_append_only", "_audit_outer_user", "_audit_role_name",
+	"audit_prune", "gate_stats_reset", "_gate_stats_reset", "_gate_stats"
+};
+
 static bool
-trigger_or_rule_subcommand(AlterTableType t)
+is_audit_function(Oid fn, Oid ext, Oid nsp)
 {
+	char	   *name;
+
+	if (!OidIsValid(fn) || get_func_namespace(fn) != nsp ||
+		getExtensionOfObject(ProcedureRelationId, fn) != ext)
+		return false;
+	name = get_func_name(fn);
+	for (int i = 0; i < lengthof(audit_functions); i++)
+		if (name && strcmp(name, audit_functions[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Does a trigger of relid (a given one, or any when name is NULL) record the audit? */
+static bool
+has_audit_trigger(Oid relid, const char *name, Oid ext, Oid nsp)
+{
+	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, TriggerRelidNameIndexId, true, NULL, 1, &key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_trigger t = (Form_pg_trigger) GETSTRUCT(tup);
+
+		if (name != NULL && strcmp(NameStr(t->tgname), name) != 0)
+			continue;
+		found = is_audit_function(t->tgfoid, ext, nsp);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+static bool
+trigger_subcommand(AlterTableType t, bool *all)
+{
+	*all = false;
 	switch (t)
 	{
-		case AT_EnableTrig:
-		case AT_EnableAlwaysTrig:
-		case AT_EnableReplicaTrig:
-		case AT_DisableTrig:
 		case AT_EnableTrigAll:
 		case AT_DisableTrigAll:
 		case AT_EnableTrigUser:
 		case AT_DisableTrigUser:
-		case AT_EnableRule:
-		case AT_EnableAlwaysRule:
-		case AT_EnableReplicaRule:
-		case AT_DisableRule:
+			*all = true;
+			return true;
+		case AT_EnableTrig:
+		case AT_EnableAlwaysTrig:
+		case AT_EnableReplicaTrig:
+		case AT_DisableTrig:
 			return true;
 		default:
 			return false;
 	}
 }
 
+static Oid
+relation_of(RangeVar *rv)
+{
+	return rv ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
+}
+
+/*
+ * Refuse what would silence the audit triggers or rewrite the log.  While a
+ * branch is protected, protect.c refuses every change to pgwarden's objects
+ * (PW001) and this has nothing to add.
+ */
 static void
 guard_audit_objects(Node *parsetree)
 {
@@ -703,8 +762,11 @@ guard_audit_objects(Node *parsetree)
 	switch (nodeTag(parsetree))
 	{
 		case T_DropStmt:
-			if (((DropStmt *) parsetree)->removeType != OBJECT_TRIGGER &&
-				((DropStmt *) parsetree)->removeType != OBJECT_RULE)
+			if (((DropStmt *) parsetree)->removeType != OBJECT_TRIGGER)
+				return;
+			break;
+		case T_CreateFunctionStmt:
+			if (!((CreateFunctionStmt *) parsetree)->replace)
 				return;
 			break;
 		case T_AlterTableStmt:
@@ -713,22 +775,14 @@ guard_audit_objects(Node *parsetree)
 		case T_RenameStmt:
 		case T_AlterObjectSchemaStmt:
 		case T_AlterFunctionStmt:
-			break;
-		case T_CreateFunctionStmt:
-			if (!((CreateFunctionStmt *) parsetree)->replace)
-				return;
-			break;
 		case T_AlterExtensionContentsStmt:
-			if (strcmp(((AlterExtensionContentsStmt *) parsetree)->extname, "pgwarden") == 0 &&
-				((AlterExtensionContentsStmt *) parsetree)->action < 0)
-				refuse_tamper("ALTER EXTENSION ... DROP", "extension pgwarden");
-			return;
+			break;
 		default:
 			return;
 	}
 
 	ext = pgwarden_extension(&nsp);
-	if (!OidIsValid(ext))
+	if (!OidIsValid(ext) || pgw_protected_branch_names() != NULL)
 		return;
 	audit_rel = get_relname_relid("audit_log", nsp);
 
@@ -741,16 +795,16 @@ guard_audit_objects(Node *parsetree)
 				foreach(lc, ((DropStmt *) parsetree)->objects)
 				{
 					List	   *names = list_copy(lfirst(lc));
+					char	   *trigger = strVal(llast(names));
 
 					if (list_length(names) < 2)
 						continue;
 					names = list_truncate(names, list_length(names) - 1);
 					relid = RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, true);
-					if (OidIsValid(relid) &&
-						getExtensionOfObject(RelationRelationId, relid) == ext)
-						refuse_tamper(((DropStmt *) parsetree)->removeType == OBJECT_TRIGGER ?
-									  "DROP TRIGGER" : "DROP RULE",
-									  psprintf("table pgwarden.%s", get_rel_name(relid)));
+					if (OidIsValid(relid) && has_audit_trigger(relid, trigger, ext, nsp))
+						refuse_tamper("DROP TRIGGER",
+									  psprintf("trigger %s of table pgwarden.%s",
+											   trigger, get_rel_name(relid)));
 				}
 			}
 			break;
@@ -759,49 +813,66 @@ guard_audit_objects(Node *parsetree)
 				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
 				ListCell   *lc;
 
-				relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+				relid = relation_of(stmt->relation);
 				if (!OidIsValid(relid))
 					return;
 				if (relid == audit_rel)
 					refuse_tamper("ALTER TABLE", "table pgwarden.audit_log");
-				if (getExtensionOfObject(RelationRelationId, relid) != ext)
-					return;
 				foreach(lc, stmt->cmds)
-					if (trigger_or_rule_subcommand(lfirst_node(AlterTableCmd, lc)->subtype))
-						refuse_tamper("ALTER TABLE ... ENABLE/DISABLE TRIGGER or RULE",
-									  psprintf("table pgwarden.%s", get_rel_name(relid)));
+				{
+					AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+					bool		all;
+
+					if (trigger_subcommand(cmd->subtype, &all) &&
+						has_audit_trigger(relid, all ? NULL : cmd->name, ext, nsp))
+						refuse_tamper("ALTER TABLE ... ENABLE/DISABLE TRIGGER",
+									  psprintf("the audit trigger of table pgwarden.%s",
+											   get_rel_name(relid)));
+				}
 			}
 			break;
 		case T_CreateTrigStmt:
-			relid = RangeVarGetRelid(((CreateTrigStmt *) parsetree)->relation, NoLock, true);
-			if (OidIsValid(relid) && relid == audit_rel)
+			if (relation_of(((CreateTrigStmt *) parsetree)->relation) == audit_rel)
 				refuse_tamper("CREATE TRIGGER", "table pgwarden.audit_log");
 			break;
 		case T_RuleStmt:
-			relid = RangeVarGetRelid(((RuleStmt *) parsetree)->relation, NoLock, true);
-			if (OidIsValid(relid) && relid == audit_rel)
+			if (relation_of(((RuleStmt *) parsetree)->relation) == audit_rel)
 				refuse_tamper("CREATE RULE", "table pgwarden.audit_log");
 			break;
 		case T_RenameStmt:
 			{
 				RenameStmt *stmt = (RenameStmt *) parsetree;
 
-				if (stmt->relation == NULL)
-					return;
-				relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-				if (OidIsValid(relid) && relid == audit_rel)
-					refuse_tamper("ALTER TABLE ... RENAME", "table pgwarden.audit_log");
+				if (stmt->relation != NULL)
+				{
+					relid = relation_of(stmt->relation);
+					if (relid == audit_rel)
+						refuse_tamper("ALTER TABLE ... RENAME", "table pgwarden.audit_log");
+					if (stmt->renameType == OBJECT_TRIGGER &&
+						has_audit_trigger(relid, stmt->subname, ext, nsp))
+						refuse_tamper("ALTER TRIGGER ... RENAME",
+									  psprintf("the audit trigger of table pgwarden.%s",
+											   get_rel_name(relid)));
+				}
+				else if ((stmt->renameType == OBJECT_FUNCTION ||
+						  stmt->renameType == OBJECT_ROUTINE) &&
+						 is_audit_function(LookupFuncWithArgs(stmt->renameType,
+															  castNode(ObjectWithArgs, stmt->object),
+															  true), ext, nsp))
+					refuse_tamper("ALTER FUNCTION ... RENAME", "an audit function of pgwarden");
 			}
 			break;
 		case T_AlterObjectSchemaStmt:
 			{
 				AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) parsetree;
 
-				if (stmt->relation == NULL)
-					return;
-				relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-				if (OidIsValid(relid) && relid == audit_rel)
+				if (stmt->relation != NULL && relation_of(stmt->relation) == audit_rel)
 					refuse_tamper("ALTER TABLE ... SET SCHEMA", "table pgwarden.audit_log");
+				if ((stmt->objectType == OBJECT_FUNCTION || stmt->objectType == OBJECT_ROUTINE) &&
+					is_audit_function(LookupFuncWithArgs(stmt->objectType,
+														 castNode(ObjectWithArgs, stmt->object),
+														 true), ext, nsp))
+					refuse_tamper("ALTER FUNCTION ... SET SCHEMA", "an audit function of pgwarden");
 			}
 			break;
 		case T_CreateFunctionStmt:
@@ -809,20 +880,27 @@ guard_audit_objects(Node *parsetree)
 				char	   *fname;
 
 				if (QualifiedNameGetCreationNamespace(((CreateFunctionStmt *) parsetree)->funcname,
-													  &fname) == nsp)
-					refuse_tamper("CREATE OR REPLACE FUNCTION",
-								  psprintf("function pgwarden.%s", fname));
+													  &fname) != nsp)
+					return;
+				for (int i = 0; i < lengthof(audit_functions); i++)
+					if (strcmp(fname, audit_functions[i]) == 0)
+						refuse_tamper("CREATE OR REPLACE FUNCTION",
+									  psprintf("function pgwarden.%s", fname));
 			}
 			break;
 		case T_AlterFunctionStmt:
 			{
 				AlterFunctionStmt *stmt = (AlterFunctionStmt *) parsetree;
-				Oid			fn = LookupFuncWithArgs(stmt->objtype, stmt->func, true);
 
-				if (OidIsValid(fn) && getExtensionOfObject(ProcedureRelationId, fn) == ext)
-					refuse_tamper("ALTER FUNCTION",
-								  psprintf("function pgwarden.%s", get_func_name(fn)));
+				if (is_audit_function(LookupFuncWithArgs(stmt->objtype, stmt->func, true),
+									  ext, nsp))
+					refuse_tamper("ALTER FUNCTION", "an audit function of pgwarden");
 			}
+			break;
+		case T_AlterExtensionContentsStmt:
+			if (strcmp(((AlterExtensionContentsStmt *) parsetree)->extname, "pgwarden") == 0 &&
+				((AlterExtensionContentsStmt *) parsetree)->action < 0)
+				refuse_tamper("ALTER EXTENSION ... DROP", "extension pgwarden");
 			break;
 		default:
 			break;
