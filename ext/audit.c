@@ -379,11 +379,11 @@ audit_flush(void)
 	PG_TRY();
 	{
 		bool		here;
+		int			nestlevel;
 
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
+		nestlevel = pgw_spi_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		here = audit_log_here();
 		if (here)
@@ -402,7 +402,7 @@ audit_flush(void)
 				insert_event(&ev, NULL);
 			}
 		}
-		SPI_finish();
+		pgw_spi_finish(nestlevel);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		if (here)
@@ -1015,9 +1015,10 @@ audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		if (!RecoveryInProgress() && !XactReadOnly && audit_log_here())
 		{
 			/* the same transaction: a failing ALTER SYSTEM leaves no row */
-			SPI_connect();
+			int			nestlevel = pgw_spi_connect();
+
 			insert_event(&ev, before);
-			SPI_finish();
+			pgw_spi_finish(nestlevel);
 		}
 		else
 			queue_after = true;
@@ -1093,6 +1094,7 @@ pgwarden_audit_prune(PG_FUNCTION_ARGS)
 	uint64		removed = 0;
 	PgwAuditEvent ev;
 	char	   *after;
+	int			nestlevel;
 
 	if (!superuser())
 		ereport(ERROR,
@@ -1105,7 +1107,7 @@ pgwarden_audit_prune(PG_FUNCTION_ARGS)
 				 errhint("For example SELECT pgwarden.audit_prune(interval '90 days');")));
 	args[0] = PG_GETARG_DATUM(0);
 
-	SPI_connect();
+	nestlevel = pgw_spi_connect();
 	if (SPI_execute_with_args("SELECT $1 < pg_catalog.make_interval(), pg_catalog.now() - $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not evaluate the pruning interval");
@@ -1140,7 +1142,7 @@ pgwarden_audit_prune(PG_FUNCTION_ARGS)
 					 timestamptz_to_str(cutoff), removed);
 	set_event(&ev, "audit.prune", "table pgwarden.audit_log", after);
 	insert_event(&ev, NULL);
-	SPI_finish();
+	pgw_spi_finish(nestlevel);
 	PG_RETURN_INT64((int64) removed);
 }
 

@@ -357,6 +357,10 @@ def test_admin_members_read_but_cannot_change_the_log(
     ("CREATE OR REPLACE FUNCTION pgwarden._audit_row() RETURNS trigger LANGUAGE plpgsql"
      " AS 'BEGIN RETURN NULL; END'"),
     "ALTER FUNCTION pgwarden._audit_row() SECURITY INVOKER",
+    "ALTER FUNCTION pgwarden._audit_row() RENAME TO quiet",
+    "ALTER FUNCTION pgwarden._audit_outer_user() SET SCHEMA public",
+    "ALTER TRIGGER audit ON pgwarden.endpoint RENAME TO quiet",
+    "ALTER TABLE pgwarden.gate_settings DISABLE TRIGGER USER",
     "ALTER EXTENSION pgwarden DROP FUNCTION pgwarden._audit_row()",
 ])
 def test_superuser_cannot_rewrite_or_silence_the_log(log: psycopg.Connection[Any], stmt: str) -> None:
@@ -376,6 +380,13 @@ def test_superuser_cannot_rewrite_or_silence_the_log(log: psycopg.Connection[Any
     allowlist.add(log, ["192.0.2.11"])
     assert [r["action"] for r in rows_since(log, start)
             if r["action"] != "audit.tamper_refused"] == ["allowlist.add"]
+
+
+def test_other_triggers_stay_pgwardens_business(log: psycopg.Connection[Any]) -> None:
+    """Only the audit's own objects are guarded here (with no protected branch;
+    protect.c guards everything while one is)."""
+    log.execute("ALTER TABLE pgwarden.branch DISABLE TRIGGER refuse_protected_delete")
+    log.execute("ALTER TABLE pgwarden.branch ENABLE TRIGGER refuse_protected_delete")
 
 
 def test_attempts_to_tamper_are_recorded(log: psycopg.Connection[Any]) -> None:

@@ -14,6 +14,8 @@ from test_gate import SCRATCH_DB, Scratch, fresh, scratch  # noqa: F401
 
 
 def test_audit_log_reaches_the_standby(fresh: Scratch) -> None:  # noqa: F811
+    with fresh.admin() as conn:
+        conn.execute("CHECKPOINT")  # else pg_basebackup waits for a spread checkpoint
     standby = fresh.cluster.make_standby()
     try:
         standby.start()
