@@ -16,8 +16,8 @@
  *	  (check_password_hook wrapped around password.c's, which is never shown
  *	  the difference) and every error with SQLSTATE PW001 or PW002, however
  *	  it is raised (C, PL/pgSQL, caught by an exception block or not): an
- *	  error context callback, pushed by the ProcessUtility and ExecutorRun
- *	  hooks, sees every error as it is raised.  Such events go to a queue in
+ *	  error context callback, pushed by the ProcessUtility and executor
+ *	  (start, run, finish) hooks, sees every error as it is raised.  Such events go to a queue in
  *	  shared memory; the policy loader (policy.c, a task registered here)
  *	  writes them into pgwarden.audit_log in a transaction of its own within
  *	  a poll (100 ms), woken at once.  The queue holds AUDIT_QUEUE_LEN
@@ -134,7 +134,9 @@ static PgwAuditQueue *queue = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static check_password_hook_type prev_check_password_hook = NULL;
 
 /* pgwarden.audit_prune() is deleting: the append-only trigger lets it. */
@@ -1037,6 +1039,39 @@ audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		error_context_stack = cb.previous;
 }
 
+/*
+ * The executor's three phases: functions are checked as the plan is set up
+ * (object_access_hook, OAT_FUNCTION_EXECUTE), run in ExecutorRun, and AFTER
+ * triggers (foreign-key cascades included) fire in ExecutorFinish.
+ */
+static void
+audit_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	ErrorContextCallback cb;
+	bool		pushed = push_refusal_callback(&cb);
+
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+	if (pushed)
+		error_context_stack = cb.previous;
+}
+
+static void
+audit_ExecutorFinish(QueryDesc *queryDesc)
+{
+	ErrorContextCallback cb;
+	bool		pushed = push_refusal_callback(&cb);
+
+	if (prev_ExecutorFinish)
+		prev_ExecutorFinish(queryDesc);
+	else
+		standard_ExecutorFinish(queryDesc);
+	if (pushed)
+		error_context_stack = cb.previous;
+}
+
 static void
 audit_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 				  bool execute_once)
@@ -1194,8 +1229,12 @@ pgw_audit_init(void)
 	/* installed last: runs first, around utility.c's and branches.c's hooks */
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = audit_ProcessUtility;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = audit_ExecutorStart;
 	prev_ExecutorRun = ExecutorRun_hook;
 	ExecutorRun_hook = audit_ExecutorRun;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = audit_ExecutorFinish;
 	prev_check_password_hook = check_password_hook;
 	check_password_hook = audit_check_password;
 

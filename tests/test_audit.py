@@ -23,6 +23,7 @@ from pgwarden import allowlist
 from pgwarden.branches import Project
 from pgwarden.sandbox import Cluster
 from proxy import Proxy
+from test_branches_gate import child, tcp  # noqa: F401
 
 WEAK = "Summer2024!"  # refused by the policy; must never be stored anywhere
 APP_PASSWORD = "pgw_Qm7vZ2xK9pLw4RtY8nB3"
@@ -322,6 +323,20 @@ def test_protection_refusals_survive_the_abort(cluster: Cluster, log: psycopg.Co
     # the database is still there and still protected
     assert log.execute("SELECT protected FROM pgwarden.branch WHERE name = 'regress_audit_safe'"
                        ).fetchone() == (True,)
+
+
+def test_branch_role_refusal_is_recorded(cluster: Cluster, log: psycopg.Connection[Any],
+                                         child: Any) -> None:  # noqa: F811
+    """PW002 from the object access hook, as the plan is set up."""
+    start = last_id(log)
+    with psycopg.connect(tcp(cluster, child.role, child.password, "regress_child"),
+                         autocommit=True) as conn:
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("SELECT pg_cancel_backend(1)")
+        assert info.value.diag.sqlstate == "PW002"
+    (row,) = wait_rows(log, start, "branch_role.refused")
+    assert row["object"] == child.role and row["database"] == "regress_child"
+    assert row["session_user_name"] == child.role and str(row["client_addr"]) == "127.0.0.1"
 
 
 # --------------------------------------------------------------------------- append-only

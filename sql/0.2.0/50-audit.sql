@@ -69,10 +69,12 @@ COMMENT ON FUNCTION @extschema@._audit_role_name(oid) IS
 REVOKE ALL ON FUNCTION @extschema@._audit_role_name(oid) FROM PUBLIC;
 
 -- One audit row per action derived from a change of a policy table.
+-- Not SECURITY DEFINER: it runs as whoever changes the table (the owner of
+-- pgwarden's SECURITY DEFINER functions, or a superuser); anyone else
+-- cannot write the log, and so cannot make the change either.
 CREATE FUNCTION @extschema@._audit_row()
 RETURNS trigger
 LANGUAGE plpgsql
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $pgw$
 DECLARE
