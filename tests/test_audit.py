@@ -261,6 +261,10 @@ def test_alter_system_of_pgwarden_settings_is_recorded(cluster: Cluster,
         banned = wait_rows(log, start, "setting.set")
     assert banned[-1]["object"] == "pgwarden.password_banned_words"
     assert banned[-1]["after"]["value"] == "acme"
+    start = last_id(log)
+    log.execute("ALTER SYSTEM RESET ALL")
+    (row,) = rows_since(log, start)
+    assert (row["action"], row["object"]) == ("setting.reset_all", "ALL")
 
 
 # --------------------------------------------------------------------------- refusals
@@ -408,8 +412,14 @@ def test_attempts_to_tamper_are_recorded(log: psycopg.Connection[Any]) -> None:
     start = last_id(log)
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         log.execute("DELETE FROM pgwarden.audit_log")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        log.execute("DROP TRIGGER audit ON pgwarden.endpoint")
     rows = wait_rows(log, start, "audit.tamper_refused")
-    assert rows and rows[0]["after"] == {"statement": "DELETE"}
+    deadline = time.monotonic() + 10
+    while len(rows) < 2 and time.monotonic() < deadline:
+        rows = wait_rows(log, start, "audit.tamper_refused")
+    assert [r["after"] for r in rows] == [{"statement": "DELETE"}, {"statement": "DROP TRIGGER"}]
+    assert rows[1]["object"] == "trigger audit of table pgwarden.endpoint"
 
 
 def test_prune_is_superuser_only_and_audited(log: psycopg.Connection[Any]) -> None:

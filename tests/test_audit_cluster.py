@@ -42,6 +42,46 @@ def test_audit_log_reaches_the_standby(fresh: Scratch) -> None:  # noqa: F811
         standby.destroy()
 
 
+def test_refusals_queue_on_a_standby_until_promotion(fresh: Scratch) -> None:  # noqa: F811
+    """A standby cannot write: its refusals wait in the queue (128 events,
+    the rest counted as dropped) and are written once it is promoted."""
+    with fresh.cluster.connect() as conn:
+        conn.execute("CREATE DATABASE regress_guarded")
+    with fresh.admin() as conn:
+        conn.execute("SELECT pgwarden.register_branch('regress_guarded')")
+        conn.execute("SELECT pgwarden.protect_branch('regress_guarded')")
+        conn.execute("CHECKPOINT")
+    standby = fresh.cluster.make_standby()
+    try:
+        standby.start()
+        with standby.connect() as sconn:
+            for _ in range(130):
+                with pytest.raises(psycopg.Error) as info:
+                    sconn.execute("DROP DATABASE regress_guarded")
+                assert info.value.diag.sqlstate == "PW001"
+        time.sleep(0.5)
+        with standby.connect(SCRATCH_DB) as sconn:
+            assert sconn.execute("SELECT count(*) FROM pgwarden.audit_log"
+                                 " WHERE action = 'protection.refused'").fetchone() == (0,)
+        standby.run(standby.bindir / "pg_ctl", "-D", standby.data, "-w", "promote")
+        deadline = time.monotonic() + 20
+        while True:
+            with standby.connect(SCRATCH_DB) as sconn:
+                refused = sconn.execute("SELECT count(*) FROM pgwarden.audit_log"
+                                        " WHERE action = 'protection.refused'").fetchone()
+                dropped = sconn.execute("SELECT after FROM pgwarden.audit_log"
+                                        " WHERE action = 'audit.dropped'").fetchone()
+            if refused == (128,) and dropped is not None:
+                break
+            assert time.monotonic() < deadline, (refused, dropped)
+            time.sleep(0.1)
+        assert dropped[0] == {"dropped": 2}
+    finally:
+        standby.destroy()
+        with fresh.admin() as conn:
+            conn.execute("SELECT pgwarden.unprotect_branch('regress_guarded')")
+
+
 def test_damaged_policy_counted_and_shown(fresh: Scratch,  # noqa: F811
                                           capsys: pytest.CaptureFixture[str]) -> None:
     dsn = fresh.cluster.local_dsn(SCRATCH_DB)

@@ -95,7 +95,10 @@ def test_reset_is_admin_only_and_audited(cluster: Cluster, admin: psycopg.Connec
         for stmt in ("SELECT * FROM pgwarden.gate_stats", "SELECT pgwarden.gate_stats_reset()"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(stmt)
-    assert counts(admin)["admitted"] > 0
+    member, mpw = make_role("stats_admin", admin_member=True)
+    with psycopg.connect(cluster.tcp_dsn(member, mpw, dbname=CONTROL_DB), autocommit=True) as conn:
+        assert counts(conn)["admitted"] > 0
+        conn.execute("SELECT pgwarden.gate_stats_reset()")
     start = admin.execute("SELECT coalesce(max(id), 0) FROM pgwarden.audit_log").fetchone()[0]  # type: ignore[index]
     admin.execute("SELECT pgwarden.gate_stats_reset()")
     after = counts(admin)
@@ -104,7 +107,12 @@ def test_reset_is_admin_only_and_audited(cluster: Cluster, admin: psycopg.Connec
     assert len(since) == 1
     row = admin.execute("SELECT action, before FROM pgwarden.audit_log WHERE id > %s",
                         [start]).fetchone()
-    assert row is not None and row[0] == "gate_stats.reset" and row[1]["admitted"] > 0
+    assert row is not None and row[0] == "gate_stats.reset"
+    assert row[1]["admitted"] >= 0
+    member_row = admin.execute("SELECT session_user_name FROM pgwarden.audit_log"
+                               " WHERE action = 'gate_stats.reset' AND id < %s"
+                               " ORDER BY id DESC LIMIT 1", [start + 1]).fetchone()
+    assert member_row == (member,)
 
 
 def test_counting_can_be_switched_off(cluster: Cluster, admin: psycopg.Connection[Any]) -> None:
