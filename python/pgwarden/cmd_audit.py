@@ -12,6 +12,8 @@ from .audit import list_events, parse_since
 
 AUDIT_COLUMNS = ("at", "action", "object", "session_user", "current_user", "client_addr",
                  "database", "change")
+#: The table shows this much of before/after (--output json has all of it).
+CHANGE_WIDTH = 72
 
 
 def register(sub: Any) -> None:
@@ -57,7 +59,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     for e in events:
         d = e.as_dict()
         d["at"] = e.at.strftime("%Y-%m-%d %H:%M:%S%z")
-        d["change"] = _change(e.before, e.after)
+        change = _change(e.before, e.after)
+        d["change"] = change if len(change) <= CHANGE_WIDTH else change[:CHANGE_WIDTH - 1] + "…"
         rows.append(d)
     print_rows(rows, AUDIT_COLUMNS, "table")
     return EXIT_OK
