@@ -7,7 +7,8 @@
  * script's pgwarden._audit_row()) in the transaction that makes them.  This
  * file owns what the triggers cannot do:
  *
- *	- ALTER SYSTEM of a pgwarden.* setting (ProcessUtility hook).  In the
+ *	- ALTER SYSTEM of a pgwarden.* setting or of shared_preload_libraries
+ *	  (ProcessUtility hook).  In the
  *	  control database the row is written in the statement's own transaction
  *	  before the file is changed (a failing ALTER SYSTEM leaves no row);
  *	  elsewhere, and where the transaction cannot write (a standby, a
@@ -913,11 +914,14 @@ guard_audit_objects(Node *parsetree)
  *	ALTER SYSTEM of pgwarden's settings, dropped roles
  * ----------------------------------------------------------------
  */
+/* pgwarden's settings, and the one that decides whether pgwarden runs at all */
 static bool
 audited_alter_system(VariableSetStmt *set)
 {
 	return set->kind == VAR_RESET_ALL ||
-		(set->name != NULL && pg_strncasecmp(set->name, "pgwarden.", 9) == 0);
+		(set->name != NULL &&
+		 (pg_strncasecmp(set->name, "pgwarden.", 9) == 0 ||
+		  pg_strcasecmp(set->name, "shared_preload_libraries") == 0));
 }
 
 static void

@@ -262,6 +262,11 @@ def test_alter_system_of_pgwarden_settings_is_recorded(cluster: Cluster,
     assert banned[-1]["object"] == "pgwarden.password_banned_words"
     assert banned[-1]["after"]["value"] == "acme"
     start = last_id(log)
+    log.execute("ALTER SYSTEM SET shared_preload_libraries = 'pgwarden'")
+    log.execute("ALTER SYSTEM RESET shared_preload_libraries")
+    assert [(r["action"], r["object"]) for r in rows_since(log, start)] == [
+        ("setting.set", "shared_preload_libraries"), ("setting.reset", "shared_preload_libraries")]
+    start = last_id(log)
     log.execute("ALTER SYSTEM RESET ALL")
     (row,) = rows_since(log, start)
     assert (row["action"], row["object"]) == ("setting.reset_all", "ALL")
