@@ -41,6 +41,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
 #include "storage/ipc.h"
@@ -504,4 +505,52 @@ pgw_endpoints_init(void)
 	/* installed after the gate's hook, so it runs around it */
 	prev_client_auth_hook = ClientAuthentication_hook;
 	ClientAuthentication_hook = endpoints_client_auth_hook;
+}
+
+/*
+ * pgwarden._endpoint_sessions(): the sessions each endpoint serves now, from
+ * the slots above (for pgwarden status; issue 13).  The names are copied
+ * under the lock and counted after it is released.
+ */
+PG_FUNCTION_INFO_V1(pgwarden_endpoint_sessions);
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(NameStr(*(const NameData *) a), NameStr(*(const NameData *) b));
+}
+
+Datum
+pgwarden_endpoint_sessions(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	NameData   *names;
+	int			n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (slots == NULL)
+		return (Datum) 0;
+	n = slots->nslots;
+	names = palloc(sizeof(NameData) * n);
+	LWLockAcquire(slots->lock, LW_SHARED);
+	memcpy(names, slots->slot, sizeof(NameData) * n);
+	LWLockRelease(slots->lock);
+	qsort(names, n, sizeof(NameData), name_cmp);
+	for (int i = 0; i < n;)
+	{
+		int			j = i;
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		while (j < n && strcmp(NameStr(names[j]), NameStr(names[i])) == 0)
+			j++;
+		if (NameStr(names[i])[0] != '\0')
+		{
+			values[0] = CStringGetTextDatum(NameStr(names[i]));
+			values[1] = Int32GetDatum(j - i);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		i = j;
+	}
+	return (Datum) 0;
 }

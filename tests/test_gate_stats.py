@@ -8,13 +8,14 @@ counters' change.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
 import pytest
 
 from conftest import CONTROL_DB
-from pgwarden import allowlist
+from pgwarden import allowlist, cli
 from pgwarden.branches import Credential, Project
 from pgwarden.sandbox import Cluster
 from test_branches import APP_PASSWORD, make_parent, project  # noqa: F401
@@ -69,7 +70,7 @@ def test_refusals_by_address_and_tls_are_counted(gate: psycopg.Connection[Any], 
 
 def test_endpoint_and_branch_role_refusals_are_counted(
         cluster: Cluster, project: Project, child: Credential,  # noqa: F811
-        admin: psycopg.Connection[Any]) -> None:
+        admin: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]) -> None:
     before = counts(admin)
     refused(tcp(cluster, child.role, child.password, "regress_main"))
     refused(tcp(cluster, "regress_app", APP_PASSWORD, "regress_main", "regress_child"))
@@ -81,6 +82,10 @@ def test_endpoint_and_branch_role_refusals_are_counted(
     dsn = tcp(cluster, child.role, child.password, "regress_child", "regress_one")
     with psycopg.connect(dsn):
         refused(dsn)
+        # pgwarden status lists the sessions each endpoint serves
+        assert cli.main(["status", "--dsn", cluster.local_dsn(CONTROL_DB), "--output", "json"]) == 0
+        eps = {e["name"]: e for e in json.loads(capsys.readouterr().out)["endpoints"]}
+        assert eps["regress_one"]["sessions"] == 1 and eps["regress_one"]["max_connections"] == 1
     got = delta(before, counts(admin))
     assert got == {"branch_role_confined": 1, "endpoint_foreign": 1, "endpoint_unknown": 1,
                    "endpoint_suspended": 1, "endpoint_over_limit": 1, "admitted": got["admitted"]}

@@ -267,7 +267,7 @@ ADMIN_FUNCTIONS = {
     "set_endpoint_limit(text,integer)", "suspend_endpoint(text)", "sync_branches()",
     "unprotect_branch(text)",
     # issue 13: the gate's counters (the view pgwarden.gate_stats reads _gate_stats)
-    "_gate_stats()", "gate_stats_reset()",
+    "_gate_stats()", "gate_stats_reset()", "_endpoint_sessions()",
 }
 #: What every role may execute.
 PUBLIC_FUNCTIONS = {"entropy_bits(text,text[])", "generate_password(integer)",

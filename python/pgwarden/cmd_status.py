@@ -60,11 +60,10 @@ def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
             "SELECT name FROM pgwarden.branches WHERE protected ORDER BY name")]
         endpoints = cur.execute(
             "SELECT e.name, e.branch, e.database, e.kind, e.max_connections, e.suspended,"
-            "       e.is_default,"
-            "       (SELECT count(*) FROM pg_catalog.pg_stat_activity a"
-            "         WHERE a.datname = e.database AND a.backend_type = 'client backend')"
-            "         AS database_sessions"
-            "  FROM pgwarden.endpoints e ORDER BY e.branch, e.is_default DESC, e.name").fetchall()
+            "       e.is_default, coalesce(s.sessions, 0) AS sessions"
+            "  FROM pgwarden.endpoints e"
+            "  LEFT JOIN pgwarden._endpoint_sessions() s ON s.endpoint = e.name"
+            " ORDER BY e.branch, e.is_default DESC, e.name").fetchall()
     assert policy is not None and entries is not None
     last = list_events(conn, limit=1)
     return {
@@ -108,13 +107,13 @@ def _print(s: dict[str, Any]) -> None:
         print(f"  {g['reason']:<22} {g['connections']:>8}   last {_ago(when, now)} from {client}")
     print("protected:   " + (", ".join(s["protected_branches"]) or "no branch is protected"))
     if s["endpoints"]:
-        print("endpoints:   name, branch, kind, state, limit, sessions on the branch's database")
+        print("endpoints:   name, branch, kind, state, limit, sessions")
         for e in s["endpoints"]:
             state = "suspended" if e["suspended"] else "active"
             limit = "no limit" if e["max_connections"] is None else f"limit {e['max_connections']}"
             default = " (default)" if e["is_default"] else ""
             print(f"  {e['name']}{default}  {e['branch']}  {e['kind']}  {state}  {limit}"
-                  f"  {e['database_sessions']} sessions")
+                  f"  {e['sessions']} sessions")
     else:
         print("endpoints:   none (no branch is registered)")
     ev = s["last_audit_event"]

@@ -286,3 +286,12 @@ COMMENT ON FUNCTION @extschema@.gate_stats_reset() IS
 'Set the connection gate''s counters on this server to zero (recorded in the audit log with the counts it cleared)';
 REVOKE ALL ON FUNCTION @extschema@.gate_stats_reset() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.gate_stats_reset() TO pgwarden_admin;
+
+CREATE FUNCTION @extschema@._endpoint_sessions(OUT endpoint text, OUT sessions integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgwarden_endpoint_sessions'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION @extschema@._endpoint_sessions() IS
+'Internal (pgwarden status): the sessions each endpoint serves on this server now';
+REVOKE ALL ON FUNCTION @extschema@._endpoint_sessions() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._endpoint_sessions() TO pgwarden_admin;
