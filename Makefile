@@ -12,6 +12,10 @@ DATA = sql/pgwarden--0.1.0.sql
 DATA_built = sql/pgwarden--0.1.0--0.2.0.sql
 EXTRA_CLEAN = sql/pgwarden--0.1.0--0.2.0.sql
 PG_CPPFLAGS = -I$(srcdir)/ext
+# pg_regress suite (test/sql, test/expected): `make installcheck` against the
+# server PGHOST/PGPORT name, which must preload pgwarden (README).
+REGRESS = init password settings allowlist branches oldextversions cleanup
+REGRESS_OPTS = --inputdir=$(srcdir)/test
 SHLIB_LINK = -lm
 
 PG_CONFIG ?= pg_config

@@ -53,6 +53,7 @@
 #include "catalog/pg_shseclabel.h"
 #include "commands/seclabel.h"
 #include "commands/dbcommands.h"
+#include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -800,6 +801,20 @@ pgw_policy_loader_main(Datum main_arg)
 			PushActiveSnapshot(GetTransactionSnapshot());
 			pgstat_report_activity(STATE_RUNNING, "polling the pgwarden policy");
 			loaded_version = loader_poll(loaded_version, force, &extension_gone);
+
+			/*
+			 * DROP EXTENSION clears the label itself
+			 * (pgw_policy_forget_control_database); this only removes a label
+			 * that another way of removing the extension left behind.  A CREATE EXTENSION may have
+			 * committed since this transaction's snapshot was taken: look
+			 * again in the latest catalog, or its fresh label would go.
+			 */
+			if (extension_gone)
+			{
+				InvalidateCatalogSnapshot();
+				if (OidIsValid(get_extension_oid("pgwarden", true)))
+					extension_gone = false;
+			}
 			if (extension_gone && !RecoveryInProgress())
 			{
 				char		sql[128];
@@ -1010,6 +1025,22 @@ pgwarden_policy_status(PG_FUNCTION_ARGS)
  * Init (postmaster)
  * ------------------------------------------------------------------------
  */
+/*
+ * DROP EXTENSION pgwarden (or anything that took it along) in this
+ * database: remove the control label in the same transaction, so a rollback
+ * keeps it and a CREATE EXTENSION right after gets a label of its own that
+ * no loader is about to clear.
+ */
+void
+pgw_policy_forget_control_database(void)
+{
+	ObjectAddress addr;
+
+	ObjectAddressSet(addr, DatabaseRelationId, MyDatabaseId);
+	if (GetSecurityLabel(&addr, PGW_CONTROL_PROVIDER) != NULL)
+		SetSecurityLabel(&addr, PGW_CONTROL_PROVIDER, NULL);
+}
+
 /* Only the install script marks a database, and only as the control one. */
 static void
 control_label_check(const ObjectAddress *object, const char *seclabel)

@@ -117,6 +117,7 @@ extern int	pgw_policy_memory_kb;
 extern int	pgw_policy_load_timeout_ms;
 
 extern void pgw_policy_init(void);
+extern void pgw_policy_forget_control_database(void);
 extern void pgw_policy_register_loader(const char *name, PgwPolicyLoader loader);
 extern void pgw_policy_register_task(PgwPolicyTask task);
 extern void pgw_policy_wake_loader(void);

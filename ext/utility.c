@@ -34,6 +34,7 @@
 #include "utils/syscache.h"
 
 #include "pgwarden.h"
+#include "policy.h"
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
@@ -152,6 +153,7 @@ pgw_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	{
 		clear_control_mark();
 		pgw_branches_clear_labels();
+		pgw_policy_forget_control_database();
 	}
 }
 
