@@ -802,19 +802,6 @@ pgw_policy_loader_main(Datum main_arg)
 			pgstat_report_activity(STATE_RUNNING, "polling the pgwarden policy");
 			loaded_version = loader_poll(loaded_version, force, &extension_gone);
 
-			/*
-			 * DROP EXTENSION clears the label itself
-			 * (pgw_policy_forget_control_database); this only removes a label
-			 * that another way of removing the extension left behind.  A CREATE EXTENSION may have
-			 * committed since this transaction's snapshot was taken: look
-			 * again in the latest catalog, or its fresh label would go.
-			 */
-			if (extension_gone)
-			{
-				InvalidateCatalogSnapshot();
-				if (OidIsValid(get_extension_oid("pgwarden", true)))
-					extension_gone = false;
-			}
 			if (extension_gone && !RecoveryInProgress())
 			{
 				char		sql[128];
