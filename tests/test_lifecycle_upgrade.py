@@ -18,6 +18,7 @@ import pytest
 
 from catalog import differences, extension_catalog
 from pgwarden import allowlist
+from pgwarden.branches import Project
 from pgwarden.sandbox import Cluster
 from proxy import Proxy
 
@@ -133,6 +134,9 @@ def test_update_keeps_the_policy_and_branches_and_equals_a_fresh_install(
         assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'pgwarden'"
                             ).fetchone() == (current_version(),)
         assert state(conn) == before
+        # 0.1.0 branch roles were members of their parent roles; the update
+        # revokes that and the documented step carries the privileges over.
+        assert Project(c.local_dsn("regress_ctl")).carry_privileges("regress_dev") > 0
         allowlist.wait_published(conn)
         assert_enforced(c, role, password)
         # and takes policy changes
