@@ -157,8 +157,9 @@ refuse(Oid classId, Oid objectId, int subId, const char *action, const char *nam
 	what = getObjectDescription(&addr, true);
 	ereport(ERROR,
 			(errcode(ERRCODE_PGW_PROTECTED_BRANCH),
-			 errmsg("protected branches exist: %s %s of pgwarden is refused",
-					action, what ? what : "an object"),
+			 errmsg("protected branches exist: %s %s%s is refused",
+					action, what ? what : "an object",
+					classId == ExtensionRelationId ? "" : ", part of pgwarden,"),
 			 errdetail("Protected branches: %s.  pgwarden's objects enforce their protections and cannot be removed, changed or detached while a branch is protected.",
 					   names),
 			 errhint("Unprotect each of them first with SELECT pgwarden.unprotect_branch(name).")));

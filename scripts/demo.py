@@ -130,8 +130,14 @@ def section_branches(c: Cluster) -> None:
                        sql.SQL("DROP DATABASE shop WITH (FORCE)"))
         expect_refusal(conn, "ALTER DATABASE shop ALLOW_CONNECTIONS false;",
                        sql.SQL("ALTER DATABASE shop ALLOW_CONNECTIONS false"))
+        expect_refusal(conn, "ALTER DATABASE shop RENAME TO shop_hidden;  -- then CREATE DATABASE shop",
+                       sql.SQL("ALTER DATABASE shop RENAME TO shop_hidden"))
     with c.connect(CONTROL_DB) as conn:
         expect_refusal(conn, "DROP EXTENSION pgwarden;", sql.SQL("DROP EXTENSION pgwarden"))
+        expect_refusal(conn, "ALTER SCHEMA pgwarden RENAME TO x;  -- then DROP SCHEMA x CASCADE",
+                       sql.SQL("ALTER SCHEMA pgwarden RENAME TO x"))
+        expect_refusal(conn, "ALTER EXTENSION pgwarden DROP TABLE pgwarden.branch;",
+                       sql.SQL("ALTER EXTENSION pgwarden DROP TABLE pgwarden.branch"))
     created = project.create_branch("dev", "shop")
     print(f"  pgwarden branches create dev --parent shop: copied with {created.strategy} in "
           f"{created.seconds:.2f} s; credentials returned once:")
@@ -141,6 +147,14 @@ def section_branches(c: Cluster) -> None:
                     c.tcp_dsn(cred.role, cred.password, dbname="dev"))
         try_connect(f"  {cred.role} to database shop (the protected parent)",
                     c.tcp_dsn(cred.role, cred.password, dbname="shop"))
+        with psycopg.connect(c.tcp_dsn(cred.role, cred.password, dbname="dev"),
+                             autocommit=True) as conn:
+            owner = conn.execute("SELECT pg_get_userbyid(relowner) FROM pg_class"
+                                 " WHERE relname = 'orders'").fetchone()[0]
+            member = conn.execute("SELECT pg_has_role(%s, 'USAGE')",
+                                  [cred.parent_role]).fetchone()[0]
+            print(f"    inside dev it owns orders ({owner}); member of {cred.parent_role}: "
+                  f"{'yes' if member else 'no'} (so it sees none of its sessions elsewhere)")
     project.create_endpoint("shop", "shop-ro", "read_only")
     print("  SELECT pgwarden.create_endpoint('shop', 'shop-ro', 'read_only');")
     with c.connect("shop", options="-c pgwarden.endpoint=shop-ro") as conn:
