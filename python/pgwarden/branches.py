@@ -56,47 +56,84 @@ STRATEGIES = ("auto", "template", "online")
 #: helper's queries must never find an operator or function of theirs.
 SAFE_SEARCH_PATH = "SET search_path = pg_catalog, pg_temp"
 
+#: Startup options of every connection the helper makes (psycopg, pg_dump,
+#: pg_restore).  A client's options outrank ALTER DATABASE ... SET, which the
+#: owner of a parent or child database chooses: ``role`` would make the
+#: helper act as that owner (and fool the check for other roles' code, which
+#: then no longer sees the owner's functions as someone else's), a read-only
+#: default would make it fail half-way.
+SAFE_OPTIONS = ("-c role=none -c search_path=pg_catalog,pg_temp"
+                " -c default_transaction_read_only=off")
+
+#: Built-in functions that are not immutable yet safe while rows are
+#: restored: they read the clock or format a time, nothing else.  Every
+#: other function that is neither immutable (and a superuser's) nor the
+#: restoring role's own is refused: stable and volatile built-ins may run
+#: SQL text (query_to_xml, table_to_xml, ts_stat), read other sessions
+#: (pg_stat_get_backend_activity) or act with the restoring role's rights
+#: (pg_terminate_backend, set_config).
+CLOCK_FUNCTIONS = ("now", "statement_timestamp", "transaction_timestamp", "clock_timestamp",
+                   "timeofday", "to_char", "date_trunc", "date_part", "timezone", "age")
 #: Code that restoring a table's rows runs, as the restoring role: CHECK
-#: constraints of tables and domains and generated columns whose expressions
-#: call a function (directly or through an operator) that neither a
-#: superuser nor the restoring role owns.  pg_restore, run by the helper,
-#: would execute it with the helper's privileges.
+#: constraints of tables and domains (NOT VALID ones too), generated
+#: columns and partition keys (COPY into a partition checks its partition
+#: constraint, which evaluates the keys of every level above it), whose
+#: expressions call a function (directly or through an operator) that is
+#: not the restoring role's own code, unless it is an immutable function of
+#: a superuser or a built-in clock function.  pg_restore, run by the helper,
+#: would execute it with the helper's privileges.  Built-ins and the members
+#: of extensions are nobody's own code: the bootstrap superuser owns them,
+#: including those of trusted extensions that any role may create.
 FOREIGN_CODE_QUERY = """
 WITH exprs AS (
-    SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass AS classid, c.oid AS objid,
-           pg_catalog.format('constraint %I of %s', c.conname,
+    SELECT pg_catalog.format('constraint %I of %s', c.conname,
                CASE WHEN c.conrelid OPERATOR(pg_catalog.<>) 0
                     THEN 'table ' OPERATOR(pg_catalog.||) c.conrelid::pg_catalog.regclass::text
                     ELSE 'domain ' OPERATOR(pg_catalog.||) c.contypid::pg_catalog.regtype::text END)
-               AS what
+               AS what, c.conbin::text AS tree
       FROM pg_catalog.pg_constraint c WHERE c.contype OPERATOR(pg_catalog.=) 'c'
     UNION ALL
-    SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass, d.oid,
-           pg_catalog.format('generated column %I of table %s', a.attname,
-                             d.adrelid::pg_catalog.regclass)
+    SELECT pg_catalog.format('generated column %I of table %s', a.attname,
+                             d.adrelid::pg_catalog.regclass), d.adbin::text
       FROM pg_catalog.pg_attrdef d
       JOIN pg_catalog.pg_attribute a
         ON a.attrelid OPERATOR(pg_catalog.=) d.adrelid AND a.attnum OPERATOR(pg_catalog.=) d.adnum
      WHERE a.attgenerated OPERATOR(pg_catalog.<>) ''
+    UNION ALL
+    SELECT pg_catalog.format('partition key of table %s', k.partrelid::pg_catalog.regclass),
+           k.partexprs::text
+      FROM pg_catalog.pg_partitioned_table k WHERE k.partexprs IS NOT NULL
 ), called AS (
-    SELECT e.what, dep.refobjid AS fn
-      FROM exprs e JOIN pg_catalog.pg_depend dep
-        ON dep.classid OPERATOR(pg_catalog.=) e.classid AND dep.objid OPERATOR(pg_catalog.=) e.objid
-     WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+    -- Read from the stored expression trees: pg_depend omits built-ins.
+    SELECT e.what, m[2]::pg_catalog.oid AS fn
+      FROM exprs e, pg_catalog.regexp_matches(e.tree,
+           ':(funcid|opfuncid|hashfuncid|negfuncid|aggfnoid|winfnoid) ([0-9]+)', 'g') m
     UNION ALL
     SELECT e.what, o.oprcode::pg_catalog.oid
-      FROM exprs e JOIN pg_catalog.pg_depend dep
-        ON dep.classid OPERATOR(pg_catalog.=) e.classid AND dep.objid OPERATOR(pg_catalog.=) e.objid
-      JOIN pg_catalog.pg_operator o ON o.oid OPERATOR(pg_catalog.=) dep.refobjid
-     WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass
+      FROM exprs e, pg_catalog.regexp_matches(e.tree, ':opno ([0-9]+)', 'g') m,
+           pg_catalog.pg_operator o
+     WHERE o.oid OPERATOR(pg_catalog.=) m[1]::pg_catalog.oid
+    UNION ALL
+    SELECT e.what, o.oprcode::pg_catalog.oid
+      FROM exprs e, pg_catalog.regexp_matches(e.tree, ':opnos \\(o ([0-9 ]+)\\)', 'g') m,
+           pg_catalog.unnest(pg_catalog.string_to_array(m[1], ' ')) n, pg_catalog.pg_operator o
+     WHERE o.oid OPERATOR(pg_catalog.=) n::pg_catalog.oid
 )
 SELECT DISTINCT c.what, p.oid::pg_catalog.regprocedure::text AS function, r.rolname AS owner
   FROM called c
   JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) c.fn
   JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) p.proowner
- WHERE NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) CURRENT_USER
+ WHERE NOT (p.oid OPERATOR(pg_catalog.>=) 16384 AND r.rolname OPERATOR(pg_catalog.=) SESSION_USER
+            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x
+                             WHERE x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+                               AND x.objid OPERATOR(pg_catalog.=) p.oid
+                               AND x.deptype OPERATOR(pg_catalog.=) 'e'))
+   AND NOT (r.rolsuper AND p.provolatile OPERATOR(pg_catalog.=) 'i')
+   AND NOT (p.oid OPERATOR(pg_catalog.<) 16384
+            AND p.proname OPERATOR(pg_catalog.=) ANY ('{CLOCK_LIST}'::pg_catalog.name[]))
  ORDER BY 1, 2
-"""
+""".replace("CLOCK_LIST", ",".join(CLOCK_FUNCTIONS))
+
 
 
 #: Privileges held inside the child by a parent role, directly or through a
@@ -322,7 +359,8 @@ class Project:
     # -- plumbing --------------------------------------------------------------
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-        with psycopg.connect(self.dsn, autocommit=True, row_factory=dict_row) as conn:
+        with psycopg.connect(self.dsn, autocommit=True, row_factory=dict_row,
+                             options=self._options()) as conn:
             conn.execute(SAFE_SEARCH_PATH)
             yield conn
 
@@ -331,6 +369,11 @@ class Project:
         if self._bindir is None:
             self._bindir = _pg_bindir()
         return self._bindir
+
+    def _options(self) -> str:
+        """The DSN's own startup options, then SAFE_OPTIONS (later ones win)."""
+        given = psycopg.conninfo.conninfo_to_dict(self.dsn).get("options")
+        return f"{given} {SAFE_OPTIONS}" if given else SAFE_OPTIONS
 
     def _conninfo(self, dbname: str) -> tuple[str, dict[str, str]]:
         """Connection string for another database of the cluster, and the
@@ -341,6 +384,7 @@ class Project:
         if pw is not None:
             env["PGPASSWORD"] = str(pw)
         params["dbname"] = dbname
+        params["options"] = self._options()
         return psycopg.conninfo.make_conninfo("", **params), env
 
     def _fetch_one(self, conn: psycopg.Connection[dict[str, Any]], query: sql.Composed | str,
@@ -557,7 +601,7 @@ class Project:
                    role: str) -> int:
         ident = sql.Identifier
         args = {"parent": parent, "branch_role": role}
-        stmts: list[sql.Composable] = []
+        stmts: list[sql.Composed] = []
         # Ownership.  REASSIGN OWNED also moves the parent role's databases
         # and tablespaces (shared objects) everywhere: give those back, in
         # the same transaction, except the child's own database.
@@ -616,14 +660,34 @@ class Project:
 
     def _create_empty(self, conn: psycopg.Connection[dict[str, Any]], src: dict[str, Any],
                       db: str) -> None:
-        parts = [sql.SQL("CREATE DATABASE {} TEMPLATE template0 OWNER {} ENCODING {}").format(
-            sql.Identifier(db), sql.Identifier(src["owner"]), sql.Literal(src["encoding"]))]
+        """The database an online copy restores into, closed to everyone but
+        the helper until _hand_over(): were it the parent owner's from the
+        start, that owner could connect while pg_restore runs and add a
+        trigger to its own table just before the helper's COPY fills it.
+        Created with connections off, so nobody slips in before the REVOKE."""
+        ident = sql.Identifier(db)
+        parts: list[sql.Composable] = [
+            sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {}").format(
+                ident, sql.Literal(src["encoding"]))]
         parts.append(sql.SQL("LC_COLLATE {} LC_CTYPE {}").format(
             sql.Literal(src["lc_collate"]), sql.Literal(src["lc_ctype"])))
         if src["locale_provider"] == "i":
             parts.append(sql.SQL("LOCALE_PROVIDER icu ICU_LOCALE {}").format(
                 sql.Literal(src["icu_locale"])))
+        parts.append(sql.SQL("ALLOW_CONNECTIONS false"))
         conn.execute(sql.SQL(" ").join(parts))
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(ident))
+        conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(ident))
+
+    @staticmethod
+    def _hand_over(conn: psycopg.Connection[dict[str, Any]], src: dict[str, Any],
+                   db: str) -> None:
+        """After the restore: the parent's owner owns the copy, and PUBLIC has
+        the default rights again (the parent's ACL is copied over them)."""
+        ident = sql.Identifier(db)
+        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+            ident, sql.Identifier(src["owner"])))
+        conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO PUBLIC").format(ident))
 
     def _online_copy(self, conn: psycopg.Connection[dict[str, Any]], src: dict[str, Any],
                      db: str, jobs: int, progress: Progress | None,
@@ -668,6 +732,7 @@ class Project:
                  "--dbname", child_ci, str(dumpdir)],
                 env, "restore", nitems,
                 ("finished item", "creating ", "processing data for table"), progress)
+            self._hand_over(conn, src, db)
             return str(lsn)
         except BaseException:
             if created:
