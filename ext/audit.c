@@ -353,8 +353,9 @@ audit_log_here(void)
  *	Writing out the queue (a task of the policy loader)
  * ----------------------------------------------------------------
  */
-static void
-audit_flush(void)
+/* Write one batch; true when it was full (more may be waiting). */
+static bool
+audit_flush_batch(void)
 {
 	static bool warned = false;
 	PgwAuditEvent *batch;
@@ -362,14 +363,16 @@ audit_flush(void)
 	uint64		dropped;
 	MemoryContext oldcxt;
 
+	bool		more = false;
+
 	if (queue == NULL || RecoveryInProgress())
-		return;
+		return false;
 	LWLockAcquire(queue->lock, LW_SHARED);
 	n = (int) Min(queue->tail - queue->head, AUDIT_FLUSH_BATCH);
 	dropped = queue->dropped;
 	LWLockRelease(queue->lock);
 	if (n == 0 && dropped == 0)
-		return;
+		return false;
 
 	oldcxt = MemoryContextSwitchTo(audit_cxt);
 	batch = palloc(sizeof(PgwAuditEvent) * n);
@@ -415,6 +418,7 @@ audit_flush(void)
 			queue->dropped -= dropped;
 			LWLockRelease(queue->lock);
 			warned = false;
+			more = (n == AUDIT_FLUSH_BATCH);
 		}
 	}
 	PG_CATCH();
@@ -437,6 +441,16 @@ audit_flush(void)
 	PG_END_TRY();
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(audit_cxt);
+	return more;
+}
+
+/* The policy loader's task: empty the queue, one transaction per batch. */
+static void
+audit_flush(void)
+{
+	for (int i = 0; i <= AUDIT_QUEUE_LEN / AUDIT_FLUSH_BATCH; i++)
+		if (!audit_flush_batch())
+			break;
 }
 
 /* ----------------------------------------------------------------

@@ -302,6 +302,32 @@ def test_refused_password_is_recorded_without_the_password(
     assert_not_logged(cluster, WEAK)
 
 
+def test_a_burst_of_refusals_is_recorded_or_counted(cluster: Cluster,
+                                                   log: psycopg.Connection[Any]) -> None:
+    """300 refusals in one statement overrun the queue: every one is either
+    written or counted in an audit.dropped row, none lost silently."""
+    start = last_id(log)
+    with cluster.connect() as conn:
+        conn.execute("SET application_name = 'regress-burst'")
+        conn.execute(sql.SQL(
+            "DO $$ BEGIN FOR i IN 1..300 LOOP BEGIN"
+            " EXECUTE format('CREATE ROLE regress_audit_burst PASSWORD %L', {});"
+            " EXCEPTION WHEN invalid_parameter_value THEN NULL; END; END LOOP; END $$").format(
+                sql.Literal(WEAK)))
+    deadline = time.monotonic() + 20
+    while True:
+        row = log.execute(
+            "SELECT count(*) FILTER (WHERE action = 'password.refused'"
+            "                          AND application_name = 'regress-burst'),"
+            "       coalesce(sum((after->>'dropped')::int) FILTER (WHERE action = 'audit.dropped'), 0)"
+            "  FROM pgwarden.audit_log WHERE id > %s", [start]).fetchone()
+        assert row is not None
+        if row[0] + row[1] == 300 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert row[0] + row[1] == 300 and row[0] >= 128
+
+
 def test_protection_refusals_survive_the_abort(cluster: Cluster, log: psycopg.Connection[Any],
                                                project: Project) -> None:
     make_parent(cluster, "regress_audit_safe")
