@@ -65,6 +65,7 @@
 #include "postmaster/postmaster.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
@@ -811,7 +812,15 @@ pgw_policy_loader_main(Datum main_arg)
 				 * setting this very label: block new ones (they insert into
 				 * pg_extension) and look again with a fresh snapshot before
 				 * removing it, or a quick DROP + CREATE would lose the label.
+				 *
+				 * Lock order: the database first (what SECURITY LABEL ... ON
+				 * DATABASE takes), then pg_extension.  CREATE EXTENSION's
+				 * script labels the database and later updates pg_extension
+				 * again (pg_extension_config_dump), having released its first
+				 * lock on it: the other order deadlocks with it.
 				 */
+				LockSharedObject(DatabaseRelationId, MyDatabaseId, 0,
+								 ShareUpdateExclusiveLock);
 				SPI_execute("LOCK TABLE pg_catalog.pg_extension IN SHARE MODE", false, 0);
 				if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pgwarden'",
 								false, 1) == SPI_OK_SELECT && SPI_processed > 0)
