@@ -701,8 +701,8 @@ def test_cli_ip_allow(gate: Any, make_role: Any, cluster: Cluster) -> None:
     assert code == 1 and json.loads(out) == {
         "address": "192.0.2.1", "role": "regress_x", "database": "shop", "allow": False,
         "reason": "address 192.0.2.1 is not in the IP allowlist"}
-    code, out, _ = run_cli("ip-allow", "list", "--role", role, "--protected-only", "true",
-                           "--dsn", dsn, "--output", "json")
+    assert run_cli("ip-allow", "scope", "--protected-only", "true", "--dsn", dsn)[0] == 0
+    code, out, _ = run_cli("ip-allow", "list", "--role", role, "--dsn", dsn, "--output", "json")
     data = json.loads(out)
     assert data["protected_only"] is True and [e["entry"] for e in data["entries"]] == ["10.0.0.0/8"]
     code, _, err = run_cli("ip-allow", "add", "10.0.0.1/8", "--dsn", dsn)
@@ -710,7 +710,8 @@ def test_cli_ip_allow(gate: Any, make_role: Any, cluster: Cluster) -> None:
     assert 'HINT: Did you mean "10.0.0.0/8"?' in err
     code, out, _ = run_cli("ip-allow", "remove", "203.0.113.7", "--dsn", dsn, "--output", "json")
     assert code == 0 and "203.0.113.7" not in [e["entry"] for e in json.loads(out)["entries"]]
-    code, out, _ = run_cli("ip-allow", "reset", "--protected-only", "false", "--dsn", dsn)
+    code, out, _ = run_cli("ip-allow", "reset", "--protected-only", "false", "--dsn", dsn,
+                           "--yes")
     assert code == 0 and out.splitlines()[-1] == (
         "protected only: no (empty allowlist: no address is restricted)")
     assert allowlist.list_entries(gate) == []

@@ -51,7 +51,7 @@ def test_member_runs_every_ip_allow_action(member: str, admin: psycopg.Connectio
     code, out, err = run_cli("ip-allow", "add", "10.0.0.0/8", "--role", MEMBER,
                              "--comment", "office VPN", "--dsn", member)
     assert (code, err) == (0, "") and out.splitlines()[-1] == "protected only: no"
-    code, out, err = run_cli("ip-allow", "list", "--protected-only", "true", "--dsn", member,
+    code, out, err = run_cli("ip-allow", "scope", "--protected-only", "true", "--dsn", member,
                              "--output", "json")
     assert (code, err) == (0, "") and json.loads(out)["protected_only"] is True
     code, out, err = run_cli("ip-allow", "check", "203.0.113.7", "--role", "app",
@@ -60,7 +60,8 @@ def test_member_runs_every_ip_allow_action(member: str, admin: psycopg.Connectio
     assert out.startswith('allow: database "shop" is not a protected branch')
     code, out, err = run_cli("ip-allow", "remove", "203.0.113.7", "--dsn", member)
     assert (code, err) == (0, "") and "203.0.113.7 " not in out
-    code, out, err = run_cli("ip-allow", "reset", "--protected-only", "false", "--dsn", member)
+    code, out, err = run_cli("ip-allow", "reset", "--protected-only", "false", "--dsn", member,
+                             "--yes")
     assert (code, err) == (0, ""), err
     assert out.splitlines()[-1] == "protected only: no (empty allowlist: no address is restricted)"
     assert allowlist.list_entries(admin) == []

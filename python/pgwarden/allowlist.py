@@ -2,7 +2,9 @@
 
 Every function takes an open psycopg connection to the control database (the
 database where ``CREATE EXTENSION pgwarden`` ran) whose role is a superuser or
-a member of ``pgwarden_admin``.  Changes are transactional: inside
+a member of ``pgwarden_admin``.  Failures raise :mod:`pgwarden.errors` classes
+(which are also psycopg's class for the SQLSTATE); the server's WARNINGs
+(the self-lockout warning) are issued through :mod:`warnings`.  Changes are transactional: inside
 ``with conn.transaction():`` they commit or roll back together, and new
 connections see a committed change within a second.
 
@@ -23,6 +25,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+
+from . import errors
 
 SCHEMA = "pgwarden"
 
@@ -61,6 +65,7 @@ def _fn(name: str) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(name))
 
 
+@errors.helper
 def add(conn: psycopg.Connection[Any], entries: Sequence[str], *, role: str | None = None,
         comment: str | None = None) -> int:
     """Allow addresses, ranges (``A-B``) and CIDR blocks; returns how many are new.
@@ -76,6 +81,7 @@ def add(conn: psycopg.Connection[Any], entries: Sequence[str], *, role: str | No
     return int(row[0])
 
 
+@errors.helper
 def remove(conn: psycopg.Connection[Any], entries: Sequence[str], *, role: str | None = None,
            force: bool = False) -> int:
     """Remove entries (those of ``role`` when given); returns how many were removed.
@@ -90,6 +96,7 @@ def remove(conn: psycopg.Connection[Any], entries: Sequence[str], *, role: str |
     return int(row[0])
 
 
+@errors.helper
 def reset(conn: psycopg.Connection[Any], *, force: bool = False) -> int:
     """Remove every entry; an empty allowlist restricts nobody.  Returns the number removed."""
     q = sql.SQL("SELECT {}(force => %s)").format(_fn("ip_allow_reset"))
@@ -98,6 +105,7 @@ def reset(conn: psycopg.Connection[Any], *, force: bool = False) -> int:
     return int(row[0])
 
 
+@errors.helper
 def list_entries(conn: psycopg.Connection[Any], *, role: str | None = None) -> list[AllowlistEntry]:
     """The allowlist; with ``role``, only the entries limited to that role."""
     q = sql.SQL(
@@ -113,6 +121,7 @@ def list_entries(conn: psycopg.Connection[Any], *, role: str | None = None) -> l
     return [AllowlistEntry(**r) for r in rows]
 
 
+@errors.helper
 def set_protected_only(conn: psycopg.Connection[Any], enabled: bool) -> bool:
     """From now on the allowlist applies to protected branches only (or again to all)."""
     q = sql.SQL("SELECT {}(%s)").format(_fn("ip_allow_protected_only"))
@@ -121,6 +130,7 @@ def set_protected_only(conn: psycopg.Connection[Any], enabled: bool) -> bool:
     return bool(row[0])
 
 
+@errors.helper
 def protected_only(conn: psycopg.Connection[Any]) -> bool:
     """Whether the allowlist applies to protected branches only.
 
@@ -132,6 +142,7 @@ def protected_only(conn: psycopg.Connection[Any]) -> bool:
     return row is not None and bool(row[0])
 
 
+@errors.helper
 def check_connection(conn: psycopg.Connection[Any], client: str | None, role: str,
                      database: str) -> str:
     """What the gate would decide now for a TLS connection (``client=None``: Unix socket).
@@ -144,6 +155,7 @@ def check_connection(conn: psycopg.Connection[Any], client: str | None, role: st
     return str(row[0])
 
 
+@errors.helper
 def policy_status(conn: psycopg.Connection[Any]) -> PolicyStatus:
     q = sql.SQL("SELECT * FROM {}()").format(_fn("policy_status"))
     with conn.cursor(row_factory=dict_row) as cur:
@@ -152,6 +164,7 @@ def policy_status(conn: psycopg.Connection[Any]) -> PolicyStatus:
     return PolicyStatus(**row)
 
 
+@errors.helper
 def wait_published(conn: psycopg.Connection[Any], timeout: float = 2.0) -> PolicyStatus:
     """Wait until the gate enforces the committed policy; returns its status.
 

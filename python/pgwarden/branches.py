@@ -9,6 +9,15 @@ this module only sequences the steps that cannot run inside one SQL function:
 
 Identifiers are always composed with :mod:`psycopg.sql`.  Generated passwords
 are returned once, in :class:`Credential` objects whose ``repr`` hides them.
+
+Failures raise :mod:`pgwarden.errors` classes (``ProtectedBranchError``,
+``NotFound``, ...), the same class whichever helper meets them; server
+WARNINGs are issued through :mod:`warnings`, NOTICEs logged to the
+``pgwarden.server`` logger.
+
+>>> with Project("host=/run/postgresql dbname=control") as project:
+...     [b.name for b in project.branches()]
+['control', 'shop']
 """
 
 from __future__ import annotations
@@ -26,17 +35,26 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
+
+from . import errors
+from ._progress import Progress, Sampler
+from .errors import UnsafeCopyError
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
 
 from .audit import AuditEvent, list_events
 
 __all__ = [
     "Branch",
     "BranchCreated",
+    "CopyStrategy",
+    "EndpointKind",
     "BranchRole",
     "Credential",
     "Endpoint",
@@ -46,10 +64,20 @@ __all__ = [
     "branch_connection_string",
 ]
 
-#: progress(phase, done, total): phase is "dump" or "restore"; total may be 0.
-Progress = Callable[[str, int, int], None]
+#: progress(phase, done, total) is called while a branch is copied, with bytes:
+#: phase "copy" (a template copy: the new database's size of the parent's),
+#: "dump" (an online copy's dump: bytes written of the parent's table data) or
+#: "restore" (the new database's size of the parent's); total may be 0.
 
-STRATEGIES = ("auto", "template", "online")
+#: How a branch is copied: ``template`` (CREATE DATABASE ... TEMPLATE, nobody may
+#: be connected to the parent), ``online`` (snapshot-consistent pg_dump and
+#: pg_restore while the parent is in use), ``auto`` (template when idle).
+CopyStrategy = Literal["auto", "template", "online"]
+#: An endpoint admits writes (``read_write``) or none at all (``read_only``).
+EndpointKind = Literal["read_write", "read_only"]
+
+STRATEGIES: tuple[CopyStrategy, ...] = ("auto", "template", "online")
+ENDPOINT_KINDS: tuple[EndpointKind, ...] = ("read_write", "read_only")
 
 #: Every connection the helper makes resolves names in the catalog first: a
 #: database's owner chooses its search_path (ALTER DATABASE ... SET), and the
@@ -207,10 +235,6 @@ SELECT pg_catalog.quote_ident(p.polname) AS policy, p.polrelid::pg_catalog.regcl
 """
 
 
-class UnsafeCopyError(RuntimeError):
-    """An online copy would run other roles' code with the helper's privileges."""
-
-
 @dataclass(frozen=True)
 class Branch:
     name: str
@@ -338,31 +362,206 @@ def branch_connection_string(
     return f"postgresql://{auth}{netloc}/{q(database, safe='')}" + (f"?{query}" if query else "")
 
 
+_DATABASE_SIZE = ("SELECT pg_catalog.pg_database_size(d.oid) FROM pg_catalog.pg_database d"
+                  " WHERE d.datname OPERATOR(pg_catalog.=) %s")
+#: The size of the databases being created right now: directories under base/
+#: without a committed pg_database row (pg_ls_dir: superusers only).
+_CREATING_SIZE = ("SELECT coalesce(sum(pg_catalog.pg_database_size(d::pg_catalog.oid)), 0)"
+                  "  FROM pg_catalog.pg_ls_dir('base') d"
+                  " WHERE d OPERATOR(pg_catalog.~) '^[0-9]+$'"
+                  "   AND d::pg_catalog.oid OPERATOR(pg_catalog.<>) ALL"
+                  "       (SELECT oid FROM pg_catalog.pg_database)")
+
+
+class _SizeQuery:
+    """A size query asked on a connection of its own (from a progress thread)."""
+
+    def __init__(self, dsn: str, query: str, params: Sequence[Any] = ()) -> None:
+        self.dsn, self.query, self.params = dsn, query, list(params)
+        self.conn: psycopg.Connection[Any] | None = None
+
+    def __call__(self) -> int:
+        if self.conn is None:
+            self.conn = psycopg.connect(self.dsn, autocommit=True, options=SAFE_OPTIONS)
+            self.conn.execute(SAFE_SEARCH_PATH)
+        row = self.conn.execute(self.query, self.params).fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+def _tree_size(root: Path) -> int:
+    """Bytes of the files under root (an online copy's dump directory)."""
+    total = 0
+    for path in root.rglob("*"):
+        try:
+            total += path.stat().st_size
+        except OSError:
+            pass
+    return total
+
+
 def _pg_bindir() -> Path:
     exe = os.environ.get("PG_CONFIG", "pg_config")
     out = subprocess.run([exe, "--bindir"], check=True, capture_output=True, text=True)
     return Path(out.stdout.strip())
 
 
+def _dsn_of(params: dict[str, Any]) -> str:
+    return psycopg.conninfo.make_conninfo(
+        "", **{k: str(v) for k, v in params.items() if v is not None})
+
+
 class Project:
     """The pgwarden project of one cluster, reached through its control database.
 
-    ``dsn`` is a libpq connection string or URI naming the control database;
-    the role must be a superuser or a member of ``pgwarden_admin`` with
-    CREATEDB (online copies read every object of the parent: use a superuser).
+    ``source`` says how to reach the control database: a libpq connection
+    string or URI (a new connection for each operation, or one for a whole
+    ``with`` block), an open :class:`psycopg.Connection` (used as it is, left
+    open; it must not be inside a transaction) or a
+    :class:`psycopg_pool.ConnectionPool` (a connection is borrowed for each
+    operation).  The role must be a superuser or a member of
+    ``pgwarden_admin`` with CREATEDB (online copies read every object of the
+    parent: use a superuser).
+
+    ``host`` and ``sslrootcert`` go into the connection URIs of new branch
+    credentials: the host name clients use (one the server certificate
+    names) and the CA certificate that verifies it.  Without them the URIs
+    use the DSN's TCP host, else ``localhost``, and the DSN's
+    ``sslrootcert``, else the CA ``pgwarden tls init`` wrote into the data
+    directory.
+
+    >>> with Project("host=/run/postgresql dbname=control", host="db.example.com") as project:
+    ...     project.protect("shop")
+    ...     created = project.create_branch("dev", "shop")
+    ...     [c.uri for c in created.credentials]
+    ['postgresql://app%40dev:pgw_...@db.example.com:5432/dev?sslmode=verify-full&sslrootcert=...']
+    >>> Project(psycopg.connect("dbname=control", autocommit=True)).branch("dev").protected
+    False
     """
 
-    def __init__(self, dsn: str = "", *, bindir: str | os.PathLike[str] | None = None) -> None:
-        self.dsn = dsn
+    def __init__(self, source: str | psycopg.Connection[Any] | ConnectionPool[Any] = "", *,
+                 bindir: str | os.PathLike[str] | None = None, host: str | None = None,
+                 sslrootcert: str | os.PathLike[str] | None = None) -> None:
+        self._conn: psycopg.Connection[Any] | None = None
+        self._pool: ConnectionPool[Any] | None = None
+        self._held: psycopg.Connection[Any] | None = None
+        self._depth = 0
+        if isinstance(source, str):
+            self.dsn = source
+        elif isinstance(source, psycopg.Connection):
+            self._conn = source
+            params: dict[str, Any] = source.info.get_parameters()
+            if source.info.password:
+                params["password"] = source.info.password
+            self.dsn = _dsn_of(params)
+        elif hasattr(source, "connection") and hasattr(source, "conninfo"):
+            self._pool = source
+            params = psycopg.conninfo.conninfo_to_dict(source.conninfo)
+            params.update({k: v for k, v in (getattr(source, "kwargs", None) or {}).items()
+                           if isinstance(v, (str, int))})
+            self.dsn = _dsn_of(params)
+        else:
+            raise TypeError("Project needs a DSN, a psycopg.Connection or a "
+                            f"psycopg_pool.ConnectionPool, not {type(source).__name__}")
+        self.host = host
+        self.sslrootcert = None if sslrootcert is None else str(sslrootcert)
         self._bindir = Path(bindir) if bindir else None
 
+    def __repr__(self) -> str:
+        try:
+            params = psycopg.conninfo.conninfo_to_dict(self.dsn)
+        except psycopg.Error:
+            params = {}
+        shown = " ".join(f"{k}={v}" for k, v in params.items() if k != "password")
+        via = ("connection" if self._conn is not None
+               else "pool" if self._pool is not None else "dsn")
+        extra = f", host={self.host!r}" if self.host else ""
+        return f"<pgwarden.Project {via} {shown!r}{extra}>"
+
+    def __enter__(self) -> Project:
+        """Within ``with Project(dsn) as project:`` operations share one connection."""
+        if self._conn is None and self._pool is None and self._held is None:
+            self._held = self._open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
+
+    def close(self) -> None:
+        """Close the connection a ``with`` block holds (never one you passed in)."""
+        self.__exit__(None, None, None)
+
     # -- plumbing --------------------------------------------------------------
+    def _open(self) -> psycopg.Connection[Any]:
+        try:
+            conn = psycopg.connect(self.dsn, autocommit=True, row_factory=dict_row,
+                                   options=self._options())
+        except psycopg.Error as exc:
+            raise errors.from_psycopg(exc) from None
+        return errors.attach(conn)
+
     @contextmanager
-    def connect(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-        with psycopg.connect(self.dsn, autocommit=True, row_factory=dict_row,
-                             options=self._options()) as conn:
+    def _prepared(self, conn: psycopg.Connection[Any],
+                  own: bool) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        """Autocommit, dict rows and the safe search_path on a connection for the
+        length of one operation; a connection that is not ours is put back as it was."""
+        if own:
             conn.execute(SAFE_SEARCH_PATH)
             yield conn
+            return
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raise errors.StateError(
+                "Project needs a connection outside a transaction (it runs CREATE DATABASE)",
+                hint="commit or roll back first, or pass a DSN")
+        saved = (conn.autocommit, conn.row_factory)
+        conn.autocommit = True
+        conn.row_factory = dict_row
+        # What SAFE_OPTIONS gives the helper's own connections, for this
+        # operation only: the session's role, the catalog first, writable.
+        row = conn.execute(
+            "SELECT pg_catalog.current_setting('search_path') AS p,"
+            " pg_catalog.current_setting('role') AS r,"
+            " pg_catalog.current_setting('default_transaction_read_only') AS ro").fetchone()
+        conn.execute("SET role = none")
+        conn.execute("SET default_transaction_read_only = off")
+        conn.execute(SAFE_SEARCH_PATH)
+        try:
+            with errors.server_messages(conn):
+                yield conn
+        finally:
+            if not conn.closed:
+                if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE and row:
+                    conn.execute("SELECT pg_catalog.set_config('search_path', %s, false),"
+                                 " pg_catalog.set_config('default_transaction_read_only', %s,"
+                                 " false)", [row["p"], row["ro"]])
+                    conn.execute(sql.SQL("SET role = {}").format(
+                        sql.Identifier(row["r"]) if row["r"] != "none" else sql.SQL("none")))
+                conn.autocommit, conn.row_factory = saved
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        """A connection to the control database for one operation (autocommit,
+        dict rows, ``search_path = pg_catalog, pg_temp``); psycopg errors
+        raised inside the block leave it as :mod:`pgwarden.errors` classes."""
+        try:
+            if self._conn is not None or self._held is not None:
+                conn = self._conn if self._conn is not None else self._held
+                assert conn is not None
+                with self._prepared(conn, own=self._conn is None) as c:
+                    yield c
+            elif self._pool is not None:
+                with self._pool.connection() as pooled, self._prepared(pooled, own=False) as c:
+                    yield c
+            else:
+                with self._open() as fresh, self._prepared(fresh, own=True) as c:
+                    yield c
+        except psycopg.Error as exc:
+            raise errors.from_psycopg(exc) from None
 
     @property
     def bindir(self) -> Path:
@@ -416,7 +615,8 @@ class Project:
         conn.execute("SELECT pgwarden.sync_branches()")
         row = conn.execute("SELECT * FROM pgwarden.branches WHERE name = %s", [name]).fetchone()
         if row is None:
-            raise LookupError(f'branch "{name}" does not exist')
+            raise errors.NotFound(f'branch "{name}" does not exist',
+                                  hint="SELECT name FROM pgwarden.branches lists the branches.")
         return self._branch(row)
 
     @staticmethod
@@ -452,7 +652,7 @@ class Project:
         parent: str,
         *,
         database: str | None = None,
-        strategy: str = "auto",
+        strategy: CopyStrategy = "auto",
         jobs: int = 1,
         progress: Progress | None = None,
         on_snapshot: Callable[[str], None] | None = None,
@@ -469,9 +669,9 @@ class Project:
         (to compare the copy with the parent at that snapshot).
         """
         if strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
+            raise errors.InvalidValue(f"strategy must be one of {', '.join(STRATEGIES)}")
         if jobs < 1:
-            raise ValueError("jobs must be at least 1")
+            raise errors.InvalidValue("jobs must be at least 1")
         db = database or name
         started = time.monotonic()
         with self.connect() as conn:
@@ -504,7 +704,7 @@ class Project:
         return BranchCreated(branch=branch, strategy=chosen,
                              seconds=time.monotonic() - started, credentials=creds)
 
-    def reset_branch(self, name: str, *, strategy: str = "auto", jobs: int = 1,
+    def reset_branch(self, name: str, *, strategy: CopyStrategy = "auto", jobs: int = 1,
                      progress: Progress | None = None) -> Branch:
         """Replace the branch's contents with a fresh copy of its parent.
 
@@ -512,7 +712,7 @@ class Project:
         sessions connected to it are closed, the parent's never are.
         """
         if strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
+            raise errors.InvalidValue(f"strategy must be one of {', '.join(STRATEGIES)}")
         with self.connect() as conn:
             row = self._fetch_one(conn, "SELECT * FROM pgwarden._begin_change(%s, 'reset')", [name])
             database, parent = row["database"], row["parent"]
@@ -644,7 +844,9 @@ class Project:
             chosen = "template" if src["other_connections"] == 0 else "online"
         if chosen == "template":
             try:
-                return "template", self._template_copy(conn, parent, src, db)
+                with Sampler(progress, "copy", self._database_size(conn, src["database"]),
+                             _SizeQuery(self.dsn, _CREATING_SIZE)):
+                    return "template", self._template_copy(conn, parent, src, db)
             except psycopg.errors.ObjectInUse:
                 if strategy != "auto":
                     raise
@@ -716,22 +918,33 @@ class Project:
                 snapshot, lsn, ntables = row[0], row[1], int(row[2])
                 if on_snapshot is not None:
                     on_snapshot(snapshot)
-                self._run_tool(
-                    [str(self.bindir / "pg_dump"), "--snapshot", snapshot, "-Fd", "-j", str(jobs),
-                     "-f", str(dumpdir), "--compress", "0", "--no-sync", "-v",
-                     "--dbname", parent_ci],
-                    env, "dump", ntables, ("dumping contents of table",), progress)
+                data = snap.execute(
+                    "SELECT coalesce(sum(pg_catalog.pg_table_size(c.oid)), 0)::bigint"
+                    "  FROM pg_catalog.pg_class c"
+                    "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+                    " WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,m}')"
+                    "   AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}')"
+                    ).fetchone()
+                with Sampler(progress, "dump", int(data[0]) if data else 0,
+                             lambda: _tree_size(dumpdir)):
+                    self._run_tool(
+                        [str(self.bindir / "pg_dump"), "--snapshot", snapshot, "-Fd", "-j",
+                         str(jobs), "-f", str(dumpdir), "--compress", "0", "--no-sync", "-v",
+                         "--dbname", parent_ci],
+                        env, "dump", ntables, ("dumping contents of table",), None)
                 snap.rollback()
             listing = subprocess.run([str(self.bindir / "pg_restore"), "-l", str(dumpdir)],
                                      check=True, capture_output=True, text=True).stdout
             nitems = sum(1 for line in listing.splitlines() if line and not line.startswith(";"))
             self._create_empty(conn, src, db)
             created = True
-            self._run_tool(
-                [str(self.bindir / "pg_restore"), "-j", str(jobs), "--exit-on-error", "-v",
-                 "--dbname", child_ci, str(dumpdir)],
-                env, "restore", nitems,
-                ("finished item", "creating ", "processing data for table"), progress)
+            with Sampler(progress, "restore", self._database_size(conn, src["database"]),
+                         _SizeQuery(self.dsn, _DATABASE_SIZE, [db])):
+                self._run_tool(
+                    [str(self.bindir / "pg_restore"), "-j", str(jobs), "--exit-on-error", "-v",
+                     "--dbname", child_ci, str(dumpdir)],
+                    env, "restore", nitems,
+                    ("finished item", "creating ", "processing data for table"), None)
             self._hand_over(conn, src, db)
             return str(lsn)
         except BaseException:
@@ -740,6 +953,16 @@ class Project:
             raise
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    @staticmethod
+    def _database_size(conn: psycopg.Connection[Any], database: str) -> int:
+        """pg_database_size(database), 0 when it cannot be read."""
+        try:
+            with conn.cursor(row_factory=tuple_row) as cur:
+                row = cur.execute(_DATABASE_SIZE, [database]).fetchone()
+        except psycopg.Error:
+            return 0
+        return int(row[0] or 0) if row else 0
 
     @staticmethod
     def _refuse_foreign_code(snap: psycopg.Connection[Any], database: str) -> None:
@@ -784,7 +1007,7 @@ class Project:
             progress(phase, total if total else done, total)
         if rc != 0:
             detail = "\n".join(tail[-10:])
-            raise RuntimeError(f"{Path(argv[0]).name} failed (exit {rc}): {detail}")
+            raise errors.CopyError(f"{Path(argv[0]).name} failed (exit {rc})", detail=detail or None)
 
     @staticmethod
     def _wait_published(conn: psycopg.Connection[dict[str, Any]], timeout: float = 2.0) -> bool:
@@ -809,10 +1032,32 @@ class Project:
             pass
 
     def _endpoint_address(self, conn: psycopg.Connection[Any]) -> tuple[str | None, int | None, str | None]:
+        """Host, port and CA certificate for connection URIs: ``host=`` (or
+        ``$PGWARDEN_HOST``), else the connection's TCP host, else
+        ``localhost`` (never a Unix-socket path, where TLS does not apply);
+        ``sslrootcert=`` (or ``$PGWARDEN_SSLROOTCERT``), else the DSN's, else
+        the CA ``pgwarden tls init`` wrote into the data directory."""
         params = psycopg.conninfo.conninfo_to_dict(self.dsn)
-        host = conn.info.host
+        host = self.host or os.environ.get("PGWARDEN_HOST") or conn.info.host
+        if not host or host.startswith("/") or host.startswith("@"):
+            host = "localhost"
         port = conn.info.port
-        rootcert = params.get("sslrootcert")
+        rootcert = (self.sslrootcert or os.environ.get("PGWARDEN_SSLROOTCERT")
+                    or params.get("sslrootcert") or os.environ.get("PGSSLROOTCERT"))
+        if rootcert is None:
+            try:
+                row = conn.execute("SELECT pg_catalog.current_setting('data_directory', true)"
+                                   " AS d").fetchone()
+            except psycopg.Error:
+                row = None
+            datadir = row["d"] if isinstance(row, dict) else (row[0] if row else None)
+            if datadir:
+                ca = Path(datadir) / "pgwarden_ca.crt"
+                try:
+                    if ca.is_file():
+                        rootcert = str(ca)
+                except OSError:
+                    pass
         return host, port, None if rootcert is None else str(rootcert)
 
     def connection_string(self, branch: str, *, role: str | None = None,
@@ -826,11 +1071,13 @@ class Project:
                 ep = conn.execute("SELECT branch FROM pgwarden.endpoints WHERE name = %s",
                                   [endpoint]).fetchone()
                 if ep is None or ep["branch"] != branch:
-                    raise LookupError(f'endpoint "{endpoint}" is not an endpoint of branch "{branch}"')
+                    raise errors.NotFound(
+                        f'endpoint "{endpoint}" is not an endpoint of branch "{branch}"',
+                        hint="SELECT name, branch FROM pgwarden.endpoints lists the endpoints.")
             h, p, root = self._endpoint_address(conn)
             user = role or conn.info.user
         if b.database is None:
-            raise LookupError(f'branch "{branch}" has no database')
+            raise errors.StateError(f'branch "{branch}" has no database')
         return branch_connection_string(host=host or h, port=port or p, database=b.database,
                                         user=user, password=password, endpoint=endpoint,
                                         sslrootcert=sslrootcert or root)
@@ -847,10 +1094,11 @@ class Project:
         with self.connect() as conn:
             row = conn.execute("SELECT * FROM pgwarden.endpoints WHERE name = %s", [name]).fetchone()
         if row is None:
-            raise LookupError(f'endpoint "{name}" does not exist')
+            raise errors.NotFound(f'endpoint "{name}" does not exist',
+                                  hint="SELECT name, branch FROM pgwarden.endpoints lists the endpoints.")
         return Endpoint(**row)
 
-    def create_endpoint(self, branch: str, name: str, kind: str = "read_write",
+    def create_endpoint(self, branch: str, name: str, kind: EndpointKind = "read_write",
                         max_connections: int | None = None) -> Endpoint:
         with self.connect() as conn:
             conn.execute("SELECT pgwarden.create_endpoint(%s, %s, %s, %s)",
@@ -889,3 +1137,11 @@ class Project:
                 " ORDER BY branch, role", {"b": branch}).fetchall()
         return [BranchRole(**r) for r in rows]
 
+
+
+# Errors met outside ``connect()`` (the child database of carry_privileges, an
+# online copy's own connections) leave every public operation as pgwarden's
+# classes too.
+for _name, _member in list(vars(Project).items()):
+    if not _name.startswith("_") and _name not in ("connect", "close") and callable(_member):
+        setattr(Project, _name, errors.translated(_member))

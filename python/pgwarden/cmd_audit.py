@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from ._cli_util import EXIT_OK, CommandError, add_listing_arguments, connect, print_rows
+from ._cli_util import EXIT_OK, CommandError, add_command, add_group, connect, print_rows
 from .audit import list_events, parse_since
 
 AUDIT_COLUMNS = ("at", "action", "object", "session_user", "current_user", "client_addr",
@@ -17,16 +16,17 @@ CHANGE_WIDTH = 72
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("audit", help="the audit trail: who changed the policy, what was refused")
-    asub = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    lst = asub.add_parser("list", help="list audit events, oldest first")
+    asub = add_group(sub, "audit", dest="audit_command",
+                     help="the audit trail: who changed the policy, what was refused")
+    lst = add_command(asub, "list", help="list audit events, oldest first",
+                      example=["pgwarden audit list --since 1h",
+                               "pgwarden audit list --action 'branch.*' --limit 20 -o json"])
     lst.add_argument("--since", help="only events this recent (90s, 30m, 1h, 2d, 1w) or after "
                                      "this ISO time")
     lst.add_argument("--action", action="append",
                      help="only this action (repeatable; * matches anything: 'branch.*')")
     lst.add_argument("--object", help="only events about this object (an entry, branch, ...)")
     lst.add_argument("--limit", type=int, help="only the newest N events")
-    add_listing_arguments(lst)
     lst.set_defaults(func=cmd_list)
 
 
@@ -48,12 +48,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from exc
     if args.limit is not None and args.limit < 0:
         raise CommandError("--limit must be 0 or more")
-    with connect(args.dsn) as conn:
+    with connect(args.dsn, quiet=args.quiet) as conn:
         events = list_events(conn, since=since, action=args.action, object=args.object,
                              limit=args.limit)
     if args.output == "json":
-        json.dump([e.as_dict() for e in events], sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
+        print_rows([e.as_dict() for e in events], AUDIT_COLUMNS, "json")
         return EXIT_OK
     rows = []
     for e in events:

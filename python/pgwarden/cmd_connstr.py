@@ -27,7 +27,7 @@ from urllib.parse import quote, urlencode
 
 from psycopg.conninfo import conninfo_to_dict
 
-from ._cli_util import EXIT_OK, CommandError, add_dsn_argument
+from ._cli_util import EXIT_OK, CommandError, add_command, print_record
 from .cmd_branches import branch_parameters
 from .tls import CA_CERT
 
@@ -64,7 +64,6 @@ def make_uri(params: Mapping[str, Any]) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_dsn_argument(p)
     p.add_argument("--host", help="host name or address in the server certificate")
     p.add_argument("--port", type=int)
     p.add_argument("--user", help="role to connect as")
@@ -102,8 +101,12 @@ PARAMETER_SOURCES.append(branch_parameters)
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("connection-string",
-                       help="print a sslmode=verify-full connection URI")
+    p = add_command(sub, "connection-string",
+                    help="print a sslmode=verify-full connection URI (never with a password)",
+                    example=["pgwarden connection-string --host db.example.com --user app "
+                             "--dbname shop --sslrootcert ca.crt",
+                             "pgwarden connection-string dev --role app --endpoint dev-ro "
+                             "--host db.example.com --sslrootcert ca.crt"])
     add_arguments(p)
     p.set_defaults(func=cmd_connection_string)
 
@@ -113,7 +116,11 @@ def cmd_connection_string(args: argparse.Namespace) -> int:
     for source in PARAMETER_SOURCES:
         params = source(args, params)
     try:
-        print(make_uri(params))
+        uri = make_uri(params)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
+    if args.output == "json":
+        print_record({"uri": uri}, "json")
+    else:
+        print(uri)
     return EXIT_OK

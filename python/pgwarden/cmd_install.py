@@ -25,7 +25,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -35,8 +34,9 @@ from ._cli_util import (
     EXIT_FAILED,
     EXIT_OK,
     CommandError,
-    add_listing_arguments,
+    add_command,
     connect,
+    print_record,
 )
 
 PRELOAD_LINE = "shared_preload_libraries = 'pgwarden'"
@@ -45,14 +45,17 @@ LIBRARY = "pgwarden.so"
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("install", help="install the extension into PostgreSQL, or --check it")
+    p = add_command(sub, "install", help="install the extension into PostgreSQL, or --check it "
+                                         "(exit status 1 when something is missing)",
+                    example=["pgwarden install --pg-config /usr/lib/postgresql/15/bin/pg_config",
+                             "pgwarden install --check --dsn 'dbname=postgres' -o json"])
     p.add_argument("--pg-config", help="pg_config of the target installation (default: PATH)")
     p.add_argument("--check", action="store_true", help="report the state of a running server")
-    add_listing_arguments(p)
     p.set_defaults(func=cmd_install)
 
-    u = sub.add_parser("uninstall",
-                       help="remove the files pgwarden install wrote into PostgreSQL")
+    u = add_command(sub, "uninstall",
+                    help="remove the files pgwarden install wrote into PostgreSQL",
+                    example="pgwarden uninstall --pg-config /usr/lib/postgresql/15/bin/pg_config")
     u.add_argument("--pg-config", help="pg_config of the target installation (default: PATH)")
     u.set_defaults(func=cmd_uninstall)
 
@@ -125,6 +128,9 @@ class FileChange:
     path: Path
     action: str  # install: wrote, replaced, unchanged; uninstall: removed, kept, missing
     note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "action": self.action, "note": self.note or None}
 
     def line(self) -> str:
         return f"{self.action} {self.path}" + (f" ({self.note})" if self.note else "")
@@ -259,8 +265,7 @@ def cmd_install(args: argparse.Namespace) -> int:
     if args.check:
         state = check(args.dsn)
         if args.output == "json":
-            json.dump(state, sys.stdout)
-            sys.stdout.write("\n")
+            print_record(state, "json")
         else:
             yes = {True: "yes", False: "no"}
             print(f"installed: {yes[state['installed']]}"
@@ -270,7 +275,12 @@ def cmd_install(args: argparse.Namespace) -> int:
                   + (f" (database {state['control_database']})" if state["created"] else ""))
         ok = state["installed"] and state["preloaded"] and state["created"]
         return EXIT_OK if ok else EXIT_FAILED
-    for change in install(args.pg_config):
+    changes = install(args.pg_config)
+    if args.output == "json":
+        print_record({"changes": [c.as_dict() for c in changes], "preload_line": PRELOAD_LINE},
+                     "json")
+        return EXIT_OK
+    for change in changes:
         print(change.line())
     print("Now add this line to postgresql.conf and restart the server:")
     print(f"  {PRELOAD_LINE}")
@@ -281,6 +291,9 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
     changes = uninstall(args.pg_config)
+    if args.output == "json":
+        print_record({"changes": [c.as_dict() for c in changes]}, "json")
+        return EXIT_OK
     for change in changes:
         print(change.line())
     if any(c.action == "removed" and c.path.name == LIBRARY for c in changes):

@@ -3,31 +3,43 @@
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
-from ._cli_util import EXIT_OK, CommandError, add_dsn_argument
+from ._cli_util import EXIT_OK, add_command, add_group, confirm, print_record, summary
 from .branches import Project
-from .cmd_branches import helper_errors
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("project", help="the pgwarden project of this cluster")
-    psub = p.add_subparsers(dest="project_command", required=True, metavar="ACTION")
-    delete = psub.add_parser(
-        "delete",
+    psub = add_group(sub, "project", dest="project_command",
+                     help="the pgwarden project of this cluster")
+    delete = add_command(
+        psub, "delete",
         help="drop every branch database and the pgwarden extension "
-             "(refused while any branch is protected)")
-    delete.add_argument("--yes", action="store_true", help="confirm: this drops databases")
-    add_dsn_argument(delete)
+             "(refused while any branch is protected; asks first)",
+        example=["pgwarden project delete", "pgwarden project delete --yes"])
     delete.set_defaults(func=cmd_delete)
 
 
-@helper_errors
 def cmd_delete(args: argparse.Namespace) -> int:
-    if not args.yes:
-        raise CommandError("project delete drops every branch database; pass --yes to confirm")
-    dropped = Project(args.dsn).delete_project()
-    for name in dropped:
-        print(f"deleted branch {name}")
-    print("dropped extension pgwarden")
+    with Project(args.dsn) as project:
+        names = [b.name for b in project.branches()]
+        with project.connect() as conn:
+            row = conn.execute("SELECT current_database() AS db").fetchone()
+        control = row["db"] if row else "?"
+        children = [n for n in names if n != control]
+        confirm(args, f"drop {len(children)} branch databases ({', '.join(children) or 'none'}) "
+                      f'and the pgwarden extension of database "{control}"')
+        started = time.monotonic()
+        dropped = project.delete_project()
+    seconds = time.monotonic() - started
+    if args.output == "json":
+        print_record({"deleted_branches": dropped, "extension_dropped": True,
+                      "seconds": round(seconds, 3)}, "json")
+    else:
+        for name in dropped:
+            print(f"deleted branch {name}")
+        print("dropped extension pgwarden")
+    summary(args, f"deleted the project: {len(dropped)} branches and the extension "
+                  f"in {seconds:.1f} s")
     return EXIT_OK

@@ -5,26 +5,27 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from ._cli_util import EXIT_FAILED, EXIT_OK, add_dsn_argument, add_listing_arguments, connect
+from ._cli_util import EXIT_FAILED, EXIT_OK, add_command, connect, print_record
 from .audit import gate_stats, list_events
 from .metrics import exporter_yaml, scrape
 
 
 def register(sub: Any) -> None:
-    st = sub.add_parser("status", help="policy state, gate counters, protected branches, "
-                                       "endpoints and their sessions on this server")
-    add_listing_arguments(st)
+    st = add_command(sub, "status", help="policy state, gate counters, protected branches, "
+                                         "endpoints and their sessions on this server "
+                                         "(exit status 1 when the policy is not loaded)",
+                     example=["pgwarden status", "pgwarden status -o json"])
     st.set_defaults(func=cmd_status)
 
-    m = sub.add_parser("metrics", help="pgwarden's metrics in Prometheus' text format")
-    add_dsn_argument(m)
+    m = add_command(sub, "metrics", help="pgwarden's metrics in Prometheus' text format",
+                    example=["pgwarden metrics --dsn 'dbname=control user=monitor'",
+                             "pgwarden metrics --exporter-queries > queries.yaml"])
     m.add_argument("--exporter-queries", action="store_true",
                    help="print the query file for postgres_exporter instead (no server needed)")
     m.set_defaults(func=cmd_metrics)
@@ -126,11 +127,10 @@ def _print(s: dict[str, Any]) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    with connect(args.dsn) as conn:
+    with connect(args.dsn, quiet=args.quiet) as conn:
         s = collect(conn)
     if args.output == "json":
-        json.dump(s, sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
+        print_record(s, "json")
     else:
         _print(s)
     return EXIT_OK if s["policy"]["state"] == "loaded" else EXIT_FAILED
@@ -140,6 +140,6 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     if args.exporter_queries:
         sys.stdout.write(exporter_yaml())
         return EXIT_OK
-    with connect(args.dsn) as conn:
+    with connect(args.dsn, quiet=args.quiet) as conn:
         sys.stdout.write(scrape(conn))
     return EXIT_OK

@@ -18,28 +18,28 @@ clients.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from ._cli_util import EXIT_OK, CommandError, add_output_argument
+from ._cli_util import EXIT_OK, CommandError, add_command, add_group, print_record
 from .tls import CA_CERT, init_server_tls
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("tls", help="make TLS certificates clients can verify")
-    psub = p.add_subparsers(dest="tls_command", required=True, metavar="ACTION")
+    psub = add_group(sub, "tls", dest="tls_command", help="make TLS certificates clients can verify")
 
-    init = psub.add_parser("init", help="create a CA and a server certificate, turn ssl on")
+    init = add_command(psub, "init", help="create a CA and a server certificate, turn ssl on",
+                       example="pgwarden tls init --pgdata /var/lib/postgresql/15/main "
+                               "--hostname db.example.com --hostname 203.0.113.7")
     init.add_argument("--pgdata", required=True, type=Path, help="the server's data directory")
     init.add_argument("--hostname", required=True, action="append", metavar="NAME",
                       help="a host name or address clients use (repeat for several)")
     init.add_argument("--days", type=int, default=825, help="server certificate validity")
-    add_output_argument(init)
     init.set_defaults(func=cmd_init)
 
-    ca = psub.add_parser("ca", help="print the CA certificate for clients (sslrootcert)")
+    ca = add_command(psub, "ca", help="print the CA certificate for clients (sslrootcert)",
+                     example="pgwarden tls ca --pgdata /var/lib/postgresql/15/main > ca.crt")
     ca.add_argument("--pgdata", required=True, type=Path)
     ca.set_defaults(func=cmd_ca)
 
@@ -50,8 +50,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         raise CommandError(str(exc)) from exc
     if args.output == "json":
-        json.dump({k: str(v) for k, v in written.items()}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_record({**{k: str(v) for k, v in written.items()}, "names": args.hostname}, "json")
     else:
         for what, path in written.items():
             print(f"wrote {what.replace('_', ' ')}: {path}")
@@ -65,5 +64,8 @@ def cmd_ca(args: argparse.Namespace) -> int:
     path = args.pgdata / CA_CERT
     if not path.is_file():
         raise CommandError(f"no CA certificate at {path}; run pgwarden tls init first")
-    sys.stdout.write(path.read_text())
+    if args.output == "json":
+        print_record({"ca_cert": str(path), "pem": path.read_text()}, "json")
+    else:
+        sys.stdout.write(path.read_text())
     return EXIT_OK
