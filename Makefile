@@ -71,8 +71,9 @@ bench: deps
 	$(PY) bench/branching.py
 	cd tests && $(PY) -m pytest -m slow $(PYTEST_ARGS)
 
-# ruff and mypy --strict over the Python, as the style guide asks.
+# ruff and mypy --strict over the Python, as the style guide asks (make test
+# runs the same checks: tests/test_lint.py).
 lint: venv
-	$(PY) -m pip install --quiet ruff mypy
+	$(PY) -m pip install --quiet 'ruff~=0.17.6' 'mypy~=2.4.1' types-tqdm
 	$(PY) -m ruff check python tests scripts bench setup.py
 	$(PY) -m mypy --strict python/pgwarden

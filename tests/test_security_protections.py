@@ -82,8 +82,8 @@ def attacks_for(conn: psycopg.Connection[Any]) -> list[str]:
                     f"ALTER TABLE {ident} ADD COLUMN regress_c int",
                     f"ALTER EXTENSION pgwarden DROP TABLE {ident}",
                     f"CREATE RULE regress_r AS ON DELETE TO {ident} DO INSTEAD NOTHING",
-                    f"CREATE TRIGGER regress_tr BEFORE DELETE ON {ident}"
-                    " FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()",
+                    (f"CREATE TRIGGER regress_tr BEFORE DELETE ON {ident}"
+                     " FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()"),
                     f"CREATE POLICY regress_p ON {ident} USING (false)",
                     f"GRANT ALL ON {ident} TO PUBLIC"]
             for (trigger,) in conn.execute(
@@ -170,10 +170,9 @@ def test_the_reported_paths(private: Cluster) -> None:
                 conn.execute(stmt)
             assert info.value.diag.sqlstate == sqlstate, stmt
         # A transaction that tries both halves keeps nothing.
-        with pytest.raises(psycopg.Error):
-            with conn.transaction():
-                conn.execute("ALTER SCHEMA pgwarden RENAME TO x")
-                conn.execute("DROP SCHEMA x CASCADE")
+        with pytest.raises(psycopg.Error), conn.transaction():
+            conn.execute("ALTER SCHEMA pgwarden RENAME TO x")
+            conn.execute("DROP SCHEMA x CASCADE")
         assert conn.execute("SELECT extnamespace::regnamespace::text FROM pg_extension"
                             " WHERE extname = 'pgwarden'").fetchone() == ("pgwarden",)
 
@@ -273,8 +272,8 @@ def test_the_control_database_cannot_be_moved_while_protected(private: Cluster) 
                 with pytest.raises(psycopg.Error) as info:
                     other.execute("CREATE EXTENSION pgwarden")
                 assert info.value.diag.sqlstate == PW001
-                for stmt in ("SECURITY LABEL FOR pgwarden_control ON DATABASE regress_other"
-                             " IS 'control database'",
+                for stmt in (("SECURITY LABEL FOR pgwarden_control ON DATABASE regress_other"
+                              " IS 'control database'"),
                              "SECURITY LABEL FOR pgwarden_control ON DATABASE regress_ctl IS NULL"):
                     with pytest.raises(psycopg.Error) as info:
                         other.execute(stmt)

@@ -70,19 +70,18 @@ def explain(exc: errors.PgwardenError, dsn: str) -> tuple[str, str | None, int]:
         control = _look(dsn, CONTROL_QUERY)
         if control and control.get("datname"):
             other = str(control["datname"])
-            return (f'pgwarden is created in database "{other}", not in "{db}": '
-                    "connect to that database",
+            return (f'pgwarden is created in database "{other}", not in "{db}": connect to it',
                     f"pass --dsn {shell_quote('dbname=' + other)} (or set PGDATABASE={other})",
                     EXIT_USAGE)
-        return (f'pgwarden is not created in database "{db}": run CREATE EXTENSION pgwarden '
-                "in the control database",
+        return (f'pgwarden is not created in database "{db}": '
+                + "run CREATE EXTENSION pgwarden in the control database",
                 "pgwarden install --check says what is missing (the library, the preload, "
-                "the extension)", EXIT_FAILED)
+                + "the extension)", EXIT_FAILED)
     if isinstance(exc, errors.PermissionDenied) and _PERMISSION.match(exc.message):
         who = _look(dsn, PRIVILEGE_QUERY)
         if who and not who.get("super") and not who.get("admin"):
             role = str(who.get("who"))
-            return (f'role "{role}" may not manage pgwarden: connect as a superuser or a '
-                    "member of pgwarden_admin",
+            return (f'role "{role}" may not manage pgwarden: '
+                    + "connect as a superuser or a member of pgwarden_admin",
                     f"a superuser can run: GRANT pgwarden_admin TO {_ident(role)};", EXIT_SERVER)
     return exc.message, exc.hint, code

@@ -13,7 +13,9 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Self
+
+import psycopg
 
 from ._cli_util import human_size
 
@@ -41,7 +43,7 @@ class Sampler:
     def _sample(self) -> None:
         try:
             done = max(int(self.measure()), self.last)
-        except Exception:  # a failed sample never fails the copy
+        except (OSError, psycopg.Error, ValueError):  # a failed sample never fails the copy
             return
         self.last = done
         if self.progress is not None:
@@ -51,7 +53,7 @@ class Sampler:
         while not self._stop.wait(self.interval):
             self._sample()
 
-    def __enter__(self) -> Sampler:
+    def __enter__(self) -> Self:
         if self.progress is not None:
             self.progress(self.phase, 0, self.total)
             self._thread = threading.Thread(target=self._run, name=f"pgwarden-{self.phase}",

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, Self
 
 import psycopg
 from psycopg import sql
@@ -53,11 +53,11 @@ from .audit import AuditEvent, list_events
 __all__ = [
     "Branch",
     "BranchCreated",
-    "CopyStrategy",
-    "EndpointKind",
     "BranchRole",
+    "CopyStrategy",
     "Credential",
     "Endpoint",
+    "EndpointKind",
     "Progress",
     "Project",
     "UnsafeCopyError",
@@ -459,7 +459,9 @@ class Project:
             self.dsn = _dsn_of(params)
         elif hasattr(source, "connection") and hasattr(source, "conninfo"):
             self._pool = source
-            params = psycopg.conninfo.conninfo_to_dict(source.conninfo)
+            conninfo = source.conninfo
+            params = psycopg.conninfo.conninfo_to_dict(conninfo() if callable(conninfo)
+                                                       else conninfo)
             params.update({k: v for k, v in (getattr(source, "kwargs", None) or {}).items()
                            if isinstance(v, (str, int))})
             self.dsn = _dsn_of(params)
@@ -481,7 +483,7 @@ class Project:
         extra = f", host={self.host!r}" if self.host else ""
         return f"<pgwarden.Project {via} {shown!r}{extra}>"
 
-    def __enter__(self) -> Project:
+    def __enter__(self) -> Self:
         """Within ``with Project(dsn) as project:`` operations share one connection."""
         if self._conn is None and self._pool is None and self._held is None:
             self._held = self._open()
@@ -1039,7 +1041,7 @@ class Project:
         the CA ``pgwarden tls init`` wrote into the data directory."""
         params = psycopg.conninfo.conninfo_to_dict(self.dsn)
         host = self.host or os.environ.get("PGWARDEN_HOST") or conn.info.host
-        if not host or host.startswith("/") or host.startswith("@"):
+        if not host or host.startswith(("/", "@")):
             host = "localhost"
         port = conn.info.port
         rootcert = (self.sslrootcert or os.environ.get("PGWARDEN_SSLROOTCERT")

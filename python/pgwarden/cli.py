@@ -110,10 +110,10 @@ def run(args: argparse.Namespace) -> int:
                 output=output)
         return exc.code
     except (errors.PgwardenError, psycopg.Error) as raw:
-        exc = errors.from_psycopg(raw) if isinstance(raw, psycopg.Error) else raw
-        message, hint, code = _explain(exc, args)
-        _report(message, sqlstate=exc.sqlstate, detail=exc.detail, hint=cli_hint(hint),
-                output=output)
+        failure = errors.from_psycopg(raw) if isinstance(raw, psycopg.Error) else raw
+        message, hint, code = _explain(failure, args)
+        _report(message, sqlstate=failure.sqlstate, detail=failure.detail,
+                hint=cli_hint(hint), output=output)
         return code
     except EOFError:
         _report("no answer (end of input): nothing was changed", sqlstate=None, detail=None,

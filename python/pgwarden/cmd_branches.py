@@ -39,8 +39,8 @@ def register(sub: Any) -> None:
 
     create = add_command(bsub, "create", help="copy a branch into a new child branch",
                          example=["pgwarden branches create dev --parent shop",
-                                  "pgwarden branches create dev --parent shop --strategy online "
-                                  "--jobs 4 --host db.example.com -o json"])
+                                  ("pgwarden branches create dev --parent shop --strategy online "
+                                   "--jobs 4 --host db.example.com -o json")])
     create.add_argument("name", help="name of the new branch")
     create.add_argument("--parent", required=True, help="branch to copy")
     create.add_argument("--database", help="database name (default: the branch name)")
@@ -78,8 +78,8 @@ def register(sub: Any) -> None:
     reset = add_command(bsub, "reset",
                         help="replace a branch's contents with a fresh copy of its parent "
                              "(keeps name, endpoints, credentials; asks first)",
-                        example=["pgwarden branches reset dev", "pgwarden branches reset dev "
-                                                                "--strategy online --yes"])
+                        example=["pgwarden branches reset dev",
+                                 "pgwarden branches reset dev --strategy online --yes"])
     reset.add_argument("name")
     reset.add_argument("--strategy", choices=STRATEGIES, default="auto", help=STRATEGY_HELP)
     reset.add_argument("--jobs", type=int, default=1, help="parallel jobs of an online copy")
@@ -95,8 +95,8 @@ def register(sub: Any) -> None:
 
     delete = add_command(bsub, "delete",
                          help="drop a branch, its endpoints and its branch roles (asks first)",
-                         example=["pgwarden branches delete dev", "pgwarden branches delete dev "
-                                                                  "--yes"])
+                         example=["pgwarden branches delete dev",
+                                  "pgwarden branches delete dev --yes"])
     delete.add_argument("name")
     delete.set_defaults(func=cmd_delete)
 
@@ -266,4 +266,4 @@ def branch_parameters(args: argparse.Namespace, params: dict[str, str]) -> dict[
     return params
 
 
-__all__ = ["register", "branch_parameters", "say"]
+__all__ = ["branch_parameters", "register", "say"]

@@ -103,10 +103,10 @@ PARAMETER_SOURCES.append(branch_parameters)
 def register(sub: Any) -> None:
     p = add_command(sub, "connection-string",
                     help="print a sslmode=verify-full connection URI (never with a password)",
-                    example=["pgwarden connection-string --host db.example.com --user app "
-                             "--dbname shop --sslrootcert ca.crt",
-                             "pgwarden connection-string dev --role app --endpoint dev-ro "
-                             "--host db.example.com --sslrootcert ca.crt"])
+                    example=[("pgwarden connection-string --host db.example.com --user app "
+                              "--dbname shop --sslrootcert ca.crt"),
+                             ("pgwarden connection-string dev --role app --endpoint dev-ro "
+                              "--host db.example.com --sslrootcert ca.crt")])
     add_arguments(p)
     p.set_defaults(func=cmd_connection_string)
 

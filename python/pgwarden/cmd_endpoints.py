@@ -24,8 +24,8 @@ def register(sub: Any) -> None:
                      help="endpoints (computes) of branches")
 
     lst = add_command(esub, "list", help="list endpoints",
-                      example=["pgwarden endpoints list", "pgwarden endpoints list --branch dev "
-                                                          "-o json"])
+                      example=["pgwarden endpoints list",
+                               "pgwarden endpoints list --branch dev -o json"])
     lst.add_argument("--branch", help="only this branch's endpoints")
     lst.set_defaults(func=cmd_list)
 

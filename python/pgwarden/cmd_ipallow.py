@@ -54,8 +54,8 @@ def register(sub: Any) -> None:
                              "branches only (true) or every database (false)")
 
     add = add_command(psub, "add", help="allow addresses, ranges (A-B) and CIDR blocks",
-                      example=["pgwarden ip-allow add 203.0.113.7 198.51.100.20-198.51.100.50 "
-                               "192.0.2.0/24",
+                      example=[("pgwarden ip-allow add 203.0.113.7 198.51.100.20-198.51.100.50 "
+                                "192.0.2.0/24"),
                                "pgwarden ip-allow add 10.0.0.0/8 --role app --comment 'office VPN'"])
     add.add_argument("entries", nargs="+", metavar="ENTRY")
     add.add_argument("--comment")

@@ -1,0 +1,32 @@
+"""ruff and mypy --strict are clean: `make test` fails on a lint error, as `make lint` does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, capture_output=True,
+                          text=True, check=False, timeout=600)
+
+
+@pytest.mark.parametrize("tool", ["ruff", "mypy"])
+def test_tool_installed(tool: str) -> None:
+    assert run(tool, "--version").returncode == 0, f"{tool} is missing: make pyinstall"
+
+
+def test_ruff_clean() -> None:
+    out = run("ruff", "check", "--output-format", "concise", "python", "tests", "scripts",
+              "bench", "setup.py")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_mypy_strict_clean() -> None:
+    out = run("mypy", "--strict", "python/pgwarden")
+    assert out.returncode == 0, out.stdout + out.stderr
