@@ -28,12 +28,31 @@ from psycopg.rows import dict_row
 
 from . import errors
 
+__all__ = [
+    "AllowlistEntry",
+    "PolicyStatus",
+    "add",
+    "check_connection",
+    "list_entries",
+    "policy_status",
+    "protected_only",
+    "remove",
+    "reset",
+    "set_protected_only",
+    "wait_published",
+]
+
 SCHEMA = "pgwarden"
 
 
 @dataclass(frozen=True)
 class AllowlistEntry:
-    """One row of ``pgwarden.ip_allowlist``."""
+    """One row of ``pgwarden.ip_allowlist``.
+
+    >>> e = list_entries(conn)[0]
+    >>> e.entry, e.kind, e.first_address, e.last_address
+    ('198.51.100.20-198.51.100.50', 'range', '198.51.100.20', '198.51.100.50')
+    """
 
     entry: str
     role: str | None
@@ -50,7 +69,11 @@ class AllowlistEntry:
 
 @dataclass(frozen=True)
 class PolicyStatus:
-    """What the connection gate is enforcing (``pgwarden.policy_status()``)."""
+    """What the connection gate is enforcing (``pgwarden.policy_status()``).
+
+    >>> policy_status(conn).state
+    'loaded'
+    """
 
     state: str  # 'loaded', 'not loaded' or 'damaged'
     version: int
@@ -73,6 +96,9 @@ def add(conn: psycopg.Connection[Any], entries: Sequence[str], *, role: str | No
     With ``role`` the entries apply to that role only.  A bad entry raises
     ``psycopg.errors.InvalidParameterValue`` (SQLSTATE 22023) naming it, and
     nothing of the call is stored.
+
+    >>> add(conn, ["10.0.0.0/8"], role="app", comment="office VPN")
+    1
     """
     q = sql.SQL("SELECT {}(%s::text[], role => %s::name, comment => %s::text)").format(
         _fn("ip_allow_add"))
@@ -88,6 +114,9 @@ def remove(conn: psycopg.Connection[Any], entries: Sequence[str], *, role: str |
 
     Refused (``psycopg.errors.ObjectNotInPrerequisiteState``, 55000) when the
     calling session's own address would be locked out, unless ``force``.
+
+    >>> remove(conn, ["203.0.113.7"])
+    1
     """
     q = sql.SQL("SELECT {}(%s::text[], role => %s::name, force => %s)").format(
         _fn("ip_allow_remove"))
@@ -98,7 +127,11 @@ def remove(conn: psycopg.Connection[Any], entries: Sequence[str], *, role: str |
 
 @errors.helper
 def reset(conn: psycopg.Connection[Any], *, force: bool = False) -> int:
-    """Remove every entry; an empty allowlist restricts nobody.  Returns the number removed."""
+    """Remove every entry; an empty allowlist restricts nobody.  Returns the number removed.
+
+    >>> reset(conn)
+    3
+    """
     q = sql.SQL("SELECT {}(force => %s)").format(_fn("ip_allow_reset"))
     row = conn.execute(q, (force,)).fetchone()
     assert row is not None
@@ -107,7 +140,11 @@ def reset(conn: psycopg.Connection[Any], *, force: bool = False) -> int:
 
 @errors.helper
 def list_entries(conn: psycopg.Connection[Any], *, role: str | None = None) -> list[AllowlistEntry]:
-    """The allowlist; with ``role``, only the entries limited to that role."""
+    """The allowlist; with ``role``, only the entries limited to that role.
+
+    >>> [(e.entry, e.role) for e in list_entries(conn, role="app")]
+    [('10.0.0.0/8', 'app')]
+    """
     q = sql.SQL(
         "SELECT entry, role, kind, host(first_address) AS first_address,"
         " host(last_address) AS last_address, comment, created_at, created_by FROM {}"
@@ -123,7 +160,11 @@ def list_entries(conn: psycopg.Connection[Any], *, role: str | None = None) -> l
 
 @errors.helper
 def set_protected_only(conn: psycopg.Connection[Any], enabled: bool) -> bool:
-    """From now on the allowlist applies to protected branches only (or again to all)."""
+    """From now on the allowlist applies to protected branches only (or again to all).
+
+    >>> set_protected_only(conn, True)
+    True
+    """
     q = sql.SQL("SELECT {}(%s)").format(_fn("ip_allow_protected_only"))
     row = conn.execute(q, (enabled,)).fetchone()
     assert row is not None
@@ -135,6 +176,9 @@ def protected_only(conn: psycopg.Connection[Any]) -> bool:
     """Whether the allowlist applies to protected branches only.
 
     Reads the view ``pgwarden.ip_allow_scope`` (granted to ``pgwarden_admin``).
+
+    >>> protected_only(conn)
+    False
     """
     q = sql.SQL("SELECT protected_only FROM {}").format(
         sql.Identifier(SCHEMA, "ip_allow_scope"))
@@ -148,6 +192,9 @@ def check_connection(conn: psycopg.Connection[Any], client: str | None, role: st
     """What the gate would decide now for a TLS connection (``client=None``: Unix socket).
 
     The answer starts with ``allow:`` or ``deny:`` and says why.
+
+    >>> check_connection(conn, "192.0.2.1", "app", "shop")
+    'deny: address 192.0.2.1 is not in the IP allowlist'
     """
     q = sql.SQL("SELECT {}(%s::inet, %s::name, %s::name)").format(_fn("check_connection"))
     row = conn.execute(q, (client, role, database)).fetchone()
@@ -157,6 +204,12 @@ def check_connection(conn: psycopg.Connection[Any], client: str | None, role: st
 
 @errors.helper
 def policy_status(conn: psycopg.Connection[Any]) -> PolicyStatus:
+    """What the connection gate is enforcing now.
+
+    >>> status = policy_status(conn)
+    >>> status.state, status.memory_used <= status.memory_capacity
+    ('loaded', True)
+    """
     q = sql.SQL("SELECT * FROM {}()").format(_fn("policy_status"))
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(q).fetchone()
@@ -170,6 +223,11 @@ def wait_published(conn: psycopg.Connection[Any], timeout: float = 2.0) -> Polic
 
     Raises TimeoutError when it does not within ``timeout`` seconds (the
     worker normally publishes within a few milliseconds of the commit).
+
+    >>> add(conn, ["203.0.113.8"])
+    1
+    >>> wait_published(conn).state
+    'loaded'
     """
     q = sql.SQL("SELECT version FROM {}").format(sql.Identifier(SCHEMA, "policy_version"))
     deadline = time.monotonic() + timeout

@@ -98,7 +98,11 @@ class AsyncProject:
     async def connect(self) -> AsyncIterator[psycopg.AsyncConnection[dict[str, Any]]]:
         """An async connection to the control database for one operation
         (autocommit, dict rows, safe search_path); errors leave it as
-        :mod:`pgwarden.errors` classes, WARNINGs through :mod:`warnings`."""
+        :mod:`pgwarden.errors` classes, WARNINGs through :mod:`warnings`.
+
+        >>> async with project.connect() as conn:            # doctest: +SKIP
+        ...     await conn.execute("SELECT 1")
+        """
         try:
             if self._conn is None:
                 async with await psycopg.AsyncConnection.connect(

@@ -25,7 +25,12 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 @dataclass(frozen=True)
 class AuditEvent:
-    """One row of ``pgwarden.audit_log``."""
+    """One row of ``pgwarden.audit_log``.
+
+    >>> e = project.audit(action="allowlist.add", limit=1)[0]
+    >>> e.action, e.after["entry"], e.session_user
+    ('allowlist.add', '203.0.113.7', 'postgres')
+    """
 
     id: int
     at: dt.datetime
@@ -50,7 +55,11 @@ class AuditEvent:
 
 @dataclass(frozen=True)
 class GateCounter:
-    """One row of ``pgwarden.gate_stats``: connections the gate decided one way."""
+    """One row of ``pgwarden.gate_stats``: connections the gate decided one way.
+
+    >>> {c.reason: c.connections for c in gate_stats(conn)}["admitted"]
+    1042
+    """
 
     reason: str
     connections: int

@@ -237,6 +237,12 @@ SELECT pg_catalog.quote_ident(p.polname) AS policy, p.polrelid::pg_catalog.regcl
 
 @dataclass(frozen=True)
 class Branch:
+    """A registered database: name, lineage, protection and state (the view ``pgwarden.branches``).
+
+    >>> b = project.branch("dev")
+    >>> b.parent, b.protected, b.endpoints
+    ('shop', False, ('dev',))
+    """
     name: str
     database: str | None
     parent: str | None
@@ -259,6 +265,12 @@ class Branch:
 
 @dataclass(frozen=True)
 class Endpoint:
+    """A named way into a branch (the view ``pgwarden.endpoints``).
+
+    >>> e = project.endpoint("dev-ro")
+    >>> e.kind, e.max_connections, e.suspended
+    ('read_only', 10, False)
+    """
     name: str
     branch: str
     database: str | None
@@ -279,6 +291,11 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class BranchRole:
+    """A branch role of a child of a protected branch (never its password).
+
+    >>> [(r.role, r.parent_role) for r in project.branch_roles("dev")]
+    [('app@dev', 'app')]
+    """
     role: str
     branch: str
     database: str | None
@@ -292,7 +309,12 @@ class BranchRole:
 
 @dataclass(frozen=True)
 class Credential:
-    """A branch role and its generated password, shown once."""
+    """A branch role and its generated password, shown once.
+
+    >>> cred = project.create_branch("dev", "shop").credentials[0]
+    >>> cred.role, cred
+    ('app@dev', Credential(role='app@dev', parent_role='app', branch='dev', database='dev'))
+    """
 
     role: str
     parent_role: str
@@ -308,6 +330,12 @@ class Credential:
 
 @dataclass(frozen=True)
 class BranchCreated:
+    """What :meth:`Project.create_branch` made: the branch, the strategy used, the time taken and the new credentials.
+
+    >>> created = project.create_branch("dev", "shop")
+    >>> created.strategy, round(created.seconds), len(created.credentials)
+    ('template', 2, 1)
+    """
     branch: Branch
     strategy: str
     seconds: float
@@ -495,7 +523,11 @@ class Project:
             held.close()
 
     def close(self) -> None:
-        """Close the connection a ``with`` block holds (never one you passed in)."""
+        """Close the connection a ``with`` block holds (never one you passed in).
+
+        >>> project = Project("dbname=control").__enter__()
+        >>> project.close()
+        """
         self.__exit__(None, None, None)
 
     # -- plumbing --------------------------------------------------------------
@@ -549,7 +581,12 @@ class Project:
     def connect(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
         """A connection to the control database for one operation (autocommit,
         dict rows, ``search_path = pg_catalog, pg_temp``); psycopg errors
-        raised inside the block leave it as :mod:`pgwarden.errors` classes."""
+        raised inside the block leave it as :mod:`pgwarden.errors` classes.
+
+        >>> with project.connect() as conn:
+        ...     conn.execute("SELECT count(*) AS n FROM pgwarden.branches").fetchone()
+        {'n': 2}
+        """
         try:
             if self._conn is not None or self._held is not None:
                 conn = self._conn if self._conn is not None else self._held
@@ -598,18 +635,35 @@ class Project:
     def audit(self, *, since: str | dt.timedelta | dt.datetime | None = None,
               action: str | Sequence[str] | None = None, object: str | None = None,
               limit: int | None = None) -> list[AuditEvent]:
-        """The audit trail, oldest first (see :func:`pgwarden.audit.list_events`)."""
+        """The audit trail, oldest first (see :func:`pgwarden.audit.list_events`).
+
+        >>> [e.action for e in project.audit(since="1h", action="branch.*")]
+        ['branch.protect', 'branch.create']
+        """
         with self.connect() as conn:
             return list_events(conn, since=since, action=action, object=object, limit=limit)
 
     # -- branches ----------------------------------------------------------------
     def branches(self) -> list[Branch]:
+        """Every branch, by name (databases created or dropped by hand are synced first).
+
+        >>> [b.name for b in project.branches()]
+        ['control', 'shop']
+        """
         with self.connect() as conn:
             conn.execute("SELECT pgwarden.sync_branches()")
             rows = conn.execute("SELECT * FROM pgwarden.branches ORDER BY name").fetchall()
         return [self._branch(r) for r in rows]
 
     def branch(self, name: str) -> Branch:
+        """One branch; :class:`~pgwarden.errors.NotFound` when there is none.
+
+        >>> project.branch("shop").protected
+        True
+        >>> project.branch("nope")
+        Traceback (most recent call last):
+        pgwarden.errors.NotFound: branch "nope" does not exist
+        """
         with self.connect() as conn:
             return self._get_branch(conn, name)
 
@@ -631,18 +685,33 @@ class Project:
 
     def register_branch(self, database: str, parent: str | None = None,
                         name: str | None = None) -> Branch:
+        """Make an existing database a branch: a root branch, or a child of ``parent``.
+
+        >>> project.register_branch("shop").parent is None
+        True
+        """
         with self.connect() as conn:
             row = self._fetch_one(conn, "SELECT pgwarden.register_branch(%s, %s, %s) AS name",
                                   [database, parent, name])
             return self._get_branch(conn, row["name"])
 
     def protect(self, name: str) -> Branch:
+        """Protect a branch: it cannot be deleted, reset or cut off, and its children get their own credentials.
+
+        >>> project.protect("shop").protected
+        True
+        """
         with self.connect() as conn:
             conn.execute("SELECT pgwarden.protect_branch(%s)", [name])
             self._wait_published(conn)
             return self._get_branch(conn, name)
 
     def unprotect(self, name: str) -> Branch:
+        """Lift the protection of a branch.
+
+        >>> project.unprotect("shop").protected
+        False
+        """
         with self.connect() as conn:
             conn.execute("SELECT pgwarden.unprotect_branch(%s)", [name])
             self._wait_published(conn)
@@ -669,6 +738,11 @@ class Project:
         credentials; they are not stored anywhere.  ``on_snapshot(id)`` is
         called with the exported snapshot of an online copy while it is held
         (to compare the copy with the parent at that snapshot).
+
+        >>> created = project.create_branch("dev", "shop", strategy="online", jobs=4,
+        ...                                 progress=lambda phase, done, total: None)
+        >>> created.branch.parent, created.strategy
+        ('shop', 'online')
         """
         if strategy not in STRATEGIES:
             raise errors.InvalidValue(f"strategy must be one of {', '.join(STRATEGIES)}")
@@ -712,6 +786,9 @@ class Project:
 
         The branch keeps its name, database name, endpoints and credentials;
         sessions connected to it are closed, the parent's never are.
+
+        >>> project.reset_branch("dev").parent_lsn
+        '0/3000148'
         """
         if strategy not in STRATEGIES:
             raise errors.InvalidValue(f"strategy must be one of {', '.join(STRATEGIES)}")
@@ -741,7 +818,13 @@ class Project:
             return self._get_branch(conn, name)
 
     def delete_branch(self, name: str) -> None:
-        """Drop the branch's database, its endpoints and its branch roles."""
+        """Drop the branch's database, its endpoints and its branch roles.
+
+        >>> project.delete_branch("dev")
+        >>> project.delete_branch("shop")          # protected
+        Traceback (most recent call last):
+        pgwarden.errors.ProtectedBranchError: branch "shop" is protected: DROP DATABASE is refused
+        """
         with self.connect() as conn:
             row = self._fetch_one(conn, "SELECT * FROM pgwarden._begin_change(%s, 'delete')", [name])
             try:
@@ -758,6 +841,9 @@ class Project:
 
         Refused by the server while any branch is protected.  The control
         database itself is kept.  Returns the names of the deleted branches.
+
+        >>> project.delete_project()
+        ['dev', 'shop']
         """
         with self.connect() as conn:
             rows = conn.execute("SELECT * FROM pgwarden._begin_project_delete()").fetchall()
@@ -781,6 +867,9 @@ class Project:
         their parent roles inside the child and nowhere else.  Runs in one
         transaction in the child; create and reset call it, and it repairs
         branches made by pgwarden 0.1.0.  Returns the number of statements.
+
+        >>> project.carry_privileges("dev")
+        7
         """
         with self.connect() as conn:
             branch = self._get_branch(conn, name)
@@ -1066,7 +1155,11 @@ class Project:
                           endpoint: str | None = None, password: str | None = None,
                           host: str | None = None, port: int | None = None,
                           sslrootcert: str | None = None) -> str:
-        """A verify-full URI for a branch (role defaults to the project's user)."""
+        """A verify-full URI for a branch (role defaults to the project's user).
+
+        >>> project.connection_string("dev", role="app@dev", endpoint="dev-ro", host="db.example.com")
+        'postgresql://app%40dev@db.example.com:5432/dev?sslmode=verify-full&sslrootcert=...&options=-c%20pgwarden.endpoint%3Ddev-ro'
+        """
         with self.connect() as conn:
             b = self._get_branch(conn, branch)
             if endpoint is not None:
@@ -1086,6 +1179,11 @@ class Project:
 
     # -- endpoints ---------------------------------------------------------------
     def endpoints(self, branch: str | None = None) -> list[Endpoint]:
+        """The endpoints, or those of one branch (its default endpoint first).
+
+        >>> [e.name for e in project.endpoints("dev")]
+        ['dev', 'dev-ro']
+        """
         with self.connect() as conn:
             rows = conn.execute(
                 "SELECT * FROM pgwarden.endpoints WHERE %(b)s::text IS NULL OR branch = %(b)s"
@@ -1093,6 +1191,11 @@ class Project:
         return [Endpoint(**r) for r in rows]
 
     def endpoint(self, name: str) -> Endpoint:
+        """One endpoint; :class:`~pgwarden.errors.NotFound` when there is none.
+
+        >>> project.endpoint("dev-ro").kind
+        'read_only'
+        """
         with self.connect() as conn:
             row = conn.execute("SELECT * FROM pgwarden.endpoints WHERE name = %s", [name]).fetchone()
         if row is None:
@@ -1102,6 +1205,11 @@ class Project:
 
     def create_endpoint(self, branch: str, name: str, kind: EndpointKind = "read_write",
                         max_connections: int | None = None) -> Endpoint:
+        """Add an endpoint to a branch: ``read_write`` or ``read_only``, with a connection limit or none.
+
+        >>> project.create_endpoint("dev", "dev-ro", "read_only", max_connections=10).kind
+        'read_only'
+        """
         with self.connect() as conn:
             conn.execute("SELECT pgwarden.create_endpoint(%s, %s, %s, %s)",
                          [branch, name, kind, max_connections])
@@ -1109,30 +1217,54 @@ class Project:
         return self.endpoint(name)
 
     def suspend_endpoint(self, name: str) -> Endpoint:
+        """Refuse new connections through an endpoint (within a second).
+
+        >>> project.suspend_endpoint("dev-ro").suspended
+        True
+        """
         with self.connect() as conn:
             conn.execute("SELECT pgwarden.suspend_endpoint(%s)", [name])
             self._wait_published(conn)
         return self.endpoint(name)
 
     def resume_endpoint(self, name: str) -> Endpoint:
+        """Accept connections through an endpoint again.
+
+        >>> project.resume_endpoint("dev-ro").suspended
+        False
+        """
         with self.connect() as conn:
             conn.execute("SELECT pgwarden.resume_endpoint(%s)", [name])
             self._wait_published(conn)
         return self.endpoint(name)
 
     def set_endpoint_limit(self, name: str, max_connections: int | None) -> Endpoint:
+        """Change an endpoint's connection limit (``None``: no limit).
+
+        >>> project.set_endpoint_limit("dev-ro", None).max_connections is None
+        True
+        """
         with self.connect() as conn:
             conn.execute("SELECT pgwarden.set_endpoint_limit(%s, %s)", [name, max_connections])
             self._wait_published(conn)
         return self.endpoint(name)
 
     def drop_endpoint(self, name: str) -> None:
+        """Drop an endpoint (refused on a protected branch, and for a default endpoint).
+
+        >>> project.drop_endpoint("dev-ro")
+        """
         with self.connect() as conn:
             conn.execute("SELECT pgwarden.drop_endpoint(%s)", [name])
             self._wait_published(conn)
 
     # -- branch roles ------------------------------------------------------------
     def branch_roles(self, branch: str | None = None) -> list[BranchRole]:
+        """The branch roles, or those of one branch; never their passwords.
+
+        >>> [r.role for r in project.branch_roles("dev")]
+        ['app@dev']
+        """
         with self.connect() as conn:
             rows = conn.execute(
                 "SELECT * FROM pgwarden.branch_roles WHERE %(b)s::text IS NULL OR branch = %(b)s"

@@ -278,6 +278,13 @@ def from_psycopg(exc: psycopg.Error) -> PgwardenError:
     The result is an instance of the pgwarden class (:func:`classify`) and of
     ``type(exc)``, with the same ``diag``, ``sqlstate``, message, detail and
     hint.  An error that already is a :class:`PgwardenError` is returned as is.
+
+    >>> try:
+    ...     conn.execute("SELECT pgwarden.drop_endpoint('nope')")
+    ... except psycopg.Error as exc:
+    ...     err = from_psycopg(exc)
+    >>> type(err).__name__, isinstance(err, psycopg.errors.UndefinedObject), err.sqlstate
+    ('NotFound', True, '42704')
     """
     if isinstance(exc, PgwardenError):
         return exc
@@ -304,7 +311,16 @@ R = TypeVar("R")
 
 
 def translated(func: Callable[P, R]) -> Callable[P, R]:
-    """Decorate a helper so that psycopg errors leave it as pgwarden errors."""
+    """Decorate a helper so that psycopg errors leave it as pgwarden errors.
+
+    >>> @translated
+    ... def branch_count(dsn: str) -> int:
+    ...     with psycopg.connect(dsn) as conn:
+    ...         return conn.execute("SELECT count(*) FROM pgwarden.branches").fetchone()[0]
+    >>> branch_count("dbname=postgres")
+    Traceback (most recent call last):
+    pgwarden.errors.NotInstalledError: relation "pgwarden.branches" does not exist
+    """
 
     @functools.wraps(func)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -365,7 +381,12 @@ warnings.filterwarnings("always", category=ServerWarning)
 
 
 def attach(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
-    """Send the server's messages on ``conn`` to warnings/logging for good."""
+    """Send the server's messages on ``conn`` to warnings/logging for good.
+
+    >>> conn = errors.attach(psycopg.connect("dbname=control"))
+    >>> conn.execute("SELECT pgwarden.ip_allow_add(ARRAY['192.0.2.1'])")  # over TCP: warns
+    ServerWarning: new connections from this session's address will be refused
+    """
     if conn not in _attached:
         conn.add_notice_handler(notice_handler)
         _attached.add(conn)
@@ -374,7 +395,11 @@ def attach(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
 
 @contextlib.contextmanager
 def server_messages(conn: psycopg.Connection[Any]) -> Iterator[None]:
-    """While the block runs, the server's messages on ``conn`` reach warnings/logging."""
+    """While the block runs, the server's messages on ``conn`` reach warnings/logging.
+
+    >>> with server_messages(conn):
+    ...     allowlist_entry_added = conn.execute("SELECT pgwarden.ip_allow_add(ARRAY['192.0.2.1'])")
+    """
     if conn in _attached:
         yield
         return
@@ -388,7 +413,15 @@ def server_messages(conn: psycopg.Connection[Any]) -> Iterator[None]:
 def helper(func: Callable[Concatenate[psycopg.Connection[Any], P], R]
            ) -> Callable[Concatenate[psycopg.Connection[Any], P], R]:
     """Decorate a helper taking a connection first: its server messages reach
-    warnings/logging, its psycopg errors leave it as pgwarden errors."""
+    warnings/logging, its psycopg errors leave it as pgwarden errors.
+
+    >>> @helper
+    ... def drop(conn: psycopg.Connection[Any], name: str) -> None:
+    ...     conn.execute("SELECT pgwarden.drop_endpoint(%s)", [name])
+    >>> drop(conn, "nope")
+    Traceback (most recent call last):
+    pgwarden.errors.NotFound: endpoint "nope" does not exist
+    """
 
     @functools.wraps(func)
     def run(conn: psycopg.Connection[Any], /, *args: P.args, **kwargs: P.kwargs) -> R:

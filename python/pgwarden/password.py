@@ -21,7 +21,12 @@ _MIN_BITS, _MAX_BITS = 64, 1024
 
 @dataclass(frozen=True)
 class PasswordCheck:
-    """The verdict on one password."""
+    """The verdict on one password.
+
+    >>> v = check_password("Summer2024!")
+    >>> bool(v), v.min_bits
+    (False, 60.0)
+    """
 
     bits: float
     min_bits: float
@@ -34,7 +39,11 @@ class PasswordCheck:
 
 
 def entropy_bits(password: str, context: Iterable[str] = ()) -> float:
-    """Estimated entropy in bits; equals SQL ``pgwarden.entropy_bits(password, context)``."""
+    """Estimated entropy in bits; equals SQL ``pgwarden.entropy_bits(password, context)``.
+
+    >>> round(entropy_bits("correct horse battery staple")) > 60
+    True
+    """
     return _entropy.estimate(password, tuple(context))[0]
 
 
@@ -49,6 +58,10 @@ def check_password(
 
     The context words are the user name, ``postgres`` and ``context`` (the
     server adds the database name and ``pgwarden.password_banned_words``).
+
+    >>> v = check_password("app2024app", username="app")
+    >>> v.ok, v.contains_username
+    (False, True)
     """
     words = [*([username] if username else []), "postgres", *context]
     bits, mask = _entropy.estimate(password, words)
@@ -74,6 +87,10 @@ def generate_password(bits: int = 80) -> str:
 
     Always accepted by the default policy (a draw the estimator scores below
     60 bits, vanishingly rare, is drawn again).
+
+    >>> pw = generate_password(bits=128)
+    >>> pw.startswith("pgw_"), check_password(pw).ok
+    (True, True)
     """
     if not _MIN_BITS <= bits <= _MAX_BITS:
         raise ValueError(f"bits must be between {_MIN_BITS} and {_MAX_BITS}, not {bits}")
