@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -134,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("PGAPPNAME", "pgwarden")  # its sessions, and pg_dump's, say who they are
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     output = "json" if _wants_json(argv) else "table"

@@ -224,7 +224,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
         roles = project.branch_roles(args.name)
         what = f'drop branch "{b.name}": database "{b.database}"'
         what += f", endpoints {', '.join(b.endpoints)}" if b.endpoints else ""
-        what += f" and {len(roles)} branch roles" if roles else ""
+        what += f" and {len(roles)} branch role{'s' if len(roles) != 1 else ''}" if roles else ""
         confirm(args, what)
         started = time.monotonic()
         project.delete_branch(args.name)
