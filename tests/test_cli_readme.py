@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from psycopg import sql
 
@@ -185,8 +184,8 @@ def test_readme_json_examples_match_real_output(cluster: Cluster, doc_state: dic
         "pgwarden endpoints resume dev-ro -o json",
         "pgwarden endpoints set-limit dev-ro none -o json",
         "pgwarden roles list --branch dev -o json",
-        "pgwarden connection-string dev --role app --endpoint dev-ro --host db.example.com "
-        "--sslrootcert ca.crt -o json",
+        ("pgwarden connection-string dev --role app --endpoint dev-ro --host db.example.com "
+         "--sslrootcert ca.crt -o json"),
         "pgwarden branches reset dev --yes -o json",
         "pgwarden endpoints delete dev-ro -o json",
         "pgwarden branches unprotect shop -o json",

@@ -35,6 +35,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Self
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from . import errors
@@ -106,7 +107,8 @@ class AsyncProject:
         try:
             if self._conn is None:
                 async with await psycopg.AsyncConnection.connect(
-                        self.dsn, autocommit=True, row_factory=dict_row) as conn:
+                        self.dsn, autocommit=True, row_factory=dict_row,
+                        options=self.sync._options()) as conn:
                     conn.add_notice_handler(errors.notice_handler)
                     await conn.execute(SAFE_SEARCH_PATH)
                     yield conn
@@ -118,18 +120,27 @@ class AsyncProject:
             saved = (conn.autocommit, conn.row_factory)
             await conn.set_autocommit(True)
             conn.row_factory = dict_row
-            cur = await conn.execute("SELECT pg_catalog.current_setting('search_path') AS p")
+            cur = await conn.execute(
+                "SELECT pg_catalog.current_setting('search_path') AS p,"
+                " pg_catalog.current_setting('role') AS r,"
+                " pg_catalog.current_setting('default_transaction_read_only') AS ro")
             row = await cur.fetchone()
+            await conn.execute("SET role = none")
+            await conn.execute("SET default_transaction_read_only = off")
             await conn.execute(SAFE_SEARCH_PATH)
             conn.add_notice_handler(errors.notice_handler)
             try:
                 yield conn
             finally:
                 conn.remove_notice_handler(errors.notice_handler)
-                if not conn.closed and (conn.info.transaction_status
-                                        == psycopg.pq.TransactionStatus.IDLE):
-                    await conn.execute("SELECT pg_catalog.set_config('search_path', %s, false)",
-                                       [row["p"] if row else ""])
+                if row and not conn.closed and (conn.info.transaction_status
+                                                == psycopg.pq.TransactionStatus.IDLE):
+                    await conn.execute(
+                        "SELECT pg_catalog.set_config('search_path', %s, false),"
+                        " pg_catalog.set_config('default_transaction_read_only', %s, false)",
+                        [row["p"], row["ro"]])
+                    await conn.execute(sql.SQL("SET role = {}").format(
+                        sql.Identifier(row["r"]) if row["r"] != "none" else sql.SQL("none")))
                     await conn.set_autocommit(saved[0])
                     conn.row_factory = saved[1]
         except psycopg.Error as exc:
