@@ -519,3 +519,42 @@ def test_zsh_completion_script() -> None:
         res = subprocess.run([zsh, "-n"], input=out.stdout, capture_output=True, text=True,
                              check=False)
         assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize(("server_hint", "cli_hint"), [
+    ("Unprotect it first: SELECT pgwarden.unprotect_branch('it''s');",
+     ("Unprotect it first: pgwarden branches unprotect 'it'\"'\"'s' (SQL: SELECT "
+     "pgwarden.unprotect_branch('it''s');)")),
+    ("Unprotect each of them first with SELECT pgwarden.unprotect_branch(name).",
+     ("Unprotect each of them first with pgwarden branches unprotect NAME (SQL: SELECT "
+     "pgwarden.unprotect_branch(name))")),
+    ("SELECT name, branch FROM pgwarden.endpoints lists the endpoints.",
+     "pgwarden endpoints list shows the endpoints."),
+    ("Suspend it instead: SELECT pgwarden.suspend_endpoint(name);",
+     "Suspend it instead: pgwarden endpoints suspend NAME"),
+    ("Add an entry covering your address first, or pass force => true to remove them anyway.",
+     ("Add an entry covering your address first (pgwarden ip-allow add ADDRESS), or pass "
+     "--force to remove them anyway.")),
+    ("Create the role first, or pass role => NULL for an entry that applies to every role.",
+     "Create the role first, or leave out --role for an entry that applies to every role."),
+    ('Did you mean "10.0.0.0/8"?', 'Did you mean "10.0.0.0/8"?'),
+])
+def test_hints_name_the_cli_command(server_hint: str, cli_hint: str) -> None:
+    from pgwarden._cli_util import cli_hint as rewrite
+    assert rewrite(server_hint) == cli_hint
+
+
+def test_the_lockout_refusal_names_force(cluster: Cluster, admin: psycopg.Connection[Any],
+                                         clean_allowlist: None) -> None:
+    admin.execute(sql.SQL("CREATE ROLE regress_cli_admin LOGIN SUPERUSER PASSWORD {}").format(
+        sql.Literal(OWNER_PASSWORD)))
+    allowlist.add(admin, ["127.0.0.1", "192.0.2.1"])
+    allowlist.wait_published(admin)
+    tcp = cluster.tcp_dsn("regress_cli_admin", OWNER_PASSWORD, dbname=CONTROL_DB)
+    out = run("ip-allow", "remove", "127.0.0.1", "--dsn", tcp)
+    assert out.returncode == 3
+    assert out.stderr.startswith("pgwarden: error: 55000: removing these IP allowlist entries "
+                                 "would lock out this session's address")
+    assert ("HINT: Add an entry covering your address first (pgwarden ip-allow add ADDRESS), "
+            "or pass --force to remove them anyway.") in out.stderr
+    assert [e.entry for e in allowlist.list_entries(admin)] == ["127.0.0.1", "192.0.2.1"]

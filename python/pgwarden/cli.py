@@ -132,6 +132,12 @@ def run(args: argparse.Namespace) -> int:
         _report(str(exc) or type(exc).__name__, sqlstate=None, detail=None, hint=None,
                 output=output)
         return EXIT_USAGE
+    except Exception as exc:  # a bug: one line, not a traceback
+        if environ_flag("PGWARDEN_DEBUG"):
+            raise
+        _report(f"internal error: {type(exc).__name__}: {exc}", sqlstate=None, detail=None,
+                hint="PGWARDEN_DEBUG=1 shows the traceback; please report it", output=output)
+        return EXIT_SERVER
 
 
 def main(argv: Sequence[str] | None = None) -> int:
