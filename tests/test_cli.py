@@ -98,7 +98,7 @@ def dsn(cluster: Cluster) -> str:
 
 @pytest.fixture
 def shop(cluster: Cluster, dsn: str) -> Iterator[str]:
-    """A parent branch with some data (about 8 MB), owned by a login role; every
+    """A parent branch with a small table, owned by a login role; every
     regress_cli_* branch is removed afterwards."""
     with cluster.connect() as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
@@ -108,8 +108,7 @@ def shop(cluster: Cluster, dsn: str) -> Iterator[str]:
     with cluster.connect(SHOP) as conn:
         conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(OWNER)))
         conn.execute("CREATE TABLE items (id int PRIMARY KEY, v text)")
-        conn.execute("INSERT INTO items SELECT g, repeat(md5(g::text), 4)"
-                     " FROM generate_series(1, 40000) g")
+        conn.execute("INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 1000) g")
     with cluster.connect(CONTROL_DB) as conn:
         conn.execute("SELECT pgwarden.register_branch(%s)", [SHOP])
     yield SHOP
@@ -125,6 +124,14 @@ def shop(cluster: Cluster, dsn: str) -> Iterator[str]:
         for (db,) in conn.execute("SELECT datname FROM pg_database"
                                   " WHERE datname LIKE 'regress\\_cli%%'").fetchall():
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(db)))
+
+
+def grow(cluster: Cluster, shop: str) -> None:
+    """About 8 MB more in the parent, for progress to measure."""
+    with cluster.connect(shop) as conn:
+        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(OWNER)))
+        conn.execute("INSERT INTO items SELECT g, repeat(md5(g::text), 4)"
+                     " FROM generate_series(1001, 41000) g")
 
 
 @pytest.fixture
@@ -372,7 +379,9 @@ def test_tables_are_aligned_and_human(shop: str, dsn: str) -> None:
 
 
 # --------------------------------------------------------------------------- progress
-def test_progress_without_a_terminal_both_strategies(shop: str, dsn: str) -> None:
+def test_progress_without_a_terminal_both_strategies(shop: str, dsn: str,
+                                                     cluster: Cluster) -> None:
+    grow(cluster, shop)
     out = run("branches", "create", "regress_cli_t", "--parent", shop, "--strategy", "template",
               "--dsn", dsn)
     assert out.returncode == 0, out.stderr
@@ -403,7 +412,8 @@ def test_progress_without_a_terminal_both_strategies(shop: str, dsn: str) -> Non
     assert out.returncode == 0 and out.stderr == ""
 
 
-def test_progress_bar_on_a_terminal(shop: str, dsn: str) -> None:
+def test_progress_bar_on_a_terminal(shop: str, dsn: str, cluster: Cluster) -> None:
+    grow(cluster, shop)
     code, text = run_tty("branches", "create", "regress_cli_p", "--parent", shop,
                          "--strategy", "online", "--dsn", dsn)
     assert code == 0, text

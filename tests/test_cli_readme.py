@@ -9,11 +9,12 @@ compares the shapes.  Every command with JSON output must have an example.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
 import shlex
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,6 @@ from pgwarden.branches import Project
 from pgwarden.sandbox import Cluster
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-PGWARDEN = [sys.executable, "-m", "pgwarden.cli"]
 
 #: Commands whose output is text only (documented as such).
 TEXT_ONLY = {"completion", "metrics"}
@@ -146,18 +146,26 @@ def fake_pg_config(tmp_path: Path) -> Path:
     return exe
 
 
-def run_documented(line: str, *, dsn: str, paths: dict[str, str]) -> tuple[int, str, str]:
+def run_documented(line: str, *, dsn: str, paths: dict[str, str],
+                   monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    """Run a README command line in this process (test_cli.py drives the
+    command as a subprocess; here only the output's shape matters)."""
+    from pgwarden import cli
+
     words = shlex.split(line)[1:]
     words = [paths.get(w, NAMES.get(w, w)) for w in words]
-    env = {**os.environ, "PGWARDEN_SSLROOTCERT": paths["ca.crt"]}
-    out = subprocess.run([*PGWARDEN, *words, "--dsn", dsn], capture_output=True, text=True,
-                         input="" if "password check" not in line else "Summer2024!\n",
-                         env=env, check=False, timeout=300)
-    return out.returncode, out.stdout, out.stderr
+    monkeypatch.setenv("PGWARDEN_SSLROOTCERT", paths["ca.crt"])
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Summer2024!\n" if "password check" in line
+                                                  else ""))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main([*words, "--dsn", dsn])
+    return code, out.getvalue(), err.getvalue()
 
 
 def test_readme_json_examples_match_real_output(cluster: Cluster, doc_state: dict[str, str],
-                                                tmp_path: Path) -> None:
+                                                tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     examples = readme_examples()
     documented = {cmd: body for cmd, body in examples}
     assert len(documented) == len(examples), "a command is documented twice"
@@ -201,7 +209,7 @@ def test_readme_json_examples_match_real_output(cluster: Cluster, doc_state: dic
     ]
     seen: dict[str, Any] = {}
     for line in scenario:
-        code, out, err = run_documented(line, dsn=dsn, paths=paths)
+        code, out, err = run_documented(line, dsn=dsn, paths=paths, monkeypatch=monkeypatch)
         assert "Traceback" not in err, err
         assert code in (0, 1), (line, err)
         seen[line] = json.loads(out)
@@ -215,7 +223,8 @@ def test_readme_json_examples_match_real_output(cluster: Cluster, doc_state: dic
             conn.execute("CREATE DATABASE regress_doc_dev")
             conn.execute("SELECT pgwarden.register_branch('regress_doc_dev', NULL, 'dev')")
         line = "pgwarden project delete --yes -o json"
-        code, out, err = run_documented(line, dsn=c.local_dsn(), paths=paths)
+        code, out, err = run_documented(line, dsn=c.local_dsn(), paths=paths,
+                                         monkeypatch=monkeypatch)
         assert code == 0, err
         seen[line] = json.loads(out)
     missing = [cmd for cmd in documented if cmd not in seen]
