@@ -635,11 +635,11 @@ scope_matches(const PgwPolicyView *view, const PgwIpScope *s,
 /*
  * The allowlist's verdict for one connection.  Caller holds the view (the
  * shared lock when it is the published one): this function must not raise
- * errors, and does not.  reason gets a sentence for the log and the client.
+ * errors, and does not.  detail gets a sentence for the server log.
  */
-bool
+PgwVerdict
 pgw_allowlist_decide(const PgwPolicyView *view, const PgwConnInfo *ci,
-					 char *reason, size_t reasonlen)
+					 char *detail, size_t detaillen)
 {
 	int			n;
 	const PgwGateConfig *config = pgw_policy_section(view, PGW_SECTION_GATE_CONFIG, &n);
@@ -663,18 +663,18 @@ pgw_allowlist_decide(const PgwPolicyView *view, const PgwConnInfo *ci,
 		(void) pgw_policy_section(view, PGW_SECTION_PROTECTED_DATABASES, &nprotected);
 		if (nprotected == 0)
 		{
-			snprintf(reason, reasonlen,
+			snprintf(detail, detaillen,
 					 "no branch is protected and the IP allowlist applies to protected branches only");
-			return true;
+			return PGW_VERDICT_ALLOW;
 		}
 	}
 	else if (config != NULL && n == 1 && config->protected_only &&
 			 !pgw_policy_database_protected(view, ci->dboid))
 	{
-		snprintf(reason, reasonlen,
+		snprintf(detail, detaillen,
 				 "database \"%s\" is not a protected branch and the IP allowlist applies to protected branches only",
 				 ci->dbname ? ci->dbname : "");
-		return true;
+		return PGW_VERDICT_ALLOW;
 	}
 
 	scopes = pgw_policy_section(view, PGW_SECTION_IP_SCOPES, &nscopes);
@@ -685,34 +685,34 @@ pgw_allowlist_decide(const PgwPolicyView *view, const PgwConnInfo *ci,
 
 	if (applicable == 0)
 	{
-		snprintf(reason, reasonlen, "no IP allowlist entry applies to role \"%s\"",
+		snprintf(detail, detaillen, "no IP allowlist entry applies to role \"%s\"",
 				 ci->role ? ci->role : "");
-		return true;
+		return PGW_VERDICT_ALLOW;
 	}
 
 	if (ci->family == 0)
 	{
 		/* a Unix-socket connection under local_connections = enforce */
-		snprintf(reason, reasonlen,
+		snprintf(detail, detaillen,
 				 "Unix-socket connections have no address and %d IP allowlist entries apply to role \"%s\"",
 				 applicable, ci->role ? ci->role : "");
-		return false;
+		return PGW_VERDICT_NO_ADDRESS;
 	}
 
 	format_address(ci->family, ci->addr, addr, sizeof(addr));
 	if (global && scope_matches(view, global, ci))
 	{
-		snprintf(reason, reasonlen, "address %s is in the IP allowlist", addr);
-		return true;
+		snprintf(detail, detaillen, "address %s is in the IP allowlist", addr);
+		return PGW_VERDICT_ALLOW;
 	}
 	if (mine && scope_matches(view, mine, ci))
 	{
-		snprintf(reason, reasonlen, "address %s is in the IP allowlist of role \"%s\"",
+		snprintf(detail, detaillen, "address %s is in the IP allowlist of role \"%s\"",
 				 addr, ci->role);
-		return true;
+		return PGW_VERDICT_ALLOW;
 	}
-	snprintf(reason, reasonlen, "address %s is not in the IP allowlist", addr);
-	return false;
+	snprintf(detail, detaillen, "address %s is not in the IP allowlist", addr);
+	return PGW_VERDICT_ADDRESS_NOT_ALLOWED;
 }
 
 /* ------------------------------------------------------------------------
@@ -814,7 +814,7 @@ pgwarden_check_connection(PG_FUNCTION_ARGS)
 	ci.dbname = PG_ARGISNULL(2) ? NULL : NameStr(*PG_GETARG_NAME(2));
 	ci.dboid = ci.dbname ? get_database_oid(ci.dbname, true) : InvalidOid;
 
-	allow = pgw_gate_decide(&ci, NULL, reason, sizeof(reason));
+	allow = PGW_VERDICT_ADMITS(pgw_gate_decide(&ci, NULL, reason, sizeof(reason)));
 	initStringInfo(&out);
 	appendStringInfo(&out, "%s: %s", allow ? "allow" : "deny", reason);
 	if (allow && !ci.local && pgw_require_ssl)
@@ -854,7 +854,7 @@ pgwarden_policy_verify(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	if (ci.dbname)
 		ci.dboid = MyDatabaseId;
-	if (pgw_allowlist_decide(&view, &ci, reason, sizeof(reason)))
+	if (pgw_allowlist_decide(&view, &ci, reason, sizeof(reason)) == PGW_VERDICT_ALLOW)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(reason));
 }

@@ -395,9 +395,9 @@ find_branch_role(const PgwBranchRoleItem *roles, int n, const char *name)
 	return NULL;
 }
 
-static bool
+static PgwVerdict
 branches_gate_check(const PgwConnInfo *ci, const struct PgwPolicyView *view,
-					char *reason, size_t reasonlen)
+					char *detail, size_t detaillen)
 {
 	bool		real = ClientAuthInProgress && MyProcPort != NULL;
 	const char *requested = real ? requested_endpoint(MyProcPort) : NULL;
@@ -410,7 +410,7 @@ branches_gate_check(const PgwConnInfo *ci, const struct PgwPolicyView *view,
 
 	pending_readonly = false;
 	if (ci->dbname == NULL)
-		return true;			/* physical replication: no database */
+		return PGW_VERDICT_ALLOW;			/* physical replication: no database */
 
 	/* A branch role may connect to its own branch's database only. */
 	roles = pgw_policy_section(view, PGW_SECTION_BRANCH_ROLES, &nroles);
@@ -420,10 +420,10 @@ branches_gate_check(const PgwConnInfo *ci, const struct PgwPolicyView *view,
 
 		if (br != NULL && br->dboid != ci->dboid)
 		{
-			snprintf(reason, reasonlen,
+			snprintf(detail, detaillen,
 					 "role \"%s\" is a branch role of branch \"%s\" and may connect to database \"%s\" only",
 					 ci->role, NameStr(br->branch), NameStr(br->database));
-			return false;
+			return PGW_VERDICT_BRANCH_ROLE;
 		}
 	}
 
@@ -433,15 +433,15 @@ branches_gate_check(const PgwConnInfo *ci, const struct PgwPolicyView *view,
 		ep = find_endpoint(eps, neps, requested);
 		if (ep == NULL)
 		{
-			snprintf(reason, reasonlen, "endpoint \"%s\" does not exist", requested);
-			return false;
+			snprintf(detail, detaillen, "endpoint \"%s\" does not exist", requested);
+			return PGW_VERDICT_ENDPOINT_UNKNOWN;
 		}
 		if (ep->dboid != ci->dboid)
 		{
-			snprintf(reason, reasonlen,
+			snprintf(detail, detaillen,
 					 "endpoint \"%s\" belongs to branch \"%s\" (database \"%s\"), not to database \"%s\"",
 					 requested, NameStr(ep->branch), NameStr(ep->database), ci->dbname);
-			return false;
+			return PGW_VERDICT_ENDPOINT_FOREIGN;
 		}
 	}
 	else
@@ -450,28 +450,28 @@ branches_gate_check(const PgwConnInfo *ci, const struct PgwPolicyView *view,
 			if (eps[i].dboid == ci->dboid && eps[i].is_default)
 				ep = &eps[i];
 		if (ep == NULL)
-			return true;		/* not a branch */
+			return PGW_VERDICT_ALLOW;		/* not a branch */
 	}
 
 	if (ep->suspended)
 	{
-		snprintf(reason, reasonlen, "endpoint \"%s\" of branch \"%s\" is suspended",
+		snprintf(detail, detaillen, "endpoint \"%s\" of branch \"%s\" is suspended",
 				 NameStr(ep->name), NameStr(ep->branch));
-		return false;
+		return PGW_VERDICT_ENDPOINT_SUSPENDED;
 	}
 	if (real)
 	{
 		if (!claim_slot(NameStr(ep->name), ep->max_connections, &count))
 		{
-			snprintf(reason, reasonlen,
+			snprintf(detail, detaillen,
 					 "endpoint \"%s\" of branch \"%s\" already has %d connections, its limit",
 					 NameStr(ep->name), NameStr(ep->branch), count);
-			return false;
+			return PGW_VERDICT_ENDPOINT_FULL;
 		}
 		pending_readonly = ep->read_only;
 		namestrcpy(&pending_endpoint, NameStr(ep->name));
 	}
-	return true;
+	return PGW_VERDICT_ALLOW;
 }
 
 /*

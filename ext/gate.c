@@ -72,11 +72,56 @@
 #include "postmaster/postmaster.h"
 #include "utils/guc.h"
 
+#include "gate.h"
 #include "gatestats.h"
 #include "pgwarden.h"
 #include "policy.h"
 
 #define PGW_MAX_GATE_CHECKS 8
+
+/*
+ * The verdicts (gate.h): a stable name each, and the one reason a refused
+ * client is told.  Indexed by PgwVerdict; keep in step with the enum.
+ */
+static const struct
+{
+	const char *name;
+	PgwClientReason client;
+}			verdicts[] =
+{
+	[PGW_VERDICT_ALLOW] = {"allowed", PGW_CLIENT_ADMITTED},
+	[PGW_VERDICT_ALLOW_REPAIR] = {"allowed_repair", PGW_CLIENT_ADMITTED},
+	[PGW_VERDICT_ADDRESS_NOT_ALLOWED] = {"address_not_allowed", PGW_CLIENT_ADDRESS},
+	[PGW_VERDICT_NO_ADDRESS] = {"no_address", PGW_CLIENT_ADDRESS},
+	[PGW_VERDICT_TLS_REQUIRED] = {"tls_required", PGW_CLIENT_TLS},
+	[PGW_VERDICT_BRANCH_ROLE] = {"branch_role", PGW_CLIENT_ENDPOINT},
+	[PGW_VERDICT_ENDPOINT_UNKNOWN] = {"endpoint_unknown", PGW_CLIENT_ENDPOINT},
+	[PGW_VERDICT_ENDPOINT_FOREIGN] = {"endpoint_foreign", PGW_CLIENT_ENDPOINT},
+	[PGW_VERDICT_ENDPOINT_SUSPENDED] = {"endpoint_suspended", PGW_CLIENT_ENDPOINT},
+	[PGW_VERDICT_ENDPOINT_FULL] = {"endpoint_full", PGW_CLIENT_ENDPOINT},
+	[PGW_VERDICT_POLICY_NOT_LOADED] = {"policy_not_loaded", PGW_CLIENT_POLICY},
+	[PGW_VERDICT_POLICY_DAMAGED] = {"policy_damaged", PGW_CLIENT_POLICY},
+};
+
+StaticAssertDecl(lengthof(verdicts) == PGW_NUM_VERDICTS,
+				 "every PgwVerdict needs an entry in verdicts[]");
+
+/*
+ * What a refused client reads after "pgwarden: connection refused: ".  An
+ * unauthenticated client may be assumed to know its own address, the role
+ * and database it asked for and whether it uses TLS; nothing else.
+ */
+static const char *const client_messages[] =
+{
+	[PGW_CLIENT_ADMITTED] = NULL,
+	[PGW_CLIENT_ADDRESS] = "address not allowed",
+	[PGW_CLIENT_TLS] = "TLS required",
+	[PGW_CLIENT_ENDPOINT] = "endpoint unavailable",
+	[PGW_CLIENT_POLICY] = "policy unavailable",
+};
+
+StaticAssertDecl(lengthof(client_messages) == PGW_NUM_CLIENT_REASONS,
+				 "every PgwClientReason needs a message in client_messages[]");
 
 bool		pgw_require_ssl = true;
 int			pgw_local_connections = PGW_LOCAL_EXEMPT;
@@ -96,6 +141,30 @@ static int	n_gate_checks = 0;
 
 /* per backend: has this connection been judged? */
 static bool gate_decided = false;
+
+const char *
+pgw_verdict_name(PgwVerdict verdict)
+{
+	if (verdict < 0 || verdict >= PGW_NUM_VERDICTS)
+		return "unknown";
+	return verdicts[verdict].name;
+}
+
+PgwClientReason
+pgw_verdict_client_reason(PgwVerdict verdict)
+{
+	/* an out-of-range verdict is a refusal: fail closed */
+	if (verdict < 0 || verdict >= PGW_NUM_VERDICTS)
+		return PGW_CLIENT_POLICY;
+	return verdicts[verdict].client;
+}
+
+/* NULL for the verdicts that admit */
+const char *
+pgw_verdict_client_message(PgwVerdict verdict)
+{
+	return client_messages[pgw_verdict_client_reason(verdict)];
+}
 
 void
 pgw_gate_register_check(PgwGateCheck check)
@@ -144,15 +213,17 @@ describe_client(const PgwConnInfo *ci, char *buf, size_t len)
 
 /*
  * The gate's verdict.  view == NULL: use the published snapshot (waiting
- * for its first load), otherwise the given one.  Raises no error.
+ * for its first load), otherwise the given one.  detail gets a sentence for
+ * the server log (and pgwarden.check_connection), never for the client.
+ * Raises no error.
  */
-bool
+PgwVerdict
 pgw_gate_decide(const PgwConnInfo *ci, const PgwPolicyView *given,
-				char *reason, size_t reasonlen)
+				char *detail, size_t detaillen)
 {
 	PgwPolicyView view;
 	PgwPolicyStatus status;
-	bool		allow;
+	PgwVerdict	verdict = PGW_VERDICT_ALLOW;
 	bool		held = false;
 	bool		exempt = ci->local && pgw_local_connections == PGW_LOCAL_EXEMPT;
 
@@ -170,49 +241,52 @@ pgw_gate_decide(const PgwConnInfo *ci, const PgwPolicyView *given,
 		{
 			if (exempt)
 			{
-				snprintf(reason, reasonlen,
+				snprintf(detail, detaillen,
 						 "Unix-socket connections are exempt (pgwarden.local_connections = exempt)");
-				return true;
+				return PGW_VERDICT_ALLOW;
 			}
 			if (status.state == PGW_POLICY_NOT_LOADED)
-				snprintf(reason, reasonlen,
+			{
+				snprintf(detail, detaillen,
 						 "the connection policy is not loaded yet (%s); %s connections are refused until it is",
 						 status.detail, ci->local ? "Unix-socket" : "TCP");
-			else
-				snprintf(reason, reasonlen,
-						 "the connection policy cannot be read (%s); %s connections are refused until it is repaired",
-						 status.detail, ci->local ? "Unix-socket" : "TCP");
-			return false;
+				return PGW_VERDICT_POLICY_NOT_LOADED;
+			}
+			snprintf(detail, detaillen,
+					 "the connection policy cannot be read (%s); %s connections are refused until it is repaired",
+					 status.detail, ci->local ? "Unix-socket" : "TCP");
+			return PGW_VERDICT_POLICY_DAMAGED;
 		}
 		held = true;
 	}
 
-	allow = exempt || pgw_allowlist_decide(&view, ci, reason, reasonlen);
-	for (int i = 0; allow && i < n_gate_checks; i++)
-		allow = gate_checks[i] (ci, &view, reason, reasonlen);
+	if (!exempt)
+		verdict = pgw_allowlist_decide(&view, ci, detail, detaillen);
+	for (int i = 0; verdict == PGW_VERDICT_ALLOW && i < n_gate_checks; i++)
+		verdict = gate_checks[i] (ci, &view, detail, detaillen);
 
 	if (held)
 		pgw_policy_release();
 
 	if (exempt)
 	{
-		if (allow)
-			snprintf(reason, reasonlen,
+		if (verdict == PGW_VERDICT_ALLOW)
+			snprintf(detail, detaillen,
 					 "Unix-socket connections are exempt (pgwarden.local_connections = exempt)");
-		return allow;
+		return verdict;
 	}
 
-	if (allow && pgw_require_ssl && !ci->ssl)
+	if (verdict == PGW_VERDICT_ALLOW && pgw_require_ssl && !ci->ssl)
 	{
 		if (ci->local)
-			snprintf(reason, reasonlen,
+			snprintf(detail, detaillen,
 					 "TLS is required (pgwarden.require_ssl is on) and Unix-socket connections cannot use TLS (pgwarden.local_connections = enforce)");
 		else
-			snprintf(reason, reasonlen,
+			snprintf(detail, detaillen,
 					 "TLS is required (pgwarden.require_ssl is on) and this connection does not use it");
-		return false;
+		return PGW_VERDICT_TLS_REQUIRED;
 	}
-	return allow;
+	return verdict;
 }
 
 /*
@@ -249,8 +323,8 @@ gate_enforce(Port *port)
 	PgwConnInfo ci;
 	char		reason[512];
 	char		client[INET6_ADDRSTRLEN + 16];
+	PgwVerdict	verdict;
 	bool		tls_refusal;
-	bool		allowed;
 
 	gate_decided = true;
 	pgw_conninfo_from_port(port, &ci);
@@ -258,13 +332,13 @@ gate_enforce(Port *port)
 	if (ci.dbname)
 		ci.dboid = database_oid(ci.dbname);
 
-	allowed = pgw_gate_decide(&ci, NULL, reason, sizeof(reason));
-	pgw_gatestats_count(allowed, reason, &ci);
-	if (allowed)
+	verdict = pgw_gate_decide(&ci, NULL, reason, sizeof(reason));
+	pgw_gatestats_count(verdict, &ci);
+	if (PGW_VERDICT_ADMITS(verdict))
 		return;
 
 	describe_client(&ci, client, sizeof(client));
-	tls_refusal = strncmp(reason, "TLS is required", 15) == 0;
+	tls_refusal = verdict == PGW_VERDICT_TLS_REQUIRED;
 	ereport(FATAL,
 			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 			 errmsg("pgwarden: connection from %s refused for role \"%s\" and database \"%s\": %s",

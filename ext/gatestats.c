@@ -18,9 +18,8 @@
  * when pgwarden.gate_stats_reset() runs; "since" says which.  The setting
  * pgwarden.gate_stats (on) switches counting off.
  *
- * Until the gate reports its verdict as a code, the outcome of a refusal is
- * read from the reason text the gate produced (pgw_gatestats_classify); the
- * refusal path is not the fast path.
+ * The outcome is chosen from the gate's verdict code (gate.h) by
+ * pgw_gatestats_outcome(); several verdicts share an outcome.
  *
  *-------------------------------------------------------------------------
  */
@@ -117,45 +116,47 @@ gatestats_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
+/* The counter of a verdict (gate.h): several verdicts share one outcome. */
 PgwGateOutcome
-pgw_gatestats_classify(bool allowed, const char *reason)
+pgw_gatestats_outcome(PgwVerdict verdict)
 {
-	if (allowed)
-		return PGW_GATE_ADMITTED;
-	if (reason == NULL)
-		return PGW_GATE_OTHER;
-	if (strncmp(reason, "the connection policy", 21) == 0)
-		return PGW_GATE_POLICY_UNREADABLE;
-	if (strncmp(reason, "TLS is required", 15) == 0)
-		return PGW_GATE_TLS_REQUIRED;
-	if (strstr(reason, "is not in the IP allowlist") != NULL ||
-		strstr(reason, "have no address and") != NULL)
-		return PGW_GATE_ADDRESS_NOT_ALLOWED;
-	if (strstr(reason, "is a branch role of branch") != NULL)
-		return PGW_GATE_BRANCH_ROLE_CONFINED;
-	if (strncmp(reason, "endpoint ", 9) == 0)
+	switch (verdict)
 	{
-		if (strstr(reason, " is suspended") != NULL)
+		case PGW_VERDICT_ALLOW:
+		case PGW_VERDICT_ALLOW_REPAIR:
+			return PGW_GATE_ADMITTED;
+		case PGW_VERDICT_ADDRESS_NOT_ALLOWED:
+		case PGW_VERDICT_NO_ADDRESS:
+			return PGW_GATE_ADDRESS_NOT_ALLOWED;
+		case PGW_VERDICT_TLS_REQUIRED:
+			return PGW_GATE_TLS_REQUIRED;
+		case PGW_VERDICT_ENDPOINT_SUSPENDED:
 			return PGW_GATE_ENDPOINT_SUSPENDED;
-		if (strstr(reason, " connections, its limit") != NULL)
+		case PGW_VERDICT_ENDPOINT_FULL:
 			return PGW_GATE_ENDPOINT_OVER_LIMIT;
-		if (strstr(reason, " belongs to branch ") != NULL)
+		case PGW_VERDICT_ENDPOINT_FOREIGN:
 			return PGW_GATE_ENDPOINT_FOREIGN;
-		if (strstr(reason, " does not exist") != NULL)
+		case PGW_VERDICT_ENDPOINT_UNKNOWN:
 			return PGW_GATE_ENDPOINT_UNKNOWN;
+		case PGW_VERDICT_BRANCH_ROLE:
+			return PGW_GATE_BRANCH_ROLE_CONFINED;
+		case PGW_VERDICT_POLICY_NOT_LOADED:
+		case PGW_VERDICT_POLICY_DAMAGED:
+			return PGW_GATE_POLICY_UNREADABLE;
+		default:
+			return PGW_GATE_OTHER;
 	}
-	return PGW_GATE_OTHER;
 }
 
 void
-pgw_gatestats_count(bool allowed, const char *reason, const PgwConnInfo *ci)
+pgw_gatestats_count(PgwVerdict verdict, const PgwConnInfo *ci)
 {
 	PgwGateCounter *c;
 	uint32		seq;
 
 	if (stats == NULL || !pgw_gate_stats)
 		return;
-	c = &stats->c[pgw_gatestats_classify(allowed, reason)];
+	c = &stats->c[pgw_gatestats_outcome(verdict)];
 	pg_atomic_fetch_add_u64(&c->count, 1);
 
 	/* the last time and address: only if no other writer is inside */

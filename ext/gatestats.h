@@ -30,8 +30,8 @@ typedef enum PgwGateOutcome
 extern bool pgw_gate_stats;
 
 /* One call per decision of the gate (gate.c); atomics only, never a lock. */
-extern void pgw_gatestats_count(bool allowed, const char *reason, const PgwConnInfo *ci);
-extern PgwGateOutcome pgw_gatestats_classify(bool allowed, const char *reason);
+extern void pgw_gatestats_count(PgwVerdict verdict, const PgwConnInfo *ci);
+extern PgwGateOutcome pgw_gatestats_outcome(PgwVerdict verdict);
 
 extern void pgw_gatestats_init(void);
 

@@ -8,7 +8,8 @@
  *	password.c	check_password_hook: the password policy
  *	logmask.c	emit_log_hook: no plaintext password reaches the server log
  *	utility.c	ProcessUtility_hook: one control database, extension life cycle
- *	gate.c		ClientAuthentication_hook: the connection gate (IP, TLS)
+ *	gate.c		ClientAuthentication_hook: the connection gate (IP, TLS);
+ *				its verdicts and client messages in gate.h
  *	policy.c	the policy snapshot in shared memory and its workers (policy.h)
  *	allowlist.c	IP allowlist entries, matching, SQL functions
  *	branches.c	protected branches, branch roles, read-only endpoints
@@ -17,6 +18,8 @@
  */
 #ifndef PGWARDEN_H
 #define PGWARDEN_H
+
+#include "gate.h"
 
 /* password.c */
 typedef enum PgwPasswordCheck
@@ -116,10 +119,13 @@ typedef struct PgwConnInfo
 struct PgwPolicyView;
 struct Port;
 
-/* A rule another concern adds to the gate: true to allow, else reason set. */
-typedef bool (*PgwGateCheck) (const PgwConnInfo *ci,
-							  const struct PgwPolicyView *view,
-							  char *reason, size_t reasonlen);
+/*
+ * A rule another concern adds to the gate: PGW_VERDICT_ALLOW, or the refusal
+ * with a sentence for the server log in detail (never sent to the client).
+ */
+typedef PgwVerdict (*PgwGateCheck) (const PgwConnInfo *ci,
+									const struct PgwPolicyView *view,
+									char *detail, size_t detaillen);
 
 extern bool pgw_require_ssl;
 extern int	pgw_local_connections;
@@ -127,15 +133,16 @@ extern int	pgw_local_connections;
 extern void pgw_gate_init(void);
 extern void pgw_gate_register_check(PgwGateCheck check);
 extern void pgw_conninfo_from_port(struct Port *port, PgwConnInfo *ci);
-extern bool pgw_gate_decide(const PgwConnInfo *ci, const struct PgwPolicyView *view,
-							char *reason, size_t reasonlen);
+extern PgwVerdict pgw_gate_decide(const PgwConnInfo *ci,
+								  const struct PgwPolicyView *view,
+								  char *detail, size_t detaillen);
 
 extern void pgw_allowlist_init(void);
 extern bool pgw_ip_parse_entry(const char *input, PgwIpEntry *out,
 							   char *problem, size_t problemlen,
 							   char *suggest, size_t suggestlen);
-extern bool pgw_allowlist_decide(const struct PgwPolicyView *view,
-								 const PgwConnInfo *ci,
-								 char *reason, size_t reasonlen);
+extern PgwVerdict pgw_allowlist_decide(const struct PgwPolicyView *view,
+									   const PgwConnInfo *ci,
+									   char *detail, size_t detaillen);
 
 #endif							/* PGWARDEN_H */
