@@ -4,7 +4,7 @@
 EXTENSION = pgwarden
 MODULE_big = pgwarden
 OBJS = ext/pgwarden.o ext/safespi.o ext/password.o ext/logmask.o ext/utility.o ext/branches.o ext/protect.o ext/endpoints.o \
-       ext/gate.o ext/policy.o ext/allowlist.o ext/audit.o ext/gatestats.o \
+       ext/gate.o ext/policy.o ext/allowlist.o ext/audit.o ext/gatestats.o ext/readonly.o \
        ext/entropy.o ext/entropy_data.o
 # Released install/upgrade scripts are never edited; the script of the
 # version in the making is concatenated from its parts (sql/<version>/*.sql).

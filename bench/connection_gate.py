@@ -85,13 +85,16 @@ def pgbench(cluster: Cluster, password: str, seconds: float, clients: int) -> fl
     env = dict(os.environ, PGPASSWORD=password, PGSSLMODE="verify-full",
                PGSSLROOTCERT=str(cluster.ca_cert))
     try:
-        out = subprocess.run(
+        done = subprocess.run(
             [str(cluster.bindir / "pgbench"), "-n", "-C", "-f", str(script),
              "-T", str(int(seconds)), "-c", str(clients), "-j", str(clients),
              "-h", "127.0.0.1", "-p", str(cluster.port), "-U", ROLE, "postgres"],
-            check=True, capture_output=True, text=True, env=env).stdout
+            check=False, capture_output=True, text=True, env=env)
     finally:
         script.unlink()
+    if done.returncode != 0:
+        raise RuntimeError(f"pgbench failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+    out = done.stdout
     m = re.search(r"tps = ([0-9.]+)", out)
     if not m:
         raise RuntimeError(f"unexpected pgbench output:\n{out}")

@@ -38,6 +38,7 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -813,6 +814,12 @@ pgwarden_check_connection(PG_FUNCTION_ARGS)
 	ci.role = PG_ARGISNULL(1) ? NULL : NameStr(*PG_GETARG_NAME(1));
 	ci.dbname = PG_ARGISNULL(2) ? NULL : NameStr(*PG_GETARG_NAME(2));
 	ci.dboid = ci.dbname ? get_database_oid(ci.dbname, true) : InvalidOid;
+	if (ci.local && ci.role != NULL)
+	{
+		Oid			roleid = get_role_oid(ci.role, true);
+
+		ci.superuser = OidIsValid(roleid) && superuser_arg(roleid);
+	}
 
 	allow = PGW_VERDICT_ADMITS(pgw_gate_decide(&ci, NULL, reason, sizeof(reason)));
 	initStringInfo(&out);

@@ -46,10 +46,10 @@
  * XactReadOnly forced on before the executor or utility processing sees it.
  * A few statements PostgreSQL allows in read-only transactions are refused
  * too (ALTER SYSTEM, VACUUM, CLUSTER, REINDEX, CHECKPOINT, LOAD, COPY TO a
- * server file or program), so are the large-object functions that write
- * without checking (refused as they are called, through object_access_hook),
- * and as a backstop a transaction of a read-only session that acquired a
- * transaction ID fails at commit.
+ * server file or program, and those of readonly.c), so are the functions
+ * that write without checking (readonly.c's list, refused as they are
+ * called, through object_access_hook), and as a backstop a transaction of
+ * a read-only session that acquired a transaction ID fails at commit.
  *
  *-------------------------------------------------------------------------
  */
@@ -89,6 +89,7 @@
 #include "libpq/scram.h"
 
 #include "pgwarden.h"
+#include "readonly.h"
 
 #define PGW_LABEL_PROVIDER	"pgwarden"
 
@@ -821,6 +822,7 @@ check_readonly_utility(Node *parsetree)
 				what = "COPY TO a server file or program";
 			break;
 		default:
+			what = pgw_readonly_refused_statement(parsetree);
 			break;
 	}
 	if (what)
@@ -1022,47 +1024,28 @@ pgw_ExecutorStart(QueryDesc *queryDesc, int eflags)
  * Functions checked as they are called (OAT_FUNCTION_EXECUTE is invoked for
  * every function the executor or the fast-path protocol calls, built-ins
  * included):
- *	- on a read-only endpoint, the large-object functions that write without
- *	  asking whether the transaction is read-only (and lo_export, which
- *	  writes a server file);
+ *	- on a read-only endpoint, the functions that write without asking
+ *	  whether the transaction is read-only (readonly.c has the list);
  *	- for a branch role, signalling other sessions: membership in its parent
  *	  role would let it cancel or terminate the parent's sessions.
  */
-static bool
-writes_despite_read_only(Oid fn)
-{
-	switch (fn)
-	{
-		case F_LO_CREATE:
-		case F_LO_CREAT:
-		case F_LO_IMPORT_TEXT:
-		case F_LO_IMPORT_TEXT_OID:
-		case F_LO_EXPORT:
-		case F_LO_FROM_BYTEA:
-		case F_LO_PUT:
-		case F_LO_UNLINK:
-		case F_LOWRITE:
-		case F_LO_TRUNCATE:
-		case F_LO_TRUNCATE64:
-			return true;
-		default:
-			return false;
-	}
-}
-
 static void
 pgw_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 				  int subId, void *arg)
 {
+	const char *why;
+
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 	if (access != OAT_FUNCTION_EXECUTE)
 		return;
-	if (pgw_readonly_session && writes_despite_read_only(objectId))
+	if (pgw_readonly_session &&
+		(why = pgw_readonly_refused_function(objectId)) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot execute %s() through read-only endpoint \"%s\"",
 						get_func_name(objectId), pgw_endpoint ? pgw_endpoint : ""),
+				 errdetail("%s", why),
 				 errhint("Connect through a read-write endpoint of the branch.")));
 	if ((objectId == F_PG_TERMINATE_BACKEND || objectId == F_PG_CANCEL_BACKEND) &&
 		OidIsValid(session_branch_role_database()))

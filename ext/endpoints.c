@@ -44,6 +44,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
+#include "replication/walsender.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -301,58 +302,6 @@ branches_load(PgwPolicyBuild *build)
  * ----------------------------------------------------------------
  */
 
-/*
- * pgwarden.endpoint from the startup packet: a parameter of its own, or
- * -c pgwarden.endpoint=NAME / --pgwarden.endpoint=NAME in options (the last
- * one wins, as for any setting).  NULL when not given.
- */
-static char *
-requested_endpoint(Port *port)
-{
-	char	   *result = NULL;
-	ListCell   *lc;
-
-	if (port->cmdline_options != NULL)
-	{
-		int			maxac = 2 + (strlen(port->cmdline_options) + 1) / 2;
-		char	  **av = palloc(maxac * sizeof(char *));
-		int			ac = 0;
-
-		pg_split_opts(av, &ac, port->cmdline_options);
-		for (int i = 0; i < ac; i++)
-		{
-			const char *opt = NULL;
-			char	   *name;
-			char	   *value;
-
-			if (strcmp(av[i], "-c") == 0 && i + 1 < ac)
-				opt = av[++i];
-			else if (strncmp(av[i], "-c", 2) == 0)
-				opt = av[i] + 2;
-			else if (strncmp(av[i], "--", 2) == 0)
-				opt = av[i] + 2;
-			if (opt == NULL)
-				continue;
-			ParseLongOption(opt, &name, &value);
-			if (value != NULL && pg_strcasecmp(name, "pgwarden.endpoint") == 0)
-				result = value;
-		}
-	}
-	for (lc = list_head(port->guc_options); lc != NULL; lc = lnext(port->guc_options, lc))
-	{
-		const char *name = lfirst(lc);
-
-		lc = lnext(port->guc_options, lc);
-		if (lc == NULL)
-			break;
-		if (pg_strcasecmp(name, "pgwarden.endpoint") == 0)
-			result = lfirst(lc);
-	}
-	if (result != NULL && result[0] == '\0')
-		result = NULL;
-	return result;
-}
-
 static const PgwEndpointItem *
 find_endpoint(const PgwEndpointItem *eps, int n, const char *name)
 {
@@ -400,7 +349,7 @@ branches_gate_check(const PgwConnInfo *ci, const struct PgwPolicyView *view,
 					char *detail, size_t detaillen)
 {
 	bool		real = ClientAuthInProgress && MyProcPort != NULL;
-	const char *requested = real ? requested_endpoint(MyProcPort) : NULL;
+	const char *requested = ci->endpoint;
 	const PgwEndpointItem *eps;
 	const PgwBranchRoleItem *roles;
 	const PgwEndpointItem *ep = NULL;
@@ -458,6 +407,14 @@ branches_gate_check(const PgwConnInfo *ci, const struct PgwPolicyView *view,
 		snprintf(detail, detaillen, "endpoint \"%s\" of branch \"%s\" is suspended",
 				 NameStr(ep->name), NameStr(ep->branch));
 		return PGW_VERDICT_ENDPOINT_SUSPENDED;
+	}
+	if (ep->read_only && real && am_walsender)
+	{
+		/* a walsender's commands (CREATE_REPLICATION_SLOT ...) bypass every check */
+		snprintf(detail, detaillen,
+				 "endpoint \"%s\" of branch \"%s\" is read-only and serves no replication connection",
+				 NameStr(ep->name), NameStr(ep->branch));
+		return PGW_VERDICT_ENDPOINT_REPLICATION;
 	}
 	if (real)
 	{

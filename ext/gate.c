@@ -31,17 +31,25 @@
  *
  * The decision uses only the client address, role name, database and TLS
  * state, and the policy snapshot in shared memory (policy.c): nothing that
- * depends on the password or on whether the role exists.  While the
- * snapshot is not loaded yet (after start the gate waits up to
- * pgwarden.policy_load_timeout) or is damaged, TCP connections are
- * refused.  A refusal is one FATAL line naming the address, the role, the
- * database and the reason; the client sees the same text.
+ * depends on the password or on whether the role exists (for a Unix
+ * socket, whether it is a superuser: see below).  Every rule answers with
+ * a verdict (gate.h).  A refusal is one FATAL message whose text is chosen
+ * by the verdict from a fixed table ("address not allowed", "TLS
+ * required", "endpoint unavailable", "policy unavailable"), so an
+ * unauthenticated client learns nothing it did not send; the address,
+ * role, database, verdict name and the sentence of the rule that refused
+ * go to the server log only, in the DETAIL (errdetail_log).
+ *
+ * While the snapshot is not loaded yet (after start the gate waits up to
+ * pgwarden.policy_load_timeout), is damaged or does not fit, no rule can
+ * be checked and every one fails closed on every transport: TCP is
+ * refused, and over a Unix socket only a superuser is admitted (to repair
+ * the policy, without any endpoint), logged as such.
  *
  * Other concerns (branch credentials, endpoints) add their own rules with
  * pgw_gate_register_check(); they run at the same point with the snapshot
  * held, after the IP rule and before the TLS rule.  Exempt Unix-socket
- * connections skip the IP and TLS rules but still pass those checks (and
- * are let in when the snapshot cannot be read).
+ * connections skip the IP and TLS rules but still pass those checks.
  *
  *-------------------------------------------------------------------------
  */
@@ -54,6 +62,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
 #include "utils/fmgroids.h"
 #include "utils/relcache.h"
@@ -99,6 +108,7 @@ static const struct
 	[PGW_VERDICT_ENDPOINT_FOREIGN] = {"endpoint_foreign", PGW_CLIENT_ENDPOINT},
 	[PGW_VERDICT_ENDPOINT_SUSPENDED] = {"endpoint_suspended", PGW_CLIENT_ENDPOINT},
 	[PGW_VERDICT_ENDPOINT_FULL] = {"endpoint_full", PGW_CLIENT_ENDPOINT},
+	[PGW_VERDICT_ENDPOINT_REPLICATION] = {"endpoint_replication", PGW_CLIENT_ENDPOINT},
 	[PGW_VERDICT_POLICY_NOT_LOADED] = {"policy_not_loaded", PGW_CLIENT_POLICY},
 	[PGW_VERDICT_POLICY_DAMAGED] = {"policy_damaged", PGW_CLIENT_POLICY},
 };
@@ -176,6 +186,58 @@ pgw_gate_register_check(PgwGateCheck check)
 	gate_checks[n_gate_checks++] = check;
 }
 
+/*
+ * pgwarden.endpoint from the startup packet: a parameter of its own, or
+ * -c pgwarden.endpoint=NAME / --pgwarden.endpoint=NAME in options (the last
+ * one wins, as for any setting).  NULL when not given.
+ */
+static char *
+startup_endpoint(Port *port)
+{
+	char	   *result = NULL;
+	ListCell   *lc;
+
+	if (port->cmdline_options != NULL)
+	{
+		int			maxac = 2 + (strlen(port->cmdline_options) + 1) / 2;
+		char	  **av = palloc(maxac * sizeof(char *));
+		int			ac = 0;
+
+		pg_split_opts(av, &ac, port->cmdline_options);
+		for (int i = 0; i < ac; i++)
+		{
+			const char *opt = NULL;
+			char	   *name;
+			char	   *value;
+
+			if (strcmp(av[i], "-c") == 0 && i + 1 < ac)
+				opt = av[++i];
+			else if (strncmp(av[i], "-c", 2) == 0)
+				opt = av[i] + 2;
+			else if (strncmp(av[i], "--", 2) == 0)
+				opt = av[i] + 2;
+			if (opt == NULL)
+				continue;
+			ParseLongOption(opt, &name, &value);
+			if (value != NULL && pg_strcasecmp(name, "pgwarden.endpoint") == 0)
+				result = value;
+		}
+	}
+	for (lc = list_head(port->guc_options); lc != NULL; lc = lnext(port->guc_options, lc))
+	{
+		const char *name = lfirst(lc);
+
+		lc = lnext(port->guc_options, lc);
+		if (lc == NULL)
+			break;
+		if (pg_strcasecmp(name, "pgwarden.endpoint") == 0)
+			result = lfirst(lc);
+	}
+	if (result != NULL && result[0] == '\0')
+		result = NULL;
+	return result;
+}
+
 void
 pgw_conninfo_from_port(Port *port, PgwConnInfo *ci)
 {
@@ -185,6 +247,7 @@ pgw_conninfo_from_port(Port *port, PgwConnInfo *ci)
 	ci->role = port->user_name;
 	ci->dbname = (port->database_name && port->database_name[0]) ?
 		port->database_name : NULL;
+	ci->endpoint = startup_endpoint(port);
 #ifdef USE_SSL
 	ci->ssl = port->ssl_in_use;
 #endif
@@ -212,6 +275,39 @@ describe_client(const PgwConnInfo *ci, char *buf, size_t len)
 }
 
 /*
+ * No policy to decide from (not loaded yet, damaged, over capacity, the
+ * control database or the extension gone while a branch is protected):
+ * every rule fails closed, on every transport.  Branch roles, endpoints
+ * (suspended, read-only, limits) and the allowlist cannot be checked, so
+ * nobody is admitted but a superuser over an exempt Unix socket, who is
+ * there to repair the policy, and only when no endpoint is asked for (its
+ * rules, read-only for one, could not be applied).
+ */
+static PgwVerdict
+policy_unreadable(const PgwConnInfo *ci, bool exempt, const PgwPolicyStatus *status,
+				  char *detail, size_t detaillen)
+{
+	const char *what = status->state == PGW_POLICY_NOT_LOADED ?
+		"is not loaded yet" : "cannot be read";
+
+	if (exempt && ci->superuser && ci->endpoint == NULL)
+	{
+		snprintf(detail, detaillen,
+				 "the connection policy %s (%s); superuser \"%s\" is admitted over a Unix socket to repair it",
+				 what, status->detail, ci->role ? ci->role : "");
+		return PGW_VERDICT_ALLOW_REPAIR;
+	}
+	snprintf(detail, detaillen,
+			 "the connection policy %s (%s); %s",
+			 what, status->detail,
+			 !exempt ? "connections are refused until it is repaired" :
+			 ci->superuser ? "a superuser is admitted over a Unix socket to repair it only without pgwarden.endpoint" :
+			 "only superusers are admitted, over a Unix socket, until it is repaired");
+	return status->state == PGW_POLICY_NOT_LOADED ?
+		PGW_VERDICT_POLICY_NOT_LOADED : PGW_VERDICT_POLICY_DAMAGED;
+}
+
+/*
  * The gate's verdict.  view == NULL: use the published snapshot (waiting
  * for its first load), otherwise the given one.  detail gets a sentence for
  * the server log (and pgwarden.check_connection), never for the client.
@@ -229,8 +325,7 @@ pgw_gate_decide(const PgwConnInfo *ci, const PgwPolicyView *given,
 
 	/*
 	 * Exempt Unix-socket connections skip the IP and TLS rules but not the
-	 * registered checks (branch roles, endpoints); without a readable policy
-	 * they are let in (local administration must stay possible).
+	 * registered checks (branch roles, endpoints).
 	 */
 	if (given != NULL)
 		view = *given;
@@ -238,25 +333,7 @@ pgw_gate_decide(const PgwConnInfo *ci, const PgwPolicyView *given,
 	{
 		(void) pgw_policy_wait_loaded(pgw_policy_load_timeout_ms);
 		if (!pgw_policy_acquire(&view, &status))
-		{
-			if (exempt)
-			{
-				snprintf(detail, detaillen,
-						 "Unix-socket connections are exempt (pgwarden.local_connections = exempt)");
-				return PGW_VERDICT_ALLOW;
-			}
-			if (status.state == PGW_POLICY_NOT_LOADED)
-			{
-				snprintf(detail, detaillen,
-						 "the connection policy is not loaded yet (%s); %s connections are refused until it is",
-						 status.detail, ci->local ? "Unix-socket" : "TCP");
-				return PGW_VERDICT_POLICY_NOT_LOADED;
-			}
-			snprintf(detail, detaillen,
-					 "the connection policy cannot be read (%s); %s connections are refused until it is repaired",
-					 status.detail, ci->local ? "Unix-socket" : "TCP");
-			return PGW_VERDICT_POLICY_DAMAGED;
-		}
+			return policy_unreadable(ci, exempt, &status, detail, detaillen);
 		held = true;
 	}
 
@@ -316,7 +393,42 @@ database_oid(const char *dbname)
 	return result;
 }
 
-/* Judge the connection being authenticated; FATAL when refused. */
+/* Is the role of that name a superuser?  During authentication, like database_oid. */
+static bool
+role_is_superuser(const char *rolname)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		result = false;
+
+	if (rolname == NULL)
+		return false;
+	ScanKeyInit(&key, Anum_pg_authid_rolname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(rolname));
+	rel = table_open(AuthIdRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, AuthIdRolnameIndexId, criticalSharedRelcachesBuilt,
+							  NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		result = ((Form_pg_authid) GETSTRUCT(tup))->rolsuper;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
+ * Judge the connection being authenticated; FATAL when refused.
+ *
+ * The client gets one stable sentence chosen by the verdict (gate.h), as
+ * auth.c's auth_failed() does: the refusal comes before any credential, so
+ * the client may be anyone.  It may be assumed to know its own address, the
+ * role and database it asked for and whether it uses TLS; the names of
+ * branches and databases a role is bound to, endpoint states and limits,
+ * allowlist sizes and why the policy is unreadable are for the server log
+ * only (errdetail_log).
+ */
 static void
 gate_enforce(Port *port)
 {
@@ -324,29 +436,41 @@ gate_enforce(Port *port)
 	char		reason[512];
 	char		client[INET6_ADDRSTRLEN + 16];
 	PgwVerdict	verdict;
-	bool		tls_refusal;
 
 	gate_decided = true;
 	pgw_conninfo_from_port(port, &ci);
 	/* protected-only mode and the branch checks need the database's OID */
 	if (ci.dbname)
 		ci.dboid = database_oid(ci.dbname);
+	/* only a superuser may repair an unreadable policy, over a Unix socket */
+	if (ci.local)
+		ci.superuser = role_is_superuser(ci.role);
 
 	verdict = pgw_gate_decide(&ci, NULL, reason, sizeof(reason));
 	pgw_gatestats_count(verdict, &ci);
-	if (PGW_VERDICT_ADMITS(verdict))
+	if (verdict == PGW_VERDICT_ALLOW)
 		return;
-
 	describe_client(&ci, client, sizeof(client));
-	tls_refusal = verdict == PGW_VERDICT_TLS_REQUIRED;
+	if (verdict == PGW_VERDICT_ALLOW_REPAIR)
+	{
+		ereport(LOG,
+				(errmsg("pgwarden: superuser \"%s\" admitted over a Unix socket although the connection policy cannot be enforced",
+						ci.role ? ci.role : ""),
+				 errdetail_log("%s.", reason)));
+		return;
+	}
+
 	ereport(FATAL,
 			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-			 errmsg("pgwarden: connection from %s refused for role \"%s\" and database \"%s\": %s",
-					client, ci.role ? ci.role : "",
-					ci.dbname ? ci.dbname : "(replication)", reason),
-			 !tls_refusal ? 0 : EnableSSL ?
-			 errhint("Connect with TLS, for example sslmode=verify-full (see pgwarden connection-string).") :
-			 errhint("The server has ssl = off, so every TCP connection is refused: give it a certificate (pgwarden tls init) or set pgwarden.require_ssl = off.")));
+			 errmsg("pgwarden: connection refused: %s", pgw_verdict_client_message(verdict)),
+			 errdetail_log("Connection from %s for role \"%s\" and database \"%s\" refused (%s): %s.%s",
+						   client, ci.role ? ci.role : "",
+						   ci.dbname ? ci.dbname : "(replication)",
+						   pgw_verdict_name(verdict), reason,
+						   verdict == PGW_VERDICT_TLS_REQUIRED && !EnableSSL ?
+						   "  The server has ssl = off, so every TCP connection is refused: give it a certificate (pgwarden tls init) or set pgwarden.require_ssl = off." : ""),
+			 verdict == PGW_VERDICT_TLS_REQUIRED ?
+			 errhint("Connect with TLS, for example sslmode=verify-full.") : 0));
 }
 
 /* PqCommMethods->putmessage during authentication: see the file header. */

@@ -48,6 +48,8 @@ typedef enum PgwVerdict
 	PGW_VERDICT_ENDPOINT_FOREIGN,	/* the endpoint serves another database */
 	PGW_VERDICT_ENDPOINT_SUSPENDED,
 	PGW_VERDICT_ENDPOINT_FULL,	/* at its connection limit */
+	PGW_VERDICT_ENDPOINT_REPLICATION,	/* a replication connection through a
+										 * read-only endpoint */
 
 	/* refused: "policy unavailable" */
 	PGW_VERDICT_POLICY_NOT_LOADED,	/* not published since the server started */

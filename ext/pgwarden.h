@@ -114,6 +114,9 @@ typedef struct PgwConnInfo
 	const char *role;
 	const char *dbname;			/* NULL: physical replication */
 	Oid			dboid;
+	const char *endpoint;		/* pgwarden.endpoint asked for, or NULL */
+	bool		superuser;		/* the role is a superuser (looked up for Unix
+								 * sockets only: the repair path) */
 } PgwConnInfo;
 
 struct PgwPolicyView;

@@ -28,8 +28,13 @@
  *
  * Failing closed: until the first publication after start the state is
  * NOT_LOADED; when the tables cannot be read or a loader rejects their
- * contents, or the snapshot does not fit in pgwarden.policy_memory, the
- * state becomes DAMAGED.  In both states the gate refuses TCP connections.
+ * contents, or the snapshot does not fit in pgwarden.policy_memory, or the
+ * extension is gone while a branch is still labelled protected, the state
+ * becomes DAMAGED.  In both states the gate refuses every connection but a
+ * superuser's over a Unix socket (gate.c).  No SQL change can lead there:
+ * every transaction that changes a policy table builds the snapshot before
+ * it commits and is refused when it would not fit or not load
+ * (policy_verify_before_commit).
  * Errors that a hot standby raises now and then (recovery conflicts) are
  * retried for one second before the policy counts as damaged.
  *
@@ -49,6 +54,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_shseclabel.h"
 #include "commands/seclabel.h"
@@ -130,6 +136,7 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static bool wake_at_commit = false;
+static bool verify_at_commit = false;
 static bool xact_callback_registered = false;
 
 PGDLLEXPORT void pgw_policy_launcher_main(Datum main_arg);
@@ -637,7 +644,7 @@ pgw_policy_launcher_main(Datum main_arg)
 			if (!warned_orphan)
 				ereport(WARNING,
 						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("pgwarden: connection policy damaged, TCP connections are refused: %s",
+						 errmsg("pgwarden: connection policy damaged, connections are refused: %s",
 								detail),
 						 errhint("Restore the control database (CREATE EXTENSION pgwarden there and reload its tables), or, if pgwarden is really gone, let a superuser remove the stale labels: DELETE FROM pg_catalog.pg_shseclabel WHERE provider = 'pgwarden'.")));
 			warned_orphan = true;
@@ -668,7 +675,7 @@ pgw_policy_launcher_main(Datum main_arg)
 					ereport(WARNING,
 							(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 							 errmsg("pgwarden: could not start the policy loader"),
-							 errdetail("No background worker slot is free; until one is, TCP connections are refused."),
+							 errdetail("No background worker slot is free; until one is, connections are refused (over a Unix socket, superusers still get in)."),
 							 errhint("Raise max_worker_processes.")));
 				complained = true;
 				last_stop = GetCurrentTimestamp();
@@ -700,9 +707,14 @@ loader_detach(int code, Datum arg)
 	}
 }
 
-/* One poll.  Returns the version published, or the one already loaded. */
+/*
+ * One poll.  Returns the version published, or the one already loaded.
+ * When the extension is gone from this database *extension_gone is set, and
+ * *orphan gets the name of a branch still labelled protected, if any.
+ */
 static int64
-loader_poll(int64 loaded_version, bool force, bool *extension_gone)
+loader_poll(int64 loaded_version, bool force, bool *extension_gone,
+			char *orphan, size_t orphanlen)
 {
 	int64		version;
 	bool		isnull;
@@ -716,6 +728,21 @@ loader_poll(int64 loaded_version, bool force, bool *extension_gone)
 	if (SPI_processed == 0)
 	{
 		*extension_gone = true;
+		/* ... unless a branch is still protected: then fail closed */
+		ret = SPI_execute("SELECT pg_catalog.substr(l.label, 11) FROM pg_catalog.pg_shseclabel l"
+						  "  JOIN pg_catalog.pg_database d ON d.oid = l.objoid"
+						  " WHERE l.provider OPERATOR(pg_catalog.=) '" PGW_BRANCH_PROVIDER "'"
+						  "   AND l.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_database'::pg_catalog.regclass"
+						  "   AND l.label OPERATOR(pg_catalog.~~) 'protected:%'"
+						  " ORDER BY 1 LIMIT 1", true, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not read pg_shseclabel");
+		if (SPI_processed == 1)
+		{
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			strlcpy(orphan, name ? name : "", orphanlen);
+		}
 		return loaded_version;
 	}
 
@@ -780,6 +807,7 @@ pgw_policy_loader_main(Datum main_arg)
 		PgwPolicyStatus status;
 		bool		force;
 		bool		extension_gone = false;
+		char		orphan[NAMEDATALEN + 16] = "";
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -801,8 +829,8 @@ pgw_policy_loader_main(Datum main_arg)
 				elog(ERROR, "SPI_connect failed");
 			PushActiveSnapshot(GetTransactionSnapshot());
 			pgstat_report_activity(STATE_RUNNING, "polling the pgwarden policy");
-			loaded_version = loader_poll(loaded_version, force, &extension_gone);
-
+			loaded_version = loader_poll(loaded_version, force, &extension_gone,
+										 orphan, sizeof(orphan));
 			if (extension_gone && !RecoveryInProgress())
 			{
 				char		sql[128];
@@ -838,6 +866,26 @@ pgw_policy_loader_main(Datum main_arg)
 			CommitTransactionCommand();
 			pgstat_report_activity(STATE_IDLE, NULL);
 			transient_failures = 0;
+			if (extension_gone && orphan[0] != '\0')
+			{
+				/*
+				 * The extension is gone but a branch is still labelled
+				 * protected: its rules can no longer be read.  Fail closed,
+				 * as the launcher does when the control database is gone.
+				 */
+				char		detail[256];
+
+				snprintf(detail, sizeof(detail),
+						 "pgwarden is no longer created in the control database, but branch \"%s\" is still marked as protected",
+						 orphan);
+				publish_damaged(InvalidOid, detail);
+				ereport(WARNING,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("pgwarden: connection policy damaged, connections are refused: %s",
+								detail),
+						 errhint("CREATE EXTENSION pgwarden again in the control database and restore its tables, or, if pgwarden is really gone, let a superuser remove the stale labels: DELETE FROM pg_catalog.pg_shseclabel WHERE provider = 'pgwarden'.")));
+				proc_exit(0);
+			}
 			if (extension_gone)
 			{
 				PgwPolicyBuild empty;
@@ -886,10 +934,10 @@ pgw_policy_loader_main(Datum main_arg)
 				{
 					ereport(WARNING,
 							(errcode(edata->sqlerrcode),
-							 errmsg("pgwarden: connection policy damaged, TCP connections are refused: %s",
+							 errmsg("pgwarden: connection policy damaged, connections are refused: %s",
 									edata->message),
 							 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
-							 errhint("Repair the pgwarden tables in the control database; Unix-socket connections still work.")));
+							 errhint("Repair the pgwarden tables in the control database; superusers can still connect over a Unix socket.")));
 					if (last_error)
 						pfree(last_error);
 					last_error = pstrdup(edata->message);
@@ -912,11 +960,77 @@ pgw_policy_loader_main(Datum main_arg)
  * SQL-callable
  * ------------------------------------------------------------------------
  */
+
+/*
+ * Before a transaction that changed a policy table commits (or prepares):
+ * build the snapshot the loader would publish, from the tables as they will
+ * be once this transaction commits, and refuse the commit when it does not
+ * fit in pgwarden.policy_memory or a loader rejects the data.  No one, a
+ * pgwarden_admin member included, can so commit a policy the gate could not
+ * load.  Concurrent changes cannot add up behind this check: every change
+ * bumps the single row of pgwarden.policy_version from its trigger, so
+ * policy-changing transactions hold that row lock until they end and run
+ * one at a time (under READ COMMITTED the fresh snapshot taken here sees
+ * every earlier one; under REPEATABLE READ and SERIALIZABLE the bump of a
+ * row changed since the snapshot fails).
+ *
+ * The build runs as the bootstrap superuser (like the loader; the tables
+ * are not readable by the members of pgwarden_admin, whose own statements
+ * may be the ones committing), as a restricted operation, with the safe
+ * search path of pgw_spi_connect().
+ */
+static void
+policy_verify_before_commit(void)
+{
+	PgwPolicyBuild build;
+	PgwPolicyView view;
+	Oid			save_userid;
+	int			save_sec_context;
+	Size		need;
+
+	/* DROP EXTENSION in the same transaction: nothing left to publish */
+	if (!OidIsValid(get_extension_oid("pgwarden", true)))
+		return;
+
+	/* make the last statement's changes visible to the snapshot below */
+	CommandCounterIncrement();
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgw_policy_build_local(&build, &view);
+	PopActiveSnapshot();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	need = (Size) build.data.len;
+	pfree(build.data.data);
+	if (need > pgw_policy_capacity())
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the connection policy would not fit in pgwarden.policy_memory"),
+				 errdetail("After this transaction the policy would need %zu kB of shared memory; pgwarden.policy_memory is %d kB.  The transaction was rolled back.",
+						   (need + 1023) / 1024, pgw_policy_memory_kb),
+				 errhint("Raise pgwarden.policy_memory (takes effect at restart), or remove endpoints, branches or allowlist entries (merge entries into ranges or CIDR blocks).")));
+}
+
 static void
 policy_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (verify_at_commit)
+			{
+				policy_verify_before_commit();
+				verify_at_commit = false;
+			}
+			break;
+		case XACT_EVENT_PREPARE:
+			wake_at_commit = false;
+			verify_at_commit = false;
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (wake_at_commit && pgw_policy != NULL)
@@ -931,6 +1045,7 @@ policy_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			wake_at_commit = false;
+			verify_at_commit = false;
 			break;
 		default:
 			break;
@@ -939,7 +1054,9 @@ policy_xact_callback(XactEvent event, void *arg)
 
 /*
  * pgwarden._policy_changed(): statement-level trigger on every policy table.
- * Bumps pgwarden.policy_version and wakes the loader when the change commits.
+ * Bumps pgwarden.policy_version, checks before commit that the policy still
+ * fits (policy_verify_before_commit) and wakes the loader when the change
+ * commits.
  */
 Datum
 pgwarden_policy_changed(PG_FUNCTION_ARGS)
@@ -964,6 +1081,7 @@ pgwarden_policy_changed(PG_FUNCTION_ARGS)
 		xact_callback_registered = true;
 	}
 	wake_at_commit = true;
+	verify_at_commit = true;
 
 	return PointerGetDatum(NULL);
 }
@@ -1069,9 +1187,11 @@ pgw_policy_init(void)
 	DefineCustomIntVariable("pgwarden.policy_memory",
 							"Shared memory reserved for the connection policy snapshot.",
 							"Holds the IP allowlist and the other data the connection gate reads "
-							"(about 8 bytes per IPv4 entry, 32 per IPv6 entry).  When the policy "
-							"does not fit, TCP connections are refused and pgwarden.ip_allow_add "
-							"refuses to grow it.",
+							"(about 8 bytes per IPv4 entry, 32 per IPv6 entry, 200 per endpoint or "
+							"branch role).  Every change to the policy is refused before it commits "
+							"when the result would not fit; if it does not fit anyway (the setting "
+							"lowered at a restart) connections are refused, over a Unix socket "
+							"superusers excepted.",
 							&pgw_policy_memory_kb,
 							8192, 64, INT_MAX / 1024,
 							PGC_POSTMASTER, GUC_UNIT_KB,

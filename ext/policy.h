@@ -31,7 +31,10 @@
  *	4. Attach the trigger function pgwarden._policy_changed() to the
  *	   concern's tables (AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE FOR EACH
  *	   STATEMENT).  It bumps pgwarden.policy_version, which the worker polls
- *	   every 100 ms (on standbys too), and wakes the worker at commit.
+ *	   every 100 ms (on standbys too), and wakes the worker at commit.  It
+ *	   also makes the transaction run every loader just before it commits:
+ *	   a change after which the policy would not fit in pgwarden.policy_memory
+ *	   (or a loader would raise) is refused then, so it never commits.
  *	5. Read it with pgw_policy_section() on a PgwPolicyView obtained from
  *	   pgw_policy_acquire() (shared lock held until pgw_policy_release();
  *	   never ereport() while holding it) or from pgw_policy_build_local().

@@ -34,3 +34,24 @@ def assert_not_logged_after(cluster: Cluster, secret: str, marker: str) -> None:
     start = log.rfind("\n", 0, log.rindex(marker)) + 1
     if secret in log[start:]:
         raise AssertionError(f"the password appears in the log after {marker!r}")
+
+
+def gate_detail(cluster: Cluster, *needles: str, timeout: float = 5.0) -> str:
+    """The DETAIL the gate logged for a refusal during this test, containing every needle.
+
+    A refused client reads only a short reason ("address not allowed", ...);
+    the address, role, database and the rule's own sentence go to the server
+    log, on the DETAIL line that follows the FATAL one.
+    """
+    __tracebackhide__ = True
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = cluster.read_log()[cluster.test_log_start:].splitlines()
+        for line in lines:
+            if "DETAIL:  Connection from " in line and all(n in line for n in needles):
+                return line
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no gate refusal with {needles!r} in the server log")
+        time.sleep(0.05)

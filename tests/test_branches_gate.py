@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from helpers import assert_not_in
+from helpers import assert_not_in, gate_detail
 from pgwarden import allowlist
 from pgwarden.branches import Credential, Project, branch_connection_string
 from pgwarden.sandbox import Cluster
@@ -84,12 +84,16 @@ def test_branch_role_connects_to_its_branch_only(cluster: Cluster, child: Creden
     for db in ("regress_main", "postgres", CONTROL_DB, "template1"):
         msg = refusal(tcp(cluster, child.role, child.password, db))
         assert msg is not None, db
-        assert 'is a branch role of branch "regress_child"' in msg
-        assert 'may connect to database "regress_child" only' in msg
+        # the client learns no branch or database name: the log has them
+        assert msg.startswith("pgwarden: connection refused: endpoint unavailable")
+        assert "regress_child" not in msg
         assert_not_in(child.password, msg, "the refusal")
+        gate_detail(cluster, f'and database "{db}" refused (branch_role)',
+                    'is a branch role of branch "regress_child" and may connect to database '
+                    '"regress_child" only')
     # Over the Unix socket too (exempt from the IP and TLS rules, not from this).
     msg = refusal(local(cluster, "regress_main", user=child.role))
-    assert msg is not None and "branch role" in msg
+    assert msg is not None and "endpoint unavailable" in msg
     assert allowlist.check_connection(admin, "127.0.0.1", child.role, "regress_main").startswith("deny")
     # The parent's own role still connects to the parent (and its URI works).
     admitted(tcp(cluster, "regress_app", APP_PASSWORD, "regress_main"))
@@ -124,23 +128,26 @@ def test_suspended_endpoint_refuses_connections(cluster: Cluster, project: Proje
     project.create_endpoint("regress_child", "regress_ep2")
     project.suspend_endpoint("regress_child")  # the default endpoint
     msg = refusal(tcp(cluster, child.role, child.password, "regress_child"))
-    assert msg is not None and 'endpoint "regress_child" of branch "regress_child" is suspended' in msg
+    assert msg is not None and "endpoint unavailable" in msg
+    gate_detail(cluster, '(endpoint_suspended): endpoint "regress_child" of branch "regress_child" '
+                'is suspended')
     refused(local(cluster, "regress_child"))  # superusers too
     admitted(tcp(cluster, child.role, child.password, "regress_child", "regress_ep2"))
     project.resume_endpoint("regress_child")
     admitted(tcp(cluster, child.role, child.password, "regress_child"))
     project.suspend_endpoint("regress_ep2")
     msg = refusal(tcp(cluster, child.role, child.password, "regress_child", "regress_ep2"))
-    assert msg is not None and "suspended" in msg
+    assert msg is not None and "endpoint unavailable" in msg
 
 
 def test_endpoint_of_another_branch_or_unknown_refused(cluster: Cluster, child: Credential) -> None:
     msg = refusal(tcp(cluster, "regress_app", APP_PASSWORD, "regress_main", "regress_child"))
-    assert msg is not None
-    assert ('endpoint "regress_child" belongs to branch "regress_child" (database "regress_child"),'
-            ' not to database "regress_main"') in msg
+    assert msg is not None and "endpoint unavailable" in msg
+    gate_detail(cluster, '(endpoint_foreign): endpoint "regress_child" belongs to branch '
+                '"regress_child" (database "regress_child"), not to database "regress_main"')
     msg = refusal(tcp(cluster, "regress_app", APP_PASSWORD, "regress_main", "regress_nope"))
-    assert msg is not None and 'endpoint "regress_nope" does not exist' in msg
+    assert msg is not None and "endpoint unavailable" in msg
+    gate_detail(cluster, '(endpoint_unknown): endpoint "regress_nope" does not exist')
     # A database that is not a branch accepts no foreign endpoint either.
     refused(local(cluster, "postgres", "regress_main"))
     admitted(local(cluster, "postgres"))
@@ -157,8 +164,9 @@ def test_endpoint_connection_limit(cluster: Cluster, project: Project,  # noqa: 
     held = [psycopg.connect(dsn, autocommit=True) for _ in range(2)]
     try:
         msg = refusal(dsn)
-        assert msg is not None
-        assert 'endpoint "regress_small" of branch "regress_child" already has 2 connections' in msg
+        assert msg is not None and "endpoint unavailable" in msg and "2" not in msg
+        gate_detail(cluster, '(endpoint_full): endpoint "regress_small" of branch "regress_child" '
+                    "already has 2 connections")
         # Other endpoints of the branch are not counted against it.
         admitted(tcp(cluster, child.role, child.password, "regress_child"))
         held.pop().close()
@@ -396,12 +404,14 @@ def test_standby_enforces_branch_roles_and_endpoints() -> None:
             child_dsn = standby.tcp_dsn(cred.role, cred.password, dbname="regress_child")
             admitted(child_dsn)
             msg = refused(standby.tcp_dsn(cred.role, cred.password, dbname="regress_main"))
-            assert "branch role" in msg
+            assert "endpoint unavailable" in msg
+            assert standby.wait_for_log("refused (branch_role)")
             project.suspend_endpoint("regress_child")  # committed on the primary
             start = time.monotonic()
             while refusal(child_dsn) is None:
                 assert time.monotonic() - start < 1.0, "the standby took over a second"
-            assert "is suspended" in refused(child_dsn)
+            assert "endpoint unavailable" in refused(child_dsn)
+            assert standby.wait_for_log("refused (endpoint_suspended)")
         finally:
             standby.destroy()
 
