@@ -37,8 +37,8 @@ import psycopg
 #: Why a read-only endpoint may run a function: class -> (reason, name patterns).
 ALLOWED: dict[str, tuple[str, tuple[str, ...]]] = {
     "type_support": (
-        "converts values of a type to or from text or binary, or estimates selectivity "
-        "or statistics for the planner (ANALYZE itself is refused)",
+        ("converts values of a type to or from text or binary, or estimates selectivity "
+        "or statistics for the planner (ANALYZE itself is refused)"),
         ("*_in", "*_out", "*_recv", "*_send", "*sel", "*joinsel", "*_typanalyze", "in_range",
          "date", "time", "timetz", "timestamp", "timestamptz", "money", "numeric", "xml",
          "regclass", "length", "convert", "convert_from", "convert_to", "to_char", "to_date",
@@ -48,8 +48,8 @@ ALLOWED: dict[str, tuple[str, tuple[str, ...]]] = {
          "to_reg*", "pg_char_to_encoding", "pg_encoding_to_char", "enum_first", "enum_last",
          "enum_range", "pg_collation_for", "pg_options_to_table")),
     "computes": (
-        "computes a value; stable only because the result depends on settings such as "
-        "TimeZone, DateStyle, search_path or the text search configuration",
+        ("computes a value; stable only because the result depends on settings such as "
+        "TimeZone, DateStyle, search_path or the text search configuration"),
         ("date_*", "timestamp_*", "timestamptz_*", "timezone", "make_timestamptz",
          "date_part", "date_trunc", "extract", "age", "mxid_age", "generate_series",
          "json_*", "jsonb_*", "to_tsvector", "to_tsquery", "plainto_tsquery",
@@ -96,35 +96,35 @@ ALLOWED: dict[str, tuple[str, tuple[str, ...]]] = {
          "pgwarden.check_connection", "pgwarden.policy_status", "pgwarden.readonly_session",
          "pgwarden.readonly_refusals", "pgwarden._created_here", "pgwarden._policy_verify")),
     "session": (
-        "changes only this session's state: settings (the two that would end read-only are "
+        ("changes only this session's state: settings (the two that would end read-only are "
         "refused by their check hooks), advisory locks, large-object descriptors, the random "
-        "seed, exported snapshots, the statistics snapshot, sleeping",
+        "seed, exported snapshots, the statistics snapshot, sleeping"),
         ("set_config", "setseed", "pg_advisory_*", "pg_try_advisory_*", "lo_open", "lo_close",
          "loread", "lo_get", "lo_lseek", "lo_lseek64", "lo_tell", "lo_tell64",
          "pg_export_snapshot", "pg_stat_clear_snapshot", "pg_stat_force_next_flush",
          "pg_sleep", "pg_sleep_for", "pg_sleep_until", "pgwarden._allow_template_copy")),
     "signals": (
-        "signals another session (cancel, terminate, log its memory use) with the usual "
-        "privileges; writes no data",
+        ("signals another session (cancel, terminate, log its memory use) with the usual "
+        "privileges; writes no data"),
         ("pg_cancel_backend", "pg_terminate_backend", "pg_log_backend_memory_contexts")),
     "queries": (
         "runs SQL given as text (or a cursor); every statement is checked as it runs",
         ("query_to_xml*", "query_to_xmlschema", "cursor_to_xml*", "table_to_xml*",
          "schema_to_xml*", "database_to_xml*", "ts_stat", "ts_rewrite")),
     "handler": (
-        "trigger, access method, language and sampling handlers: run only inside a "
-        "statement that is itself checked",
+        ("trigger, access method, language and sampling handlers: run only inside a "
+        "statement that is itself checked"),
         ("RI_FKey_*", "suppress_redundant_updates_trigger", "tsvector_update_trigger*",
          "unique_key_recheck", "*handler", "bernoulli", "system", "plpgsql_*",
          "fmgr_*_validator", "pgwarden._policy_changed")),
     "binary_upgrade": (
-        "refused by PostgreSQL outside binary-upgrade mode (pg_upgrade), where pgwarden "
-        "enforces nothing",
+        ("refused by PostgreSQL outside binary-upgrade mode (pg_upgrade), where pgwarden "
+        "enforces nothing"),
         ("binary_upgrade_*",)),
 }
 
-SQL_BODY = ("sql_body", "written in SQL or PL/pgSQL: every statement it runs is checked by "
-            "PostgreSQL's read-only rules and pgwarden's hooks as it runs")
+SQL_BODY = ("sql_body", ("written in SQL or PL/pgSQL: every statement it runs is checked by "
+            "PostgreSQL's read-only rules and pgwarden's hooks as it runs"))
 
 
 #: Classes the catalog itself proves, checked before the names.
