@@ -427,7 +427,9 @@ role_is_superuser(const char *rolname)
  * role and database it asked for and whether it uses TLS; the names of
  * branches and databases a role is bound to, endpoint states and limits,
  * allowlist sizes and why the policy is unreadable are for the server log
- * only (errdetail_log).
+ * only (errdetail_log).  A TLS refusal carries one of two fixed hints; which
+ * one depends on the server's ssl setting, which the client has just seen
+ * in the answer to its SSLRequest anyway.
  */
 static void
 gate_enforce(Port *port)
@@ -463,14 +465,13 @@ gate_enforce(Port *port)
 	ereport(FATAL,
 			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 			 errmsg("pgwarden: connection refused: %s", pgw_verdict_client_message(verdict)),
-			 errdetail_log("Connection from %s for role \"%s\" and database \"%s\" refused (%s): %s.%s",
+			 errdetail_log("Connection from %s for role \"%s\" and database \"%s\" refused (%s): %s.",
 						   client, ci.role ? ci.role : "",
 						   ci.dbname ? ci.dbname : "(replication)",
-						   pgw_verdict_name(verdict), reason,
-						   verdict == PGW_VERDICT_TLS_REQUIRED && !EnableSSL ?
-						   "  The server has ssl = off, so every TCP connection is refused: give it a certificate (pgwarden tls init) or set pgwarden.require_ssl = off." : ""),
-			 verdict == PGW_VERDICT_TLS_REQUIRED ?
-			 errhint("Connect with TLS, for example sslmode=verify-full.") : 0));
+						   pgw_verdict_name(verdict), reason),
+			 verdict != PGW_VERDICT_TLS_REQUIRED ? 0 : EnableSSL ?
+			 errhint("Connect with TLS, for example sslmode=verify-full.") :
+			 errhint("The server has ssl = off, so every TCP connection is refused: give it a certificate (pgwarden tls init) or set pgwarden.require_ssl = off.")));
 }
 
 /* PqCommMethods->putmessage during authentication: see the file header. */

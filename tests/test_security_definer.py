@@ -263,7 +263,8 @@ ADMIN_FUNCTIONS = {
     "create_endpoint(text,text,text,integer)", "drop_endpoint(text)",
     "ip_allow_add(text[],name,text)", "ip_allow_protected_only(boolean)",
     "ip_allow_remove(text[],name,boolean)", "ip_allow_reset(boolean)", "policy_status()",
-    "protect_branch(text)", "register_branch(name,text,text)", "resume_endpoint(text)",
+    "protect_branch(text)", "readonly_refusals()", "register_branch(name,text,text)",
+    "resume_endpoint(text)",
     "set_endpoint_limit(text,integer)", "suspend_endpoint(text)", "sync_branches()",
     "unprotect_branch(text)",
     # issue 13: the gate's counters (the view pgwarden.gate_stats reads _gate_stats)

@@ -591,7 +591,9 @@ def test_unauthenticated_client_learns_only_a_short_reason(allowlisted: Sec, cas
     assert fields["M"] == f"pgwarden: connection refused: {reason}"
     assert fields["C"] == "28000"
     assert "D" not in fields
-    assert fields.get("H") in (None, "Connect with TLS, for example sslmode=verify-full.")
+    # a fixed hint, for the TLS refusal only
+    assert fields.get("H") == ("Connect with TLS, for example sslmode=verify-full."
+                               if reason == "TLS required" else None)
     # no role, branch or database name, no count, in anything the client got
     raw = b"".join(p for _, p in transcript)
     for name in ("regress", SHOP, DEV, "regress_app", "pgwarden_admin"):

@@ -153,7 +153,7 @@ def test_require_ssl_without_ssl_says_how_to_fix_it(tmp_path: Path) -> None:
         with pytest.raises(psycopg.OperationalError) as info:
             psycopg.connect(c.tcp_dsn("regress_nossl", pw, sslmode="prefer")).close()
         msg = str(info.value)
-        assert "TLS is required (pgwarden.require_ssl is on)" in msg
-        assert "The server has ssl = off" in msg and "pgwarden tls init" in msg
+        assert "pgwarden: connection refused: TLS required" in msg
+        assert "The server has ssl = off" in msg and "pgwarden tls init" in msg  # the HINT
     finally:
         c.destroy()
