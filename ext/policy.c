@@ -787,6 +787,7 @@ pgw_policy_loader_main(Datum main_arg)
 	int64		loaded_version = -1;
 	int			transient_failures = 0;
 	char	   *last_error = NULL;
+	bool		warned_gone = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -831,7 +832,8 @@ pgw_policy_loader_main(Datum main_arg)
 			pgstat_report_activity(STATE_RUNNING, "polling the pgwarden policy");
 			loaded_version = loader_poll(loaded_version, force, &extension_gone,
 										 orphan, sizeof(orphan));
-			if (extension_gone && !RecoveryInProgress())
+			/* the label stays while a branch is protected: see below */
+			if (extension_gone && orphan[0] == '\0' && !RecoveryInProgress())
 			{
 				char		sql[128];
 
@@ -871,22 +873,25 @@ pgw_policy_loader_main(Datum main_arg)
 				/*
 				 * The extension is gone but a branch is still labelled
 				 * protected: its rules can no longer be read.  Fail closed,
-				 * as the launcher does when the control database is gone.
+				 * as the launcher does when the control database is gone,
+				 * and keep watching: CREATE EXTENSION here loads it again.
 				 */
 				char		detail[256];
 
 				snprintf(detail, sizeof(detail),
 						 "pgwarden is no longer created in the control database, but branch \"%s\" is still marked as protected",
 						 orphan);
-				publish_damaged(InvalidOid, detail);
-				ereport(WARNING,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("pgwarden: connection policy damaged, connections are refused: %s",
-								detail),
-						 errhint("CREATE EXTENSION pgwarden again in the control database and restore its tables, or, if pgwarden is really gone, let a superuser remove the stale labels: DELETE FROM pg_catalog.pg_shseclabel WHERE provider = 'pgwarden'.")));
-				proc_exit(0);
+				publish_damaged(dboid, detail);
+				loaded_version = -1;
+				if (!warned_gone)
+					ereport(WARNING,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("pgwarden: connection policy damaged, connections are refused: %s",
+									detail),
+							 errhint("CREATE EXTENSION pgwarden again in the control database and restore its tables, or, if pgwarden is really gone, let a superuser remove the stale labels: DELETE FROM pg_catalog.pg_shseclabel WHERE provider = 'pgwarden'.")));
+				warned_gone = true;
 			}
-			if (extension_gone)
+			else if (extension_gone)
 			{
 				PgwPolicyBuild empty;
 
@@ -895,6 +900,8 @@ pgw_policy_loader_main(Datum main_arg)
 							   "pgwarden is not created in any database: no IP allowlist");
 				proc_exit(0);
 			}
+			else
+				warned_gone = false;
 			if (last_error != NULL)
 			{
 				ereport(LOG,

@@ -84,7 +84,7 @@ static const struct
 	[PGW_RO_SEQUENCE] = {"sequence", "It changes a sequence."},
 	[PGW_RO_LARGE_OBJECT] = {"large_object", "It writes large objects."},
 	[PGW_RO_FILE] = {"server_file", "It writes a file on the server."},
-	[PGW_RO_STATISTICS] = {"statistics", "It resets statistics shared by the whole server."},
+	[PGW_RO_STATISTICS] = {"statistics", "It resets statistics or counters shared by the whole server."},
 	[PGW_RO_SERVER] = {"server_state", "It changes the state of the whole server (configuration, log files, recovery or backups)."},
 	[PGW_RO_NOTIFY] = {"notify", "It sends a notification to other sessions."},
 	[PGW_RO_XID] = {"transaction_id", "It assigns a transaction ID."},
@@ -186,6 +186,7 @@ static const struct
 	{"pgwarden_set_label", PGW_RO_CATALOG},
 	{"pgwarden_set_role_password", PGW_RO_CATALOG},
 	{"pgwarden_copy_settings", PGW_RO_CATALOG},
+	{"pgwarden_gate_stats_reset", PGW_RO_STATISTICS},
 };
 
 PG_FUNCTION_INFO_V1(pgwarden_readonly_refusals);

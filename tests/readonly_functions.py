@@ -94,7 +94,9 @@ ALLOWED: dict[str, tuple[str, tuple[str, ...]]] = {
          "getdatabaseencoding", "pg_client_encoding", "inet_client_addr", "inet_client_port",
          "inet_server_addr", "inet_server_port", "version", "amvalidate",
          "pgwarden.check_connection", "pgwarden.policy_status", "pgwarden.readonly_session",
-         "pgwarden.readonly_refusals", "pgwarden._created_here", "pgwarden._policy_verify")),
+         "pgwarden.readonly_refusals", "pgwarden._created_here", "pgwarden._policy_verify",
+         "pgwarden._audit_outer_user", "pgwarden._audit_role_name",
+         "pgwarden._endpoint_sessions", "pgwarden._gate_stats")),
     "session": (
         ("changes only this session's state: settings (the two that would end read-only are "
         "refused by their check hooks), advisory locks, large-object descriptors, the random "
@@ -108,9 +110,11 @@ ALLOWED: dict[str, tuple[str, tuple[str, ...]]] = {
         "privileges; writes no data"),
         ("pg_cancel_backend", "pg_terminate_backend", "pg_log_backend_memory_contexts")),
     "queries": (
-        "runs SQL given as text (or a cursor); every statement is checked as it runs",
+        "runs SQL (given as text, a cursor, or its own statements through SPI); every "
+        "statement is checked as it runs, so its writes are refused like any other",
         ("query_to_xml*", "query_to_xmlschema", "cursor_to_xml*", "table_to_xml*",
-         "schema_to_xml*", "database_to_xml*", "ts_stat", "ts_rewrite")),
+         "schema_to_xml*", "database_to_xml*", "ts_stat", "ts_rewrite",
+         "pgwarden.audit_prune")),
     "handler": (
         ("trigger, access method, language and sampling handlers: run only inside a "
         "statement that is itself checked"),
