@@ -110,8 +110,8 @@ ALLOWED: dict[str, tuple[str, tuple[str, ...]]] = {
         "privileges; writes no data"),
         ("pg_cancel_backend", "pg_terminate_backend", "pg_log_backend_memory_contexts")),
     "queries": (
-        "runs SQL (given as text, a cursor, or its own statements through SPI); every "
-        "statement is checked as it runs, so its writes are refused like any other",
+        ("runs SQL (given as text, a cursor, or its own statements through SPI); every "
+         "statement is checked as it runs, so its writes are refused like any other"),
         ("query_to_xml*", "query_to_xmlschema", "cursor_to_xml*", "table_to_xml*",
          "schema_to_xml*", "database_to_xml*", "ts_stat", "ts_rewrite",
          "pgwarden.audit_prune")),
