@@ -18,6 +18,12 @@ Every configuration uses TLS (sslmode=verify-full) and scram-sha-256, as the
 gate requires.  Usage::
 
     .venv/bin/python bench/connection_gate.py [--seconds 4] [--repeat 5] [--clients 2]
+        [--compare /path/to/other/pg_config:LABEL]
+
+``--compare`` adds the three gate configurations once more, served by the
+PostgreSQL installation of that pg_config (another build of pgwarden installed
+there, for example the code before a change), in the same interleaved rounds:
+before and after are measured in one run, as ratios to the same baseline.
 
 All six clusters run at once and the rounds interleave the configurations,
 so drift in the machine's load affects them alike.
@@ -126,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5,
                     help="rounds; each round measures every configuration once (median)")
     ap.add_argument("--clients", type=int, default=2, help="concurrent pgbench clients")
+    ap.add_argument("--compare", action="append", default=[], metavar="PG_CONFIG:LABEL",
+                    help="also measure the gate of the pgwarden installed with this pg_config")
     args = ap.parse_args(argv)
 
     hba_host = ["host all all 127.0.0.1/32 scram-sha-256"]
@@ -140,6 +148,14 @@ def main(argv: list[str] | None = None) -> int:
         ("gate, counters off", Cluster(hba=HBA_BASE + hba_host,
                                        conf=["pgwarden.gate_stats = off"]), 0),
     ]
+    for spec in args.compare:
+        pg_config, _, tag = spec.partition(":")
+        bindir = Path(subprocess.run([pg_config, "--bindir"], check=True, capture_output=True,
+                                     text=True).stdout.strip())
+        for label, n in (("gate, 0 entries", 0), ("gate, 1,000", 1_000),
+                         ("gate, 100,000", 100_000)):
+            configs.append((f"{label} [{tag or pg_config}]",
+                            Cluster(hba=HBA_BASE + hba_host, bindir=bindir), n))
     passwords: dict[str, str] = {}
     decision_us: dict[str, float] = {}
     notes: list[str] = []
@@ -193,6 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"gate counters (pgwarden.gate_stats): on / off = {on / off:.3f} "
           f"(rounds: {', '.join(f'{a / b:.2f}' for a, b in zip(rates['gate, 0 entries'], rates['gate, counters off']))})")
+    for spec in args.compare:
+        pg_config, _, tag = spec.partition(":")
+        tag = tag or pg_config
+        for label in ("gate, 0 entries", "gate, 1,000", "gate, 100,000"):
+            mine, theirs = rates[label], rates[f"{label} [{tag}]"]
+            per_round = ", ".join(f"{a / b:.2f}" for a, b in zip(mine, theirs))
+            print(f"{label}: this build / [{tag}] = "
+                  f"{results[label] / results[f'{label} [{tag}]']:.3f} (rounds: {per_round})")
     print()
     print("The gate's decision alone (pgwarden.check_connection runs the same code over the "
           "published snapshot; 20,000 calls in one statement, best of 5, SQL call overhead "

@@ -874,3 +874,60 @@ def test_what_a_read_only_endpoint_still_allows(sec: Sec) -> None:
                             ).fetchone() == (True,)
         assert conn.execute("SELECT count(*) FROM items").fetchone() == (100,)
         assert conn.execute("SELECT last_value FROM regress_seq").fetchone() is not None
+
+
+# =========================================================== README
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_fields(start: str) -> dict[str, str]:
+    """The -- ERROR / DETAIL / HINT lines of the README's example that starts with `start`."""
+    text = README.read_text()
+    i = text.index(start)
+    block = text[i:text.index("```", i)]
+    return dict(re.findall(r"-- (ERROR|DETAIL|HINT):\s+(.*)", block))
+
+
+def test_readme_examples(spare: Sec) -> None:
+    sec = spare
+    # the capacity refusal (the README shows the default 8 MB; this cluster has 128 kB)
+    documented = readme_fields("SELECT count(pgwarden.create_endpoint('dev', 'f' || g")
+    with sec.local(CTL, user="regress_warden") as conn, \
+            pytest.raises(errors.ProgramLimitExceeded) as info:
+        run_capacity_attack(conn, "one statement")
+    d = info.value.diag
+    assert documented["ERROR"] == d.message_primary
+    assert documented["HINT"] == d.message_hint
+    number = re.compile(r"\d+ kB")
+    assert number.sub("N kB", documented["DETAIL"]) == number.sub("N kB", d.message_detail or "")
+    # a function refused through a read-only endpoint
+    documented = readme_fields("SELECT pg_create_physical_replication_slot('s', true);")
+    with sec.local(SHOP, endpoint=RO) as conn, pytest.raises(psycopg.Error) as err:
+        conn.execute("SELECT pg_create_physical_replication_slot('s', true)")
+    d = err.value.diag
+    assert documented == {"ERROR": (d.message_primary or "").replace(RO, "shop-ro"),
+                          "DETAIL": d.message_detail, "HINT": d.message_hint}
+    # what refused clients read, and the log line that goes with it
+    text = README.read_text()
+    shown = re.findall(r"^FATAL:  pgwarden: connection refused: (.*)$", text, re.MULTILINE)
+    assert shown and set(shown) <= set(CLIENT_REASONS)
+    for reason in CLIENT_REASONS:
+        assert f"`{reason}`" in text, reason
+    documented_detail = re.search(r"^DETAIL:  (Connection from 203\.0\.113\.99 .*)$", text,
+                                  re.MULTILINE)
+    assert documented_detail is not None
+    with sec.ctl() as conn:
+        allowlist.add(conn, ["127.0.0.2"])
+        allowlist.wait_published(conn)
+    assert "address not allowed" in error_message(
+        startup(sec, user="regress_app", database=SHOP, source="127.0.0.3"))
+    logged = gate_detail(sec.cluster, "Connection from 127.0.0.3").split("DETAIL:  ", 1)[1]
+    assert logged == (documented_detail.group(1).replace("203.0.113.99", "127.0.0.3")
+                      .replace('"app"', '"regress_app"').replace('"shop"', f'"{SHOP}"'))
+    # the verdict names the README lists are exactly the gate's
+    names = re.search(r"The names are (.*?) \(`ext/gate\.h`", text, re.DOTALL)
+    assert names is not None
+    listed = set(re.findall(r"`(\w+)`", names.group(1)))
+    header = (Path(__file__).resolve().parent.parent / "ext" / "gate.c").read_text()
+    table = set(re.findall(r'\[PGW_VERDICT_\w+\] = \{"(\w+)", PGW_CLIENT_(?!ADMITTED)', header))
+    assert listed == table
