@@ -389,8 +389,10 @@ ignorable(uint32_t cp)
 
 /*
  * The byte a code point is matched as (0: none), from the generated fold
- * tables: ASCII in lower case, accented Latin letters as their base letter,
- * Cyrillic and Greek letters as the QWERTY key they are typed with on the
+ * tables: ASCII in lower case, accented Latin letters of Latin-1 and Latin
+ * Extended-A as a byte of their own from 0x80 on (words with accents are
+ * stored with them and without them), other accented letters as their base
+ * letter, Cyrillic and Greek letters as the QWERTY key they are typed with on the
  * Russian (JCUKEN) and Greek layouts.  A Russian word typed with the wrong
  * layout is a well-known password ("gfhjkm"), and a Cyrillic password is
  * typed on those keys, so "пароль" is the common password "gfhjkm" and
@@ -841,24 +843,13 @@ script_allows(int sc, int dict)
 }
 
 /*
- * Accented Latin letters are matched as their base letter; which accent
- * each one wears is a small extra choice.
+ * The character model sees an accented letter as its base letter; which
+ * accent it wears is a small extra choice.  (Dictionary words match accents
+ * exactly, or without them: see ascii_fold.)
  */
 #ifndef ACCENT_BITS
 #define ACCENT_BITS			2.0
 #endif
-
-static double
-accent_bits(const analysis *a, int s0, int e0)
-{
-	int			k,
-				n = 0;
-
-	for (k = s0; k < e0; k++)
-		if (a->cls[k] == CC_LATIN_EXT)
-			n++;
-	return n * ACCENT_BITS;
-}
 
 /* Price a dictionary match found at trie node word w; relax it into d. */
 static void
@@ -879,7 +870,7 @@ report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
 		return;
 	if (!script_allows(span_script(a, s0, e0), (int) (w >> 8)))
 		return;
-	bits = dict_bits((uint32_t) w, &mask) + accent_bits(a, s0, e0);
+	bits = dict_bits((uint32_t) w, &mask);
 	if (submask != 0)
 	{
 		int			subbed = 0,
@@ -1266,6 +1257,8 @@ model_letter(uint32_t cp, uint8_t fold, int cls)
 	static const char alphabet[] = PGW_MODEL_ALPHABET;
 	const char *p;
 
+	if (fold >= 0x80)
+		fold = pgw_accent_base[fold - 0x80];
 	if (fold >= 'a' && fold <= 'z')
 		return (uint8_t) (fold - 'a' + 1);
 	if (fold == 0 || cp < 0x80 ||

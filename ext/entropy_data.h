@@ -26,9 +26,9 @@
 #define PGW_DICT_PHRASES	19
 #define PGW_DICT_NUMBERS	20
 #define PGW_NDICTS	21
-#define PGW_DAWG_ARCS	1305075
+#define PGW_DAWG_ARCS	1457336
 #define PGW_DAWG_NONE	0xFFFFFFu
-#define PGW_DAWG_WORDS	837364
+#define PGW_DAWG_WORDS	991562
 #define PGW_DICT_MAX_WORD	48
 #define PGW_COST_SCALE	2
 #define PGW_MODEL_SCALE	4
@@ -40,7 +40,7 @@
 #define PGW_LAYOUT_QWERTZ	2
 #define PGW_LAYOUT_DVORAK	3
 #define PGW_LAYOUT_JCUKEN	4
-#define PGW_DATA_FINGERPRINT	"1ec69b4a2a8462e98d766b6c24e0f614bcf07e4789b563d4e96bf167e3d92dac"
+#define PGW_DATA_FINGERPRINT	"2d75224af21c96068330d29b8651ae24ac2fb9498303f103751699b0aff42749"
 
 typedef struct pgw_layout_key
 {
@@ -58,6 +58,8 @@ extern const char *const pgw_dict_text[PGW_NDICTS];
 extern const char pgw_model[PGW_MODEL_SIZE * PGW_MODEL_SIZE * PGW_MODEL_SIZE * PGW_MODEL_SIZE + 1];
 extern const uint8_t pgw_fold_0000[1280];
 extern const uint8_t pgw_fold_1e00[512];
+/* the base letter of each exactly matched accented letter, byte 0x80 + i */
+extern const uint8_t pgw_accent_base[128];
 extern const pgw_layout_key *const pgw_layouts[PGW_NLAYOUTS];
 extern const int pgw_layout_sizes[PGW_NLAYOUTS];
 extern const char *const pgw_layout_text[PGW_NLAYOUTS];

@@ -23,11 +23,12 @@ What it writes:
   last arc of its state (1 bit), target state (23 bits, the index of the
   target's first arc).  The root's arcs are also indexed by label.
 * the fold table: the byte each code point is matched as (ASCII lower
-  case; accented Latin letters as their base letter; Cyrillic and Greek
+  case; accented Latin letters as a byte of their own, or their base letter
+  beyond Latin Extended-A; Cyrillic and Greek
   letters as the QWERTY key they are typed with on the Russian and Greek
   layouts).  Typists also write German umlauts as "ae", "oe", "ue" and "ss":
   words get that form too.
-* a character 4-gram model (eighth-bit costs of each letter after three
+* a character 4-gram model (quarter-bit costs of each letter after three
   others) over the folded alphabet, trained on the same word lists.
 * keyboard layouts (QWERTY, AZERTY, QWERTZ, Dvorak, JCUKEN), unshifted and
   shifted, as code point -> key position tables.
@@ -168,19 +169,40 @@ GREEK_KEYS = "abgdezhuiklmnjoprswtyfxcv"
 LATIN_SPECIAL = {"ß": "s", "æ": "a", "œ": "o", "ø": "o", "đ": "d", "ð": "d",
                  "þ": "t", "ł": "l", "ı": "i", "ħ": "h", "ŧ": "t", "ŋ": "n",
                  "ĸ": "k", "ſ": "s", "ƒ": "f"}
+# Accented Latin letters (U+00C0..U+017F, and Romanian s and t with comma)
+# are matched exactly, each as a byte of its own from 0x80 on; a word with
+# accents is also stored with them dropped (as typists without the keys
+# write it), and with German and Scandinavian letters spelled out.  Other
+# accented letters are matched as their base letter.
+def _exact_letters() -> str:
+    out = []
+    for cp in list(range(0xC0, 0x180)) + [0x219, 0x21B]:
+        low = chr(cp).lower()
+        if len(low) != 1 or low in out:
+            continue
+        base = unicodedata.normalize("NFD", low)
+        if (len(base) > 1 and base[0].isascii() and base[0].isalpha()) or low in LATIN_SPECIAL:
+            out.append(low)
+    assert len(out) <= 128
+    return "".join(out)
+
+
 # How typists spell letters their keyboard lacks (a second form of a word).
 TYPED_EXPANSIONS = {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "å": "aa",
                     "æ": "ae", "ø": "oe", "œ": "oe"}
 
 
-def fold_char(ch: str) -> str:
-    """The ASCII byte a character is matched as, or "" when none."""
+def fold_char(ch: str, exact: bool = True) -> str:
+    """The byte (as a character) a character is matched as, or "" when none;
+    exact=False drops accents."""
     cp = ord(ch)
     if cp < 0x80:
         return ch.lower()
     if 0xFF01 <= cp <= 0xFF5E:
         return fold_char(chr(cp - 0xFEE0))
     low = ch.lower() if len(ch.lower()) == 1 else ch
+    if exact and low in EXACT_BYTE:
+        return chr(EXACT_BYTE[low])
     if low in LATIN_SPECIAL:
         return LATIN_SPECIAL[low]
     if low in JCUKEN_LOWER:
@@ -197,6 +219,8 @@ def fold_char(ch: str) -> str:
     return ""
 
 
+EXACT_LETTERS = ""             # set below, once LATIN_SPECIAL is known
+EXACT_BYTE: dict[str, int] = {}
 FOLD_RANGES = [(0x0000, 0x0500), (0x1E00, 0x2000)]
 
 
@@ -211,11 +235,11 @@ def fold_table() -> dict[int, list[int]]:
     return out
 
 
-def fold_word(w: str) -> str | None:
+def fold_word(w: str, exact: bool = True) -> str | None:
     out = []
     for ch in w:
-        f = fold_char(ch)
-        if not f or not ("!" <= f <= "~"):
+        f = fold_char(ch, exact)
+        if not f or not ("!" <= f <= "~" or "\x80" <= f <= "\xff"):
             return None
         out.append(f)
     return "".join(out)
@@ -238,10 +262,23 @@ def typed_forms(w: str) -> set[str]:
     for c in cands:
         if " " in c or "’" in c:
             continue
-        f = fold_word(c)
-        if f and 2 <= len(f) <= MAX_WORD:
-            forms.add(f)
+        for exact in (True, False):
+            f = fold_word(c, exact)
+            if f and 2 <= len(f) <= MAX_WORD:
+                forms.add(f)
     return forms
+
+
+EXACT_LETTERS = _exact_letters()
+EXACT_BYTE = {ch: 0x80 + i for i, ch in enumerate(EXACT_LETTERS)}
+
+
+def accent_base() -> list[int]:
+    """The base letter of each exact accented byte (0x80 + i)."""
+    out = [0] * 128
+    for ch, b in EXACT_BYTE.items():
+        out[b - 0x80] = ord(fold_char(ch, exact=False))
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -262,7 +299,11 @@ class Collector:
     def add(self, word: str, dictname: str, cost_bits: float) -> None:
         d = DICT_ID[dictname]
         q = max(0, min(255, round((cost_bits + DICTS[d][2]) * COST_SCALE)))
-        for f in typed_forms(word):
+        forms = typed_forms(word)
+        if dictname == "DE" and "ss" in word:
+            # wordfreq case-folds "ß" to "ss": give German words it back
+            forms |= typed_forms(word.replace("ss", "ß"))
+        for f in forms:
             old = self.best.get(f)
             if old is None or q < old[0]:
                 self.best[f] = (q, d)
@@ -519,12 +560,14 @@ MA = 28                         # index 0 = word boundary, 27 = those keys
 
 
 def train_model(col: Collector) -> list[int]:
-    """Interpolated absolute-discount 4-gram; costs in eighth bits."""
+    """Interpolated absolute-discount 4-gram; costs in quarter bits."""
     idx = {c: min(i + 1, MA - 1) for i, c in enumerate(MODEL_ALPHABET)}
+    base = accent_base()
     counts: list[dict[tuple[int, ...], dict[int, float]]] = [{} for _ in range(4)]
     for w, (q, d) in col.best.items():
         if DICTS[d][0] in ("PASSWORDS", "NUMBERS", "PHRASES"):
             continue
+        w = "".join(chr(base[ord(c) - 0x80]) if c >= "\x80" else c for c in w)
         if not all(c in idx for c in w) or len(w) < 3:
             continue
         weight = 1.0 if q < 18 * COST_SCALE else 0.5
@@ -671,7 +714,7 @@ def self_check(keys: list[bytes], labels: bytes, links_text: str,
 
 def build(stats: bool = False) -> tuple[str, str]:
     col = collect()
-    keys = sorted(f.encode("ascii") + bytes([0, d, q]) for f, (q, d) in col.best.items())
+    keys = sorted(f.encode("latin-1") + bytes([0, d, q]) for f, (q, d) in col.best.items())
     root = build_dawg(keys)
     labels, links, rootidx = serialise(root)
     links_text = enc_links(links)
@@ -721,6 +764,8 @@ def build(stats: bool = False) -> tuple[str, str]:
              "PGW_MODEL_SIZE * PGW_MODEL_SIZE + 1];")
     for lo, vals in folds.items():
         h.append(f"extern const uint8_t pgw_fold_{lo:04x}[{len(vals)}];")
+    h.append("/* the base letter of each exactly matched accented letter, byte 0x80 + i */")
+    h.append("extern const uint8_t pgw_accent_base[128];")
     h.append("extern const pgw_layout_key *const pgw_layouts[PGW_NLAYOUTS];")
     h.append("extern const int pgw_layout_sizes[PGW_NLAYOUTS];")
     h.append("extern const char *const pgw_layout_text[PGW_NLAYOUTS];")
@@ -738,6 +783,7 @@ def build(stats: bool = False) -> tuple[str, str]:
     c.append(text_literal("char", "pgw_model", "".join(DIGIT_CHARS[v] for v in model)))
     for lo, vals in folds.items():
         c.append(arr("uint8_t", f"pgw_fold_{lo:04x}", vals, 32))
+    c.append(arr("uint8_t", "pgw_accent_base", accent_base(), 32))
     for i, tbl in enumerate(layouts):
         c.append(f"static const pgw_layout_key layout_{i}[{len(tbl)}] = {{")
         for k in range(0, len(tbl), 6):
