@@ -1249,6 +1249,14 @@ match_walks(const analysis *a, dpstate *d, int i, int hi)
 #ifndef WORDLIKE_BITS
 #define WORDLIKE_BITS		1.0
 #endif
+/*
+ * The model prices a letter run at its cost as a word of the training lists,
+ * scaled: a word no list has is likelier than its cost among list words
+ * says (tuned on the tune half of the bench corpus, which draws such words).
+ */
+#ifndef WORDLIKE_SCALE
+#define WORDLIKE_SCALE		0.9
+#endif
 
 /* The model's letter (1..) for a character, 0 when it is not a letter. */
 static uint8_t
@@ -1323,7 +1331,8 @@ match_wordlike(const analysis *a, dpstate *d, int i, int hi)
 			double		casebits = case_from_counts(upper, lower, IS_UPPER(a, i),
 													IS_UPPER(a, j), &mask, &style);
 
-			relax_word(d, i, j + 1, sum + model_cost(c1, c2, c3, 0) + WORDLIKE_BITS,
+			relax_word(d, i, j + 1,
+					   WORDLIKE_SCALE * (sum + model_cost(c1, c2, c3, 0)) + WORDLIKE_BITS,
 					   casebits, style, mask);
 		}
 	}

@@ -126,6 +126,9 @@ DEBIAN_DICTS = {  # language -> (file, Debian package)
     "sv": ("swedish", "wswedish"), "da": ("danish", "wdanish"),
     "nb": ("bokmaal", "wnorwegian"),
 }
+# The tune half also draws words the estimator has no list for (wordfreq
+# ranks beyond its cutoff), so that the character model is tuned too.
+UNSEEN_TUNE_WORDS = True
 COMPILED_LANGS = ["en", "de", "fr", "es", "it", "pt", "nl", "pl", "sv", "da",
                   "nb", "tr", "el"]
 OTHER_LANGS = ["ca", "cs", "fi", "hu", "ro", "sk", "sl", "sh", "lt", "lv",
@@ -155,7 +158,12 @@ class Lists:
         if half == "tune":
             self.common = _uniq(_read(DICT / "passwords.txt"))[:20000]
             for lang in COMPILED_LANGS:
-                self.words[lang] = _wordfreq(lang, 30000)
+                # the most frequent words (compiled in), and words ranked
+                # beyond what the generator compiles (priced by the model)
+                ws = _wordfreq(lang, 30000)
+                if UNSEEN_TUNE_WORDS:
+                    ws = ws[:15000] + _wordfreq(lang, 200000)[140000:155000]
+                self.words[lang] = ws
             self.other = {lang: _wordfreq(lang, 30000) for lang in ("ru",)}
             from faker import Faker  # PyPI Faker (compiled in)
             first: list[str] = []
