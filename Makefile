@@ -32,7 +32,7 @@ VENV    ?= $(CURDIR)/.venv
 PY      := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: deps venv pyinstall test demo bench lint
+.PHONY: deps venv pyinstall test demo bench lint update-entropy-data check-entropy-data
 
 deps:
 	bash scripts/deps.sh
@@ -58,8 +58,24 @@ demo: deps
 	$(MAKE) pyinstall
 	$(PY) scripts/demo.py
 
+# The estimator's generated tables (ext/entropy_data.{c,h}, committed):
+# regenerate them from the pinned sources of tools/requirements.txt, or check
+# that the committed ones are what those sources give (as PostgreSQL does for
+# src/common/unicode).  The sources are installed in a venv of their own.
+TOOLS_VENV ?= $(CURDIR)/.venv-tools
+$(TOOLS_VENV)/bin/python: tools/requirements.txt
+	python3 -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install --quiet -r tools/requirements.txt
+	touch $@
+
+update-entropy-data: deps $(TOOLS_VENV)/bin/python
+	$(TOOLS_VENV)/bin/python tools/gen_entropy_data.py
+
+check-entropy-data: deps $(TOOLS_VENV)/bin/python
+	$(TOOLS_VENV)/bin/python tools/gen_entropy_data.py --check
+
 # Benchmarks, the long fuzz run's short form and the slow tests (BENCHMARKS.md).
-bench: deps
+bench: deps check-entropy-data
 	$(MAKE) all
 	$(MAKE) install
 	$(MAKE) pyinstall

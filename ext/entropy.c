@@ -69,7 +69,7 @@ static const char *const builtin_context[] = {"postgres", "postgresql", "pgwarde
 #define K_PATTERN			2.0
 #endif
 #ifndef K_RUN
-#define K_RUN				6.0
+#define K_RUN				8.0
 #endif
 #ifndef SEPARATOR_BITS
 #define SEPARATOR_BITS		1.0
@@ -89,6 +89,10 @@ static const char *const builtin_context[] = {"postgres", "postgresql", "pgwarde
 #endif
 #ifndef WORD_EXTRA
 #define WORD_EXTRA			0.0
+#endif
+/* Extra price of a word of a language other than English. */
+#ifndef LANG_EXTRA
+#define LANG_EXTRA			1.0
 #endif
 /* Price of saying which character class a run of one class is drawn from. */
 #ifndef CLASS_RUN_BITS
@@ -118,6 +122,15 @@ static const char *const builtin_context[] = {"postgres", "postgresql", "pgwarde
 #define MAX_TRIE_VISITS		256
 
 #define INF_BITS			1e300
+
+/*
+ * Findings of a decomposition: PGW_PAT_* bits in the low 32 bits, the
+ * dictionaries used from bit 32 on, the keyboard layouts from bit 56 on.
+ */
+typedef uint64_t pmask;
+
+#define DICT_BIT(d)			((pmask) 1 << (32 + (d)))
+#define LAYOUT_BIT(l)		((pmask) 1 << (56 + (l)))
 
 /* Character classes and their pools. */
 enum
@@ -149,14 +162,15 @@ enum
  * Latin letter one of about 64 in common use, a letter of another alphabet
  * (Hebrew, Arabic, Armenian, Indic and South-East Asian scripts, ...) one of
  * about 64, kana one of about 170 (hiragana and katakana), a Hangul syllable
- * one of the 2350 of KS X 1001, a Han character one of the 2500 "frequently
+ * one of all 11,172 that Unicode composes (a generator draws from all of
+ * them, and no list ranks them), a Han character one of the 2500 "frequently
  * used characters" of modern Chinese that cover ~98% of text (rarer ones are
  * not priced higher: an estimate must not reward obscurity it cannot rank).
  * Anything else (emoji, other symbols) is one of about 256 in common use.
  * Six CJK characters are thus worth 6 x 11.3 bits, not 18 bytes of 8 bits.
  */
 static const double class_pool[CC_COUNT] = {
-	26, 26, 10, 33, 1, 64, 25, 25, 33, 33, 64, 170, 2350, 2500, 256
+	26, 26, 10, 33, 1, 64, 25, 25, 33, 33, 64, 170, 11172, 2500, 256
 };
 
 /* Per-call analysis state: lives on the stack. */
@@ -170,8 +184,11 @@ typedef struct analysis
 {
 	int			n;				/* code points in this window */
 	uint32_t	cp[PGW_WINDOW];
-	uint8_t		fold[PGW_WINDOW];	/* ASCII lower-cased, 0 if not ASCII */
+	uint8_t		fold[PGW_WINDOW];	/* the byte matched (ascii_fold), or 0 */
 	uint8_t		cls[PGW_WINDOW];
+	uint8_t		midx[PGW_WINDOW];	/* letter of the character model, or 0 */
+	uint8_t		kpos[PGW_NLAYOUTS + 1][PGW_WINDOW];	/* keys: see layout_key() */
+	uint32_t	key[PGW_WINDOW];	/* the code point in lower case */
 	double		char_bits;		/* cost of one unmatched character */
 	double		brute_bonus;	/* see class_set_bits() */
 	const ctxword *ctx;
@@ -207,17 +224,17 @@ typedef struct dpstate
 	int			start;
 	int			end;
 	double		cost[ST_COUNT][PGW_WINDOW + 1];
-	unsigned int mask[ST_COUNT][PGW_WINDOW + 1];
+	pmask mask[ST_COUNT][PGW_WINDOW + 1];
 #ifdef PGW_ENTROPY_TRACE
 	int			from[ST_COUNT][PGW_WINDOW + 1];
 	int			fromst[ST_COUNT][PGW_WINDOW + 1];
 	double		tokbits[ST_COUNT][PGW_WINDOW + 1];
-	unsigned int tokmask[ST_COUNT][PGW_WINDOW + 1];
+	pmask tokmask[ST_COUNT][PGW_WINDOW + 1];
 #endif
 } dpstate;
 
 static double dp_range(const analysis *a, int start, int end, int depth,
-					   unsigned int *mask_out);
+					   pmask *mask_out);
 
 /* ------------------------------------------------------------------------
  * Small numeric helpers
@@ -358,18 +375,6 @@ char_class(uint32_t cp)
 }
 
 /*
- * Russian (JCUKEN) keyboard: the QWERTY key under each Cyrillic letter a..ja.
- * A Russian word typed with the wrong layout is a well-known password
- * ("gfhjkm"), and a Cyrillic password is typed on these keys, so Cyrillic
- * letters are matched as their keys: "пароль" is the common password
- * "gfhjkm", "йцукен" is a keyboard walk.
- */
-static const char jcuken[33] = "f,dult;pbqrkvyjghcnea[wxio]sm'.z";
-
-/* Accented Latin-1 letters U+00C0..U+00FF matched as their base letter. */
-static const char latin1_base[65] = "aaaaaa.ceeeeiiii.nooooo..uuuuy..aaaaaa.ceeeeiiii.nooooo..uuuuy.y";
-
-/*
  * Invisible code points (soft hyphen, zero-width spaces and joiners, word
  * joiner, BOM): SASLprep and NFKC drop them, and so does the analysis, so
  * "pass\u00adword" is "password".  They still count as code points.
@@ -382,24 +387,27 @@ ignorable(uint32_t cp)
 		cp == 0xFEFF;
 }
 
+/*
+ * The byte a code point is matched as (0: none), from the generated fold
+ * tables: ASCII in lower case, accented Latin letters of Latin-1 and Latin
+ * Extended-A as a byte of their own from 0x80 on (words with accents are
+ * stored with them and without them), other accented letters as their base
+ * letter, Cyrillic and Greek letters as the QWERTY key they are typed with on the
+ * Russian (JCUKEN) and Greek layouts.  A Russian word typed with the wrong
+ * layout is a well-known password ("gfhjkm"), and a Cyrillic password is
+ * typed on those keys, so "пароль" is the common password "gfhjkm" and
+ * "йцукен" a keyboard walk.  Full-width forms of ASCII ("ｐａｓｓ") are
+ * typed as ASCII.
+ */
 static uint8_t
 ascii_fold(uint32_t cp)
 {
-	if (cp >= 'A' && cp <= 'Z')
-		return (uint8_t) (cp + 32);
-	if (cp < 0x80)
-		return (uint8_t) cp;
-	if (cp >= 0x0430 && cp <= 0x044F)
-		return (uint8_t) jcuken[cp - 0x0430];
-	if (cp >= 0x0410 && cp <= 0x042F)
-		return (uint8_t) jcuken[cp - 0x0410];
-	if (cp == 0x0451 || cp == 0x0401)
-		return (uint8_t) '`';
-	if (cp >= 0xC0 && cp <= 0xFF && latin1_base[cp - 0xC0] != '.')
-		return (uint8_t) latin1_base[cp - 0xC0];
-	/* full-width forms of ASCII ("ｐａｓｓ") are typed as ASCII */
+	if (cp < 0x0500)
+		return pgw_fold_0000[cp];
+	if (cp >= 0x1E00 && cp < 0x2000)
+		return pgw_fold_1e00[cp - 0x1E00];
 	if (cp >= 0xFF01 && cp <= 0xFF5E)
-		return ascii_fold(cp - 0xFEE0);
+		return pgw_fold_0000[cp - 0xFEE0];
 	return 0;
 }
 
@@ -409,8 +417,8 @@ ascii_fold(uint32_t cp)
  */
 
 static void
-update(dpstate *d, int st, int j, double c, unsigned int m, int i, int fst,
-	   double tokbits, unsigned int tokmask)
+update(dpstate *d, int st, int j, double c, pmask m, int i, int fst,
+	   double tokbits, pmask tokmask)
 {
 	if (c < d->cost[st][j])
 	{
@@ -447,7 +455,7 @@ pattern_origin(const dpstate *d, int i)
 
 /* A pattern part [i, j) priced bits. */
 static void
-relax(dpstate *d, int i, int j, double bits, unsigned int mask)
+relax(dpstate *d, int i, int j, double bits, pmask mask)
 {
 	int			o = pattern_origin(d, i);
 
@@ -495,11 +503,11 @@ relax_tail(dpstate *d, int i, double bits)
  */
 static void
 relax_word(dpstate *d, int i, int j, double bits, double casebits, int style,
-		   unsigned int mask)
+		   pmask mask)
 {
 	int			o = pattern_origin(d, i);
 	double		c = d->cost[o][i] + K_PATTERN + bits + casebits;
-	unsigned int m = d->mask[o][i] | mask;
+	pmask m = d->mask[o][i] | mask;
 
 	update(d, ST_P, j, c, m, i, o, bits + casebits, mask);
 	if (style >= 0)
@@ -518,8 +526,51 @@ relax_word(dpstate *d, int i, int j, double bits, double casebits, int style,
 }
 
 /* Capitalisation cost of a[i..j): 0 if no upper case. */
+/*
+ * Capitalisation cost of a word with upper and lower letters, its first
+ * and last letter upper or not: 0 for none, style 0..3 (lower,
+ * Capitalised, UPPER, last upper) or -1 for another mix.
+ */
 static double
-case_bits(const analysis *a, int i, int j, unsigned int *mask, int *style)
+case_from_counts(int upper, int lower, int first_upper, int last_upper,
+				 pmask *mask, int *style)
+{
+	*style = -1;
+	if (upper == 0)
+	{
+		*style = 0;
+		return 0.0;
+	}
+	if (lower == 0)
+	{
+		*style = 2;
+		*mask |= PGW_PAT_CAPITALIZATION;
+		return 1.0;
+	}
+	if (upper == 1 && first_upper)
+	{
+		*style = 1;
+		*mask |= PGW_PAT_CAPITALIZATION;
+		return 1.0;
+	}
+	if (upper == 1 && last_upper)
+	{
+		*style = 3;
+		*mask |= PGW_PAT_CAPITALIZATION;
+		return 2.0;
+	}
+	/* an arbitrary mix: priced as such, not "predictable" */
+	return log2_variants(upper, lower);
+}
+
+/* Letters in upper and lower case, in any script (see case_key). */
+#define IS_UPPER(a, k)	((a)->key[k] != (a)->cp[k])
+#define IS_LOWER(a, k)	((a)->key[k] == (a)->cp[k] && \
+						 ((a)->cls[k] == CC_LOWER || (a)->cls[k] == CC_LATIN_EXT || \
+						  (a)->cls[k] == CC_CYRILLIC_LOWER || (a)->cls[k] == CC_GREEK_LOWER))
+
+static double
+case_bits(const analysis *a, int i, int j, pmask *mask, int *style)
 {
 	int			upper = 0;
 	int			lower = 0;
@@ -532,102 +583,133 @@ case_bits(const analysis *a, int i, int j, unsigned int *mask, int *style)
 
 	for (k = i; k < j; k++)
 	{
-		if (a->cls[k] == CC_UPPER || a->cls[k] == CC_CYRILLIC_UPPER)
+		if (IS_UPPER(a, k))
 			upper++;
-		else if (a->cls[k] == CC_LOWER || a->cls[k] == CC_CYRILLIC_LOWER)
+		else if (IS_LOWER(a, k))
 			lower++;
 	}
-	if (upper == 0)
-	{
-		*style = 0;
-		return 0.0;
-	}
-	if (lower == 0)
-	{
-		*style = 2;
-		*mask |= PGW_PAT_CAPITALIZATION;
-		return 1.0;
-	}
-	if (upper == 1 && (a->cls[i] == CC_UPPER || a->cls[i] == CC_CYRILLIC_UPPER))
-	{
-		*style = 1;
-		*mask |= PGW_PAT_CAPITALIZATION;
-		return 1.0;
-	}
-	if (upper == 1 &&
-		(a->cls[j - 1] == CC_UPPER || a->cls[j - 1] == CC_CYRILLIC_UPPER))
-	{
-		*style = 3;
-		*mask |= PGW_PAT_CAPITALIZATION;
-		return 2.0;
-	}
-	/* an arbitrary mix: priced as such, not "predictable" */
-	return log2_variants(upper, lower);
+	return case_from_counts(upper, lower, IS_UPPER(a, i), IS_UPPER(a, j - 1),
+							mask, style);
 }
 
+/*
+ * Price of a dictionary word: its rank in its list (with the list's extra
+ * price folded in by the generator).  info is dictionary << 8 | cost.
+ */
 static double
-dict_bits(uint32_t info, unsigned int *mask)
+dict_bits(uint32_t info, pmask *mask)
 {
-	static const double biases[PGW_NDICTS] = PGW_DICT_BIASES;
-	unsigned int dict = info >> PGW_RANK_BITS;
-	uint32_t	rank = info & ((1u << PGW_RANK_BITS) - 1);
+	unsigned int dict = info >> 8;
 
 	switch (dict)
 	{
 		case PGW_DICT_PASSWORDS:
 			*mask |= PGW_PAT_COMMON_PASSWORD;
 			break;
-		case PGW_DICT_ENGLISH:
-			*mask |= PGW_PAT_DICTIONARY_WORD;
-			break;
-		default:
+		case PGW_DICT_FIRST_NAMES:
+		case PGW_DICT_SURNAMES:
+		case PGW_DICT_PLACES:
 			*mask |= PGW_PAT_NAME;
 			break;
+		case PGW_DICT_MONTHS:
+			*mask |= PGW_PAT_DATE;
+			break;
+		case PGW_DICT_PHRASES:
+			*mask |= PGW_PAT_PHRASE;
+			break;
+		case PGW_DICT_NUMBERS:
+			*mask |= PGW_PAT_NUMBER;
+			break;
+		default:
+			*mask |= PGW_PAT_DICTIONARY_WORD;
+			break;
 	}
-	return log2((double) rank) + biases[dict] +
-		(dict == PGW_DICT_PASSWORDS ? 0.0 : WORD_EXTRA);
+	*mask |= DICT_BIT(dict);
+	return (double) (info & 0xFF) / PGW_COST_SCALE + WORD_EXTRA +
+		(dict > PGW_DICT_EN && dict <= PGW_DICT_EL ? LANG_EXTRA : 0.0);
 }
 
-/* Index of the terminal word at trie node n, or -1. */
-static int32_t
+/*
+ * The dictionaries are one minimal acyclic automaton (ext/entropy_data.h):
+ * a state is the index of its first arc; a state's arcs are sorted by
+ * label, the last one flagged.  A word is followed by the arcs "\0",
+ * dictionary and cost.  State 0 is the root, never a target, so 0 also
+ * means "no such state".  An arc's label is one byte of pgw_dawg_labels;
+ * its link is four digits of pgw_dawg_links (the printable characters other
+ * than '"', '?' and '\\'): last + 2 (target % 45), then target / 45 in base
+ * 91, lowest digit first.
+ */
+static inline uint32_t
+digit_value(unsigned char c)
+{
+	return (uint32_t) c - 33 - (c > '"') - (c > '?') - (c > '\\');
+}
+
+static inline uint32_t
+arc_label(uint32_t k)
+{
+	return (unsigned char) pgw_dawg_labels[k];
+}
+
+static inline int
+arc_last(uint32_t k)
+{
+	return digit_value((unsigned char) pgw_dawg_links[4 * (size_t) k]) & 1;
+}
+
+static inline uint32_t
+arc_target(uint32_t k)
+{
+	const unsigned char *p = (const unsigned char *) pgw_dawg_links + 4 * (size_t) k;
+
+	return (digit_value(p[0]) >> 1) +
+		45 * (digit_value(p[1]) + 91 * (digit_value(p[2]) + 91 * digit_value(p[3])));
+}
+
+/* The value (dictionary << 8 | cost) of the word ending at state n, or -1. */
+static inline int32_t
 trie_word(uint32_t n)
 {
-	uint64_t	bits = pgw_trie_term[n / 64];
-	uint64_t	bit = (uint64_t) 1 << (n % 64);
+	uint32_t	s1,
+				s2;
 
-	if (!(bits & bit))
+	if (n == 0 || n >= PGW_DAWG_ARCS || arc_label(n) != 0)
 		return -1;
-	bits &= bit - 1;
-	{
-		int			cnt = 0;
-
-		while (bits)
-		{
-			bits &= bits - 1;
-			cnt++;
-		}
-		return (int32_t) (pgw_trie_termrank[n / 64] + cnt);
-	}
+	s1 = arc_target(n);
+	if (s1 >= PGW_DAWG_ARCS)
+		return -1;
+	s2 = arc_target(s1);
+	if (s2 >= PGW_DAWG_ARCS)
+		return -1;
+	return (int32_t) ((arc_label(s1) << 8) | arc_label(s2));
 }
 
-/* Child of node n labelled c, or 0 (the root is never a child). */
-static uint32_t
+/* Child of state n labelled c, or 0. */
+static inline uint32_t
 trie_child(uint32_t n, uint8_t c)
 {
-	uint32_t	lo = pgw_trie_child[n];
-	uint32_t	hi = pgw_trie_child[n + 1];
+	uint32_t	k;
 
-	while (lo < hi)
+	if (c == 0)
+		return 0;
+	if (n == 0)
 	{
-		uint32_t	mid = lo + (hi - lo) / 2;
-		uint8_t		l = pgw_trie_label[mid];
+		uint32_t	t = pgw_dawg_root[c];
+
+		return (t >= PGW_DAWG_ARCS) ? 0 : t;
+	}
+	for (k = n; k < PGW_DAWG_ARCS; k++)
+	{
+		uint32_t	l = arc_label(k);
 
 		if (l == c)
-			return mid;
-		if (l < c)
-			lo = mid + 1;
-		else
-			hi = mid;
+		{
+			uint32_t	t = arc_target(k);
+
+			return (t >= PGW_DAWG_ARCS) ? 0 : t;
+		}
+		if (l > c || arc_last(k))
+			return 0;
 	}
 	return 0;
 }
@@ -699,6 +781,76 @@ l33t_target(uint8_t c)
 	}
 }
 
+/*
+ * Scripts of a span: Latin letters (ASCII or accented), Cyrillic, Greek.
+ * Words are stored as the keys they are typed with, so a Latin string can
+ * be a Russian word typed on the wrong layout ("gfhjkm"), but a match never
+ * mixes scripts, Cyrillic letters are only Russian words, names and common
+ * passwords, and Greek letters only Greek words and names.
+ */
+#define SCRIPT_LATIN		1
+#define SCRIPT_CYRILLIC		2
+#define SCRIPT_GREEK		4
+
+static int
+span_script(const analysis *a, int s0, int e0)
+{
+	int			k,
+				sc = 0;
+
+	for (k = s0; k < e0; k++)
+	{
+		switch (a->cls[k])
+		{
+			case CC_LOWER:
+			case CC_UPPER:
+			case CC_LATIN_EXT:
+				sc |= SCRIPT_LATIN;
+				break;
+			case CC_CYRILLIC_LOWER:
+			case CC_CYRILLIC_UPPER:
+				sc |= SCRIPT_CYRILLIC;
+				break;
+			case CC_GREEK_LOWER:
+			case CC_GREEK_UPPER:
+				sc |= SCRIPT_GREEK;
+				break;
+			default:
+				break;
+		}
+	}
+	return sc;
+}
+
+static int
+script_allows(int sc, int dict)
+{
+	int			name = (dict == PGW_DICT_FIRST_NAMES || dict == PGW_DICT_SURNAMES ||
+						dict == PGW_DICT_PLACES || dict == PGW_DICT_MONTHS);
+
+	switch (sc)
+	{
+		case SCRIPT_CYRILLIC:
+			return dict == PGW_DICT_RU || dict == PGW_DICT_PASSWORDS || name;
+		case SCRIPT_GREEK:
+			return dict == PGW_DICT_EL || name;
+		case SCRIPT_LATIN:
+		case 0:
+			return dict != PGW_DICT_EL;
+		default:
+			return 0;			/* mixed scripts */
+	}
+}
+
+/*
+ * The character model sees an accented letter as its base letter; which
+ * accent it wears is a small extra choice.  (Dictionary words match accents
+ * exactly, or without them: see ascii_fold.)
+ */
+#ifndef ACCENT_BITS
+#define ACCENT_BITS			2.0
+#endif
+
 /* Price a dictionary match found at trie node word w; relax it into d. */
 static void
 report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
@@ -707,17 +859,18 @@ report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
 	int			len = (dir > 0) ? (pos + 1 - i) : (i - pos + 1);
 	int			s0 = (dir > 0) ? i : pos;
 	int			e0 = (dir > 0) ? pos + 1 : i + 1;
-	unsigned int mask = 0;
+	pmask mask = 0;
 	double		bits;
 	double		casebits;
 	int			style;
 
 	if (len < (dir > 0 ? MIN_WORD : MIN_REVERSED))
 		return;
-	if (len < MIN_WORD_OTHER &&
-		(pgw_trie_info[w] >> PGW_RANK_BITS) != PGW_DICT_PASSWORDS)
+	if (len < MIN_WORD_OTHER && (w >> 8) != PGW_DICT_PASSWORDS)
 		return;
-	bits = dict_bits(pgw_trie_info[w], &mask);
+	if (!script_allows(span_script(a, s0, e0), (int) (w >> 8)))
+		return;
+	bits = dict_bits((uint32_t) w, &mask);
 	if (submask != 0)
 	{
 		int			subbed = 0,
@@ -875,20 +1028,11 @@ typedef struct keypos
 } keypos;
 
 /*
- * The same layouts as lookup tables, ASCII code -> key: bit 7 shifted, bits
- * 5-6 row, bits 0-4 column; 255 for no key.  Generated from the rows above.
+ * The keypad as a lookup table, ASCII code -> key: bits 5-7 row, bits 0-4
+ * column; 255 for no key.  The keyboards (QWERTY, AZERTY, QWERTZ, Dvorak,
+ * JCUKEN, unshifted and shifted) are generated tables (pgw_layouts), sorted
+ * by code point, of keys coded shifted << 7 | row << 5 | column.
  */
-static const uint8_t qwerty_key[128] = {
-	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-	255, 129, 203, 131, 132, 133, 135, 75, 137, 138, 136, 140, 104, 11, 105, 106,
-	10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 202, 74, 232, 12, 233, 234,
-	130, 193, 229, 227, 195, 163, 196, 197, 198, 168, 199, 200, 201, 231, 230, 169,
-	170, 161, 164, 194, 165, 167, 228, 162, 226, 166, 225, 43, 45, 44, 134, 139,
-	0, 65, 101, 99, 67, 35, 68, 69, 70, 40, 71, 72, 73, 103, 102, 41,
-	42, 33, 36, 66, 37, 39, 100, 34, 98, 38, 97, 171, 173, 172, 128, 255,
-};
-
 static const uint8_t keypad_key[128] = {
 	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
 	255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
@@ -901,16 +1045,31 @@ static const uint8_t keypad_key[128] = {
 };
 
 static int
-qwerty_pos(uint32_t cp, keypos *k)
+layout_pos(int layout, uint32_t cp, keypos *k)
 {
-	uint8_t		v;
+	const pgw_layout_key *t = pgw_layouts[layout];
+	int			lo = 0,
+				hi = pgw_layout_sizes[layout];
 
-	if (cp >= 128 || (v = qwerty_key[cp]) == 255)
-		return 0;
-	k->r = (int8_t) ((v >> 5) & 3);
-	k->c = (int8_t) (v & 31);
-	k->shifted = (int8_t) (v >> 7);
-	return 1;
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (t[mid].cp == cp)
+		{
+			uint8_t		v = t[mid].key;
+
+			k->r = (int8_t) ((v >> 5) & 3);
+			k->c = (int8_t) (v & 31);
+			k->shifted = (int8_t) (v >> 7);
+			return 1;
+		}
+		if (t[mid].cp < cp)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
 }
 
 static int
@@ -963,46 +1122,218 @@ walk_bits(int keypad, int len, int turns, int shifted)
 	return bits;
 }
 
-/* The key a character is typed with (Cyrillic letters: see jcuken). */
+/*
+ * The character a QWERTY key walk sees: Cyrillic and Greek letters as the
+ * keys they are typed with (see ascii_fold).  Other layouts see the
+ * characters as typed.
+ */
 #define KEYCHAR(a, k) ((a)->cp[k] < 0x80 ? (a)->cp[k] : (uint32_t) (a)->fold[k])
+
+/* Layouts other than QWERTY (and the keypad) are a less likely guess. */
+#ifndef LAYOUT_BITS
+#define LAYOUT_BITS			2.0
+#endif
+
+/*
+ * The key of character k on keyboard kb (0 the keypad, 1 + l layout l),
+ * coded shifted << 7 | row << 5 | column, 255 for none; computed once per
+ * character by fill_analysis().
+ */
+static uint8_t
+layout_key(const analysis *a, int kb, int k)
+{
+	keypos		p;
+	int			ok;
+
+	if (kb == 0)
+		ok = keypad_pos(KEYCHAR(a, k), &p);
+	else if (kb - 1 == PGW_LAYOUT_QWERTY)
+		ok = layout_pos(kb - 1, KEYCHAR(a, k), &p);
+	else
+		ok = layout_pos(kb - 1, a->cp[k], &p);
+	if (!ok)
+		return 255;
+	return (uint8_t) ((p.shifted << 7) | (p.r << 5) | p.c);
+}
+
+static int
+key_of(const analysis *a, int kb, int k, keypos *p)
+{
+	uint8_t		v = a->kpos[kb][k];
+
+	if (v == 255)
+		return 0;
+	p->r = (int8_t) ((v >> 5) & 3);
+	p->c = (int8_t) (v & 31);
+	p->shifted = (int8_t) (v >> 7);
+	return 1;
+}
 
 static void
 match_walks(const analysis *a, dpstate *d, int i, int hi)
 {
-	int			keypad;
+	int			kb;
 
-	for (keypad = 0; keypad <= 1; keypad++)
+	/* kb: 0 keypad, 1 + l layout l */
+	for (kb = 0; kb <= PGW_NLAYOUTS; kb++)
 	{
+		int			keypad = (kb == 0);
+		int			layout = kb - 1;
 		keypos		prev,
 					cur;
 		int			j,
 					lastdir = 0,
+					dir0 = 0,
+					dir1 = 0,
+					zigzag = 1,
 					turns = 0,
 					shifted;
+		double		extra = 0.0;
+		pmask		mask = PGW_PAT_KEYBOARD;
 
-		if (!(keypad ? keypad_pos(KEYCHAR(a, i), &prev) :
-			  qwerty_pos(KEYCHAR(a, i), &prev)))
+		if (!key_of(a, kb, i, &prev))
 			continue;
+		if (!keypad && layout != PGW_LAYOUT_QWERTY)
+		{
+			extra = LAYOUT_BITS;
+			mask |= LAYOUT_BIT(layout);
+		}
 		shifted = prev.shifted;
 		for (j = i + 1; j < hi; j++)
 		{
 			int			dir;
+			double		bits;
 
-			if (!(keypad ? keypad_pos(KEYCHAR(a, j), &cur) :
-				  qwerty_pos(KEYCHAR(a, j), &cur)))
+			if (!key_of(a, kb, j, &cur))
 				break;
 			dir = walk_dir(&prev, &cur, keypad);
 			if (dir == 0)
 				break;
 			if (dir != lastdir)
 				turns++;
+			/* a zigzag alternates between two directions */
+			if (j == i + 1)
+				dir0 = dir;
+			else if (j == i + 2)
+				dir1 = dir;
+			else if (dir != ((j - i) % 2 ? dir0 : dir1))
+				zigzag = 0;
 			lastdir = dir;
 			shifted += cur.shifted;
 			prev = cur;
-			if (j + 1 - i >= MIN_WALK)
-				relax(d, i, j + 1,
-					  walk_bits(keypad, j + 1 - i, turns, shifted),
-					  PGW_PAT_KEYBOARD);
+			if (j + 1 - i < MIN_WALK)
+				continue;
+			bits = walk_bits(keypad, j + 1 - i, turns, shifted);
+			if (zigzag && dir1 != 0 && dir1 != dir0)
+			{
+				double		z = walk_bits(keypad, j + 1 - i, 2, shifted) + 1.0;
+
+				if (z < bits)
+					bits = z;
+			}
+			relax(d, i, j + 1, bits + extra, mask);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Words no list has: the character model
+ * ------------------------------------------------------------------------
+ */
+
+/* Letters of a run priced by the model, and its extra price. */
+#ifndef MIN_WORDLIKE
+#define MIN_WORDLIKE		4
+#endif
+#define MAX_WORDLIKE		32
+#ifndef WORDLIKE_BITS
+#define WORDLIKE_BITS		1.0
+#endif
+/*
+ * The model prices a letter run at its cost as a word of the training lists,
+ * scaled: a word no list has is likelier than its cost among list words
+ * says (tuned on the tune half of the bench corpus, which draws such words).
+ */
+#ifndef WORDLIKE_SCALE
+#define WORDLIKE_SCALE		0.9
+#endif
+
+/* The model's letter (1..) for a character, 0 when it is not a letter. */
+static uint8_t
+model_letter(uint32_t cp, uint8_t fold, int cls)
+{
+	static const char alphabet[] = PGW_MODEL_ALPHABET;
+	const char *p;
+
+	if (fold >= 0x80)
+		fold = pgw_accent_base[fold - 0x80];
+	if (fold >= 'a' && fold <= 'z')
+		return (uint8_t) (fold - 'a' + 1);
+	if (fold == 0 || cp < 0x80 ||
+		(cls != CC_CYRILLIC_LOWER && cls != CC_CYRILLIC_UPPER))
+		return 0;
+	p = strchr(alphabet, fold);
+	return p ? (uint8_t) (PGW_MODEL_SIZE - 1) : 0;
+}
+
+static double
+model_cost(int c1, int c2, int c3, int x)
+{
+	unsigned char c = (unsigned char) pgw_model[((c1 * PGW_MODEL_SIZE + c2) *
+												 PGW_MODEL_SIZE + c3) *
+												PGW_MODEL_SIZE + x];
+
+	return (double) digit_value(c) / PGW_MODEL_SCALE;
+}
+
+/*
+ * A run of letters [i, j) priced by the 4-gram character model trained on
+ * the dictionaries: -log2 of its probability as a word, end included.  An
+ * unseen word of any of the languages costs two to three bits a letter; a
+ * random string costs more than its brute force, which then wins.
+ */
+static void
+match_wordlike(const analysis *a, dpstate *d, int i, int hi)
+{
+	int			c1 = 0,
+				c2 = 0,
+				c3 = 0;
+	double		sum = 0.0;
+	int			j;
+
+	int			sc0,
+				upper = 0,
+				lower = 0;
+
+	if (a->midx[i] == 0)
+		return;
+	sc0 = span_script(a, i, i + 1);
+	for (j = i; j < hi && j - i < MAX_WORDLIKE && a->midx[j] != 0; j++)
+	{
+		int			x = a->midx[j];
+
+		if (span_script(a, j, j + 1) != sc0)
+			break;
+		sum += model_cost(c1, c2, c3, x);
+		if (a->cls[j] == CC_LATIN_EXT)
+			sum += ACCENT_BITS;
+		if (IS_UPPER(a, j))
+			upper++;
+		else if (IS_LOWER(a, j))
+			lower++;
+		c1 = c2;
+		c2 = c3;
+		c3 = x;
+		if (j + 1 - i >= MIN_WORDLIKE)
+		{
+			pmask		mask = PGW_PAT_WORDLIKE;
+			int			style;
+			double		casebits = case_from_counts(upper, lower, IS_UPPER(a, i),
+													IS_UPPER(a, j), &mask, &style);
+
+			relax_word(d, i, j + 1,
+					   WORDLIKE_SCALE * (sum + model_cost(c1, c2, c3, 0)) + WORDLIKE_BITS,
+					   casebits, style, mask);
 		}
 	}
 }
@@ -1074,6 +1405,22 @@ is_sep(uint32_t c)
 {
 	return c == '/' || c == '-' || c == '.' || c == ' ' || c == '_' ||
 		c == '\\' || c == ',';
+}
+
+/*
+ * Price of one character joining two patterns: the usual separators cost
+ * SEPARATOR_BITS, other symbols that people put between words ("&", "+",
+ * "@", ...) a few bits more; 0 for a character that is no separator.
+ */
+static double
+sep_bits(uint32_t c)
+{
+	if (is_sep(c))
+		return SEPARATOR_BITS;
+	if (c == '&' || c == '+' || c == '@' || c == '#' || c == '*' || c == '!' ||
+		c == ':' || c == '|' || c == '~' || c == '=' || c == ';')
+		return SEPARATOR_BITS + 2.0;
+	return 0.0;
 }
 
 /* Read a number of exactly len digits at k, or -1. */
@@ -1224,6 +1571,140 @@ match_dates(const analysis *a, dpstate *d, int i, int hi)
 	}
 }
 
+/*
+ * The end of the longest month name (of any language the month list has)
+ * starting at p, or -1; *bits receives its price.
+ */
+static int
+month_at(const analysis *a, int p, int hi, double *bits)
+{
+	uint32_t	node = 0;
+	int			k,
+				best = -1;
+
+	for (k = p; k < hi && k - p < 16; k++)
+	{
+		int32_t		w;
+
+		if (a->fold[k] == 0 || a->cls[k] == CC_DIGIT || a->cls[k] == CC_SYMBOL ||
+			a->cls[k] == CC_SPACE)
+			break;
+		node = trie_child(node, a->fold[k]);
+		if (node == 0)
+			break;
+		w = trie_word(node);
+		if (w >= 0 && (w >> 8) == PGW_DICT_MONTHS && k + 1 - p >= 3)
+		{
+			pmask		dummy = 0;
+
+			best = k + 1;
+			*bits = (double) (w & 0xFF) / PGW_COST_SCALE +
+				case_bits(a, p, k + 1, &dummy, NULL);
+		}
+	}
+	return best;
+}
+
+/* A day (1..31) of one or two digits at k: its end, or -1. */
+static int
+day_at(const analysis *a, int k, int hi)
+{
+	int			v = digit_at(a, k);
+
+	if (k >= hi || v < 0)
+		return -1;
+	if (k + 1 < hi && digit_at(a, k + 1) >= 0)
+	{
+		v = v * 10 + digit_at(a, k + 1);
+		return (v >= 1 && v <= 31) ? k + 2 : -1;
+	}
+	return (v >= 1) ? k + 1 : -1;
+}
+
+/* An optional separator at k: the position after it. */
+static int
+skip_sep(const analysis *a, int k, int hi)
+{
+	return (k < hi && is_sep(a->cp[k])) ? k + 1 : k;
+}
+
+/*
+ * Dates written with a month name, in any order people use: "7.ottobre.1962",
+ * "29-januar-23", "21december1979", "may12", "January152019", "Mai1987".
+ * Priced as the day, the month's spelling, the year, the separators and
+ * which of a few orders.
+ */
+static void
+match_month_dates(const analysis *a, dpstate *d, int i, int hi)
+{
+	double		mb;
+	int			q,
+				e,
+				m0,
+				k;
+
+	if (digit_at(a, i) >= 0)
+	{
+		/* day [sep] month [sep] [year] */
+		e = day_at(a, i, hi);
+		if (e < 0)
+			return;
+		m0 = skip_sep(a, e, hi);
+		q = month_at(a, m0, hi, &mb);
+		if (q < 0)
+			return;
+		mb += log2(31.0) + 2.0 + (m0 > e ? 1.0 : 0.0);
+		relax(d, i, q, mb, PGW_PAT_DATE);
+		k = skip_sep(a, q, hi);
+		for (e = 2; e <= 4; e += 2)
+		{
+			int			y = read_num(a, k, e, hi);
+			int			yr;
+
+			if (y < 0)
+				continue;
+			yr = full_year(y, e);
+			if (yr > 0)
+				relax(d, i, k + e, mb + year_space(yr) + 1.0 + (k > q ? 1.0 : 0.0),
+					  PGW_PAT_DATE);
+		}
+		return;
+	}
+	/* month [sep] [day] [sep] [year] */
+	q = month_at(a, i, hi, &mb);
+	if (q < 0)
+		return;
+	mb += 2.0;
+	k = skip_sep(a, q, hi);
+	{
+		int			de = day_at(a, k, hi);
+		int			yl;
+
+		for (yl = 2; yl <= 4; yl += 2)
+		{
+			int			y = read_num(a, k, yl, hi);
+			int			yr = (y >= 0) ? full_year(y, yl) : -1;
+
+			if (yr > 0)
+				relax(d, i, k + yl, mb + year_space(yr) + 1.0 + (k > q ? 1.0 : 0.0),
+					  PGW_PAT_DATE);
+		}
+		if (de < 0)
+			return;
+		relax(d, i, de, mb + log2(31.0) + (k > q ? 1.0 : 0.0), PGW_PAT_DATE);
+		e = skip_sep(a, de, hi);
+		for (yl = 2; yl <= 4; yl += 2)
+		{
+			int			y = read_num(a, e, yl, hi);
+			int			yr = (y >= 0) ? full_year(y, yl) : -1;
+
+			if (yr > 0)
+				relax(d, i, e + yl, mb + log2(31.0) + year_space(yr) + 1.0 +
+					  (k > q ? 1.0 : 0.0) + (e > de ? 1.0 : 0.0), PGW_PAT_DATE);
+		}
+	}
+}
+
 /* ------------------------------------------------------------------------
  * Context words
  * ------------------------------------------------------------------------
@@ -1293,7 +1774,7 @@ match_context(const analysis *a, dpstate *d, int i, int hi)
 		}
 		if (fwd || rev)
 		{
-			unsigned int mask = PGW_PAT_CONTEXT;
+			pmask mask = PGW_PAT_CONTEXT;
 			double		bits = a->ctx_bits + case_bits(a, i, i + cw->len, &mask, NULL);
 
 			if (fwd && subs > 0)
@@ -1369,23 +1850,224 @@ match_class_run(const analysis *a, dpstate *d, int i, int hi)
 /* Repeat candidates, found before the DP and relaxed at their start. */
 #define MAX_REPEATS			512
 
+/* Nested DPs (pricing a repeated block) one window may run. */
+#define MAX_BLOCK_DPS		48
+
 typedef struct repeats
 {
 	int			head[PGW_WINDOW + 1];
 	int			n;
+	int			dps;			/* nested DPs run so far */
 	struct
 	{
 		int			end;
 		int			next;
 		double		bits;
-		unsigned int mask;
+		pmask		mask;
 	}			c[MAX_REPEATS];
 } repeats;
 
+/* Add one repeat candidate [i, end) priced bits. */
+static void
+add_repeat(repeats *r, int lo, int i, int end, double bits, pmask mask)
+{
+	if (r->n >= MAX_REPEATS)
+		return;
+	r->c[r->n].end = end;
+	r->c[r->n].bits = bits;
+	r->c[r->n].mask = mask;
+	r->c[r->n].next = r->head[i - lo];
+	r->head[i - lo] = r->n;
+	r->n++;
+}
+
 /*
- * Repeats of a block of p code points, k >= 2 times, starting at i.  Only
- * left-maximal starts and primitive blocks are tried; the block itself is
- * priced by a nested DP (without repeats inside), plus log2(k).
+ * Price of writing the copy [y, y+p) of the block [x, x+p) whose letters
+ * may differ in case: nothing when it is the same, else a bit to say so and
+ * the copy's own capitalisation ("endocrinologistENDOCRINOLOGIST").
+ */
+static double
+copy_case_bits(const analysis *a, int x, int y, int p)
+{
+	int			t;
+	pmask		dummy = 0;
+
+	for (t = 0; t < p; t++)
+		if (a->cp[x + t] != a->cp[y + t])
+			break;
+	if (t == p)
+		return 0.0;
+	return 1.0 + case_bits(a, y, y + p, &dummy, NULL);
+}
+
+/* The mask of a repeated block: a repeated word is named as such. */
+static pmask
+repeat_mask(pmask block)
+{
+	if (block & (PGW_PAT_DICTIONARY_WORD | PGW_PAT_COMMON_PASSWORD |
+				 PGW_PAT_NAME | PGW_PAT_WORDLIKE | PGW_PAT_CONTEXT))
+		return block | PGW_PAT_REPEATED_WORD;
+	return block | PGW_PAT_REPEAT;
+}
+
+/*
+ * When block [y, y+p) is block [x, x+p) with one number changed, return 1
+ * and the number's place [*u, *v) and the change *delta ("abc123abc124",
+ * "Password1!Password2!").
+ */
+static int
+block_increment(const analysis *a, int x, int y, int p, int *u, int *v,
+				long *delta)
+{
+	int			t0,
+				t1,
+				t;
+	long		nx = 0,
+				ny = 0;
+
+	for (t0 = 0; t0 < p && a->key[x + t0] == a->key[y + t0]; t0++)
+		;
+	if (t0 == p)
+		return 0;
+	for (t1 = p - 1; a->key[x + t1] == a->key[y + t1]; t1--)
+		;
+	while (t0 > 0 && a->cls[x + t0 - 1] == CC_DIGIT)
+		t0--;
+	while (t1 + 1 < p && a->cls[x + t1 + 1] == CC_DIGIT)
+		t1++;
+	if (t1 - t0 >= 9)
+		return 0;
+	for (t = t0; t <= t1; t++)
+	{
+		if (a->cls[x + t] != CC_DIGIT || a->cls[y + t] != CC_DIGIT)
+			return 0;
+		nx = nx * 10 + (long) (a->cp[x + t] - '0');
+		ny = ny * 10 + (long) (a->cp[y + t] - '0');
+	}
+	*u = t0;
+	*v = t1 + 1;
+	*delta = ny - nx;
+	return *delta != 0 && *delta >= -100 && *delta <= 100;
+}
+
+/* The number of up to 9 digits at [k, *end), or -1. */
+static long
+number_at(const analysis *a, int k, int hi, int *end)
+{
+	long		v = 0;
+	int			j;
+
+	for (j = k; j < hi && a->cls[j] == CC_DIGIT && j - k < 9; j++)
+		v = v * 10 + (long) (a->cp[j] - '0');
+	if (j == k || (j < hi && a->cls[j] == CC_DIGIT))
+		return -1;
+	*end = j;
+	return v;
+}
+
+/* Do a[x..x+n) and a[y..y+n) match, ignoring case? */
+static int
+same_keys(const analysis *a, int x, int y, int n, int hi)
+{
+	int			t;
+
+	if (y + n > hi)
+		return 0;
+	for (t = 0; t < n; t++)
+		if (a->key[x + t] != a->key[y + t])
+			return 0;
+	return 1;
+}
+
+/*
+ * Counters whose number changes width: "Ducks9Ducks19Ducks29",
+ * "devilS7#devilS9#devilS11#", "golden14!golden114!golden124!": a prefix
+ * P (not only digits), a number, a suffix S (no digits), again and again
+ * with the number moved by the same step.
+ */
+static void
+find_counters(const analysis *a, repeats *r, int lo, int hi)
+{
+	int			i;
+
+	for (i = lo; i < hi && r->n < MAX_REPEATS; i++)
+	{
+		int			u,
+					nondigit = 0;
+
+		if (i > lo && a->key[i - 1] == a->key[i])
+			continue;
+		/* the prefix [i, u) ends where the counter begins */
+		for (u = i + 1; u < hi && u - i <= 16 && r->n < MAX_REPEATS; u++)
+		{
+			int			v,
+						w,
+						k,
+						plen = u - i,
+						slen,
+						pos;
+			long		n1,
+						n2,
+						delta;
+			double		base;
+			pmask		mask = 0;
+
+			if (a->cls[u - 1] != CC_DIGIT)
+				nondigit = 1;
+			if (!nondigit || a->cls[u] != CC_DIGIT)
+				continue;
+			n1 = number_at(a, u, hi, &v);
+			if (n1 < 0)
+				continue;
+			/* the suffix (no digits) runs to the next copy of the prefix */
+			for (w = v; w < hi && w - v <= 3; w++)
+				if (same_keys(a, i, w, plen, hi) || a->cls[w] == CC_DIGIT)
+					break;
+			if (w >= hi || !same_keys(a, i, w, plen, hi))
+				continue;
+			slen = w - v;
+			n2 = number_at(a, w + plen, hi, &pos);
+			if (n2 < 0 || n2 == n1 || n2 - n1 > 100 || n1 - n2 > 100)
+				continue;
+			delta = n2 - n1;
+			if (pos + slen > hi || !same_keys(a, v, pos, slen, hi))
+				continue;
+			if (r->dps++ >= MAX_BLOCK_DPS)
+				return;
+			base = dp_range(a, i, w, 1, &mask);
+			base += 2.0 + log2(1.0 + (double) (delta < 0 ? -delta : delta)) +
+				copy_case_bits(a, i, w, plen);
+			add_repeat(r, lo, i, pos + slen, base + 1.0,
+					   repeat_mask(mask) | PGW_PAT_INCREMENT);
+			for (k = 3; r->n < MAX_REPEATS; k++)
+			{
+				int			start = pos + slen,
+							end;
+				long		n3;
+
+				if (!same_keys(a, i, start, plen, hi))
+					break;
+				n3 = number_at(a, start + plen, hi, &end);
+				if (n3 != n2 + delta || end + slen > hi ||
+					!same_keys(a, v, end, slen, hi))
+					break;
+				n2 = n3;
+				pos = end;
+				base += copy_case_bits(a, i, start, plen);
+				add_repeat(r, lo, i, pos + slen, base + log2((double) k),
+						   repeat_mask(mask) | PGW_PAT_INCREMENT);
+			}
+		}
+	}
+}
+
+/*
+ * Repeats of a block of p code points, k >= 2 times, starting at i: exact
+ * copies, copies in another case, the block followed by its mirror image,
+ * and copies with a counter that changes by the same step each time.  Only
+ * left-maximal starts and primitive blocks are tried for plain repeats; the
+ * block itself is priced by a nested DP (without repeats inside), plus
+ * log2(k) and what the copies change.
  */
 static void
 find_repeats(const analysis *a, repeats *r, int lo, int hi)
@@ -1395,6 +2077,7 @@ find_repeats(const analysis *a, repeats *r, int lo, int hi)
 	for (p = lo; p <= hi; p++)
 		r->head[p - lo] = -1;
 	r->n = 0;
+	r->dps = 0;
 	for (p = 1; p <= (hi - lo) / 2; p++)
 	{
 		int			i;
@@ -1404,15 +2087,16 @@ find_repeats(const analysis *a, repeats *r, int lo, int hi)
 			int			run = 0;
 			int			k,
 						kmax;
-			double		base;
-			unsigned int mask = 0;
+			double		base,
+						cases;
+			pmask		mask = 0;
 			int			q,
 						primitive = 1;
 
 			/* left-maximal: the previous character does not repeat too */
-			if (i > lo && a->cp[i - 1] == a->cp[i - 1 + p])
+			if (i > lo && a->key[i - 1] == a->key[i - 1 + p])
 				continue;
-			while (i + p + run < hi && a->cp[i + run] == a->cp[i + p + run])
+			while (i + p + run < hi && a->key[i + run] == a->key[i + p + run])
 				run++;
 			if (run < p)
 			{
@@ -1426,28 +2110,109 @@ find_repeats(const analysis *a, repeats *r, int lo, int hi)
 				if (p % q != 0)
 					continue;
 				for (t = q; t < p; t++)
-					if (a->cp[i + t] != a->cp[i + t - q])
+					if (a->key[i + t] != a->key[i + t - q])
 						break;
 				if (t == p)
 					primitive = 0;
 			}
 			kmax = 1 + run / p;
-			if (primitive)
+			if (primitive && r->dps++ < MAX_BLOCK_DPS)
 			{
 				base = dp_range(a, i, i + p, 1, &mask);
+				cases = 0.0;
 				for (k = 2; k <= kmax && r->n < MAX_REPEATS; k++)
 				{
+					cases += copy_case_bits(a, i, i + (k - 1) * p, p);
 					if (k * p < MIN_REPEAT)
 						continue;
-					r->c[r->n].end = i + k * p;
-					r->c[r->n].bits = base + log2((double) k);
-					r->c[r->n].mask = mask | PGW_PAT_REPEAT;
-					r->c[r->n].next = r->head[i - lo];
-					r->head[i - lo] = r->n;
-					r->n++;
+					add_repeat(r, lo, i, i + k * p,
+							   base + log2((double) k) + cases, repeat_mask(mask));
 				}
 			}
 			i += run;			/* the rest of this run is not left-maximal */
+		}
+	}
+
+	/* mirrors: a block of 3 or more followed by its reverse, in any case */
+	for (p = 3; p <= (hi - lo) / 2; p++)
+	{
+		int			i;
+
+		for (i = lo; i + 2 * p <= hi && r->n < MAX_REPEATS; i++)
+		{
+			int			t;
+			double		base,
+						cases = 0.0;
+			pmask		mask = 0;
+
+			for (t = 0; t < p; t++)
+				if (a->key[i + p + t] != a->key[i + p - 1 - t])
+					break;
+			if (t < p)
+				continue;
+			/* a palindrome's mirror is a plain repeat */
+			for (t = 0; t < p / 2; t++)
+				if (a->key[i + t] != a->key[i + p - 1 - t])
+					break;
+			if (t == p / 2 || r->dps++ >= MAX_BLOCK_DPS)
+				continue;
+			for (t = 0; t < p; t++)
+				if (a->cp[i + p + t] != a->cp[i + p - 1 - t])
+					break;
+			if (t < p)
+			{
+				pmask		dummy = 0;
+
+				cases = 1.0 + case_bits(a, i + p, i + 2 * p, &dummy, NULL);
+			}
+			base = dp_range(a, i, i + p, 1, &mask);
+			add_repeat(r, lo, i, i + 2 * p, base + 1.0 + cases,
+					   repeat_mask(mask) | PGW_PAT_REVERSED);
+		}
+	}
+
+	find_counters(a, r, lo, hi);
+
+	/* counters: "abc123abc124abc125", "Password1!Password2!Password3!" */
+	for (p = 2; p <= (hi - lo) / 2; p++)
+	{
+		int			i;
+
+		for (i = lo; i + 2 * p <= hi && r->n < MAX_REPEATS; i++)
+		{
+			int			u,
+						v,
+						u2,
+						v2,
+						k;
+			long		delta,
+						delta2;
+			double		base,
+						cases;
+			pmask		mask = 0;
+
+			if (a->key[i] != a->key[i + p] ||
+				!block_increment(a, i, i + p, p, &u, &v, &delta) ||
+				r->dps++ >= MAX_BLOCK_DPS)
+				continue;
+			base = dp_range(a, i, i + p, 1, &mask);
+			cases = copy_case_bits(a, i, i + p, p);
+			/* which step (+-1..+-100, small ones likelier) and where */
+			base += 2.0 + log2(1.0 + (double) (delta < 0 ? -delta : delta));
+			add_repeat(r, lo, i, i + 2 * p, base + 1.0 + cases,
+					   repeat_mask(mask) | PGW_PAT_INCREMENT);
+			for (k = 3; i + k * p <= hi && r->n < MAX_REPEATS; k++)
+			{
+				int			y = i + (k - 1) * p;
+
+				if (!block_increment(a, y - p, y, p, &u2, &v2, &delta2) ||
+					u2 != u || v2 != v || delta2 != delta)
+					break;
+				cases += copy_case_bits(a, i, y, p);
+				add_repeat(r, lo, i, i + k * p,
+						   base + log2((double) k) + cases,
+						   repeat_mask(mask) | PGW_PAT_INCREMENT);
+			}
 		}
 	}
 }
@@ -1459,14 +2224,14 @@ find_repeats(const analysis *a, repeats *r, int lo, int hi)
 
 static double
 dp_range(const analysis *a, int start, int end, int depth,
-		 unsigned int *mask_out)
+		 pmask *mask_out)
 {
 	dpstate		d;
 	repeats		reps;
 	int			i,
 				st;
 	double		best;
-	unsigned int bestmask;
+	pmask bestmask;
 	double		brute;
 
 	d.start = start;
@@ -1490,14 +2255,16 @@ dp_range(const analysis *a, int start, int end, int depth,
 		update(&d, ST_B, i + 1, d.cost[ST_B][i] + a->char_bits,
 			   d.mask[ST_B][i], i, ST_B, a->char_bits, 0);
 		/* a separator between two patterns */
-		if (i > start && i + 1 < end && is_sep(a->cp[i]))
+		if (i > start && i + 1 < end && sep_bits(a->cp[i]) > 0.0)
 		{
-			update(&d, ST_S, i + 1, d.cost[ST_P][i] + SEPARATOR_BITS,
-				   d.mask[ST_P][i], i, ST_P, SEPARATOR_BITS, 0);
+			double		sb = sep_bits(a->cp[i]);
+
+			update(&d, ST_S, i + 1, d.cost[ST_P][i] + sb,
+				   d.mask[ST_P][i], i, ST_P, sb, 0);
 			for (st = 0; st < 4; st++)
 				update(&d, ST_X + st, i + 1,
-					   d.cost[ST_W + st][i] + SEPARATOR_BITS,
-					   d.mask[ST_W + st][i], i, ST_W + st, SEPARATOR_BITS, 0);
+					   d.cost[ST_W + st][i] + sb,
+					   d.mask[ST_W + st][i], i, ST_W + st, sb, 0);
 		}
 		if (depth == 0)
 		{
@@ -1511,8 +2278,10 @@ dp_range(const analysis *a, int start, int end, int depth,
 		if (a->fold[i] != 0 && i + 1 - start >= MIN_REVERSED)
 			match_dictionary(a, &d, i, -1, start, end);
 		match_walks(a, &d, i, end);
+		match_wordlike(a, &d, i, end);
 		match_sequences(a, &d, i, end);
 		match_dates(a, &d, i, end);
+		match_month_dates(a, &d, i, end);
 		match_context(a, &d, i, end);
 		match_class_run(a, &d, i, end);
 		match_tail(a, &d, i, end);
@@ -1681,82 +2450,256 @@ prepare_context(const char *const *context, size_t ncontext,
 	*nwords = n;
 }
 
-/*
- * Two disguises a cracker's rules undo for a few bits: one separator between
- * all characters ("p-a-s-s-w-o-r-d") and every character typed k times
- * ("ppaasssswwoorrdd").  When the window a (the whole password) wears one,
- * return the estimate of the undone password plus the price of the
- * disguise, else INF_BITS.
- */
-static double
-undisguised_bits(const analysis *a, unsigned int *mask_out)
+/* The code point in lower case (ASCII, Latin-1, Greek, Cyrillic). */
+static uint32_t
+case_key(uint32_t cp)
 {
-	analysis	b;
-	int			n = a->n;
-	int			m = 0;
+	if (cp < 0x80)
+		return (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
+	if ((cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) ||
+		(cp >= 0x391 && cp <= 0x3AB && cp != 0x3A2) ||
+		(cp >= 0x410 && cp <= 0x42F))
+		return cp + 32;
+	if (cp >= 0x400 && cp <= 0x40F)
+		return cp + 80;
+	/* Latin Extended-A pairs; Turkish dotted and dotless i are an i */
+	if (cp == 0x130 || cp == 0x131)
+		return 'i';
+	if (((cp >= 0x100 && cp <= 0x137) || (cp >= 0x14A && cp <= 0x177)) &&
+		(cp & 1) == 0)
+		return cp + 1;
+	if (((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E)) &&
+		(cp & 1) == 1)
+		return cp + 1;
+	/* Greek capitals with tonos */
+	if (cp == 0x386)
+		return 0x3AC;
+	if (cp >= 0x388 && cp <= 0x38A)
+		return cp + 37;
+	if (cp == 0x38C)
+		return 0x3CC;
+	if (cp == 0x38E || cp == 0x38F)
+		return cp + 63;
+	return cp;
+}
+
+/* Fill the per-character fields of a->cp[0..a->n). */
+static void
+fill_analysis(analysis *a)
+{
+	int			k,
+				kb;
+
+	for (k = 0; k < a->n; k++)
+	{
+		a->cls[k] = (uint8_t) char_class(a->cp[k]);
+		a->fold[k] = ascii_fold(a->cp[k]);
+		a->key[k] = case_key(a->cp[k]);
+		a->midx[k] = model_letter(a->cp[k], a->fold[k], a->cls[k]);
+	}
+	for (kb = 0; kb <= PGW_NLAYOUTS; kb++)
+		for (k = 0; k < a->n; k++)
+			a->kpos[kb][k] = layout_key(a, kb, k);
+}
+
+/*
+ * Disguises a cracker's rules undo for a few bits: a separator (one
+ * character, or a run of them) between all characters or every few
+ * characters ("p-a-s-s-w-o-r-d", "pa-ss-wo-rd-12-34", "Pa_ss_Wo_rd"), and
+ * every character typed k times, in either case ("ppaasssswwoorrdd",
+ * "Pp@@ssww00rrdd!!").  undo_disguise() undoes disguise number `which` of
+ * cp[0..n) into out (which 0: repeated characters; 1..MAX_SEP_KINDS: the
+ * which-th distinct separator character), returning the new length and the
+ * price of the disguise in *extra, or -1 when the password does not wear it.
+ */
+#define MAX_SEP_KINDS		4
+#define MAX_UNDO_DEPTH		3
+#define MAX_UNDO_CPS		1024
+
+static int
+sep_char(uint32_t cp)
+{
+	return cp < 0x80 && (ascii_class[cp] == CC_SYMBOL || ascii_class[cp] == CC_SPACE);
+}
+
+static int
+undo_disguise(const uint32_t *cp, int n, int which, uint32_t *out,
+			  double *extra, pmask *mask)
+{
 	int			i,
-				k,
-				start;
-	double		extra = INF_BITS;
-	double		pool = 0.0;
-	unsigned int classes = 0;
-	unsigned int m2 = 0;
-	double		cost;
+				m = 0;
 
 	if (n < 5)
-		return INF_BITS;
-	/* a non-alphanumeric separator at every other position */
-	for (start = 0; start <= 1 && extra >= INF_BITS; start++)
+		return -1;
+	if (which == 0)
 	{
-		uint32_t	sep = a->cp[start];
-		int			ok = (a->cls[start] == CC_SYMBOL || a->cls[start] == CC_SPACE);
+		/* every character typed k times (the copies may change case) */
+		int			k,
+					diff = 0;
 
-		for (i = start; ok && i < n; i += 2)
-			ok = (a->cp[i] == sep);
-		for (i = 1 - start; ok && i < n; i += 2)
-			ok = (a->cp[i] != sep);
-		if (ok)
+		for (k = 2; k <= 4; k++)
 		{
-			for (i = 1 - start, m = 0; i < n; i += 2)
-				b.cp[m++] = a->cp[i];
-			extra = log2(33.0) + 1.0;	/* which separator, where it starts */
+			int			ok = (n % k == 0);
+
+			for (i = 0; ok && i < n; i++)
+				ok = (case_key(cp[i]) == case_key(cp[i - i % k]));
+			if (ok)
+				break;
+		}
+		if (k > 4)
+			return -1;
+		for (i = 0; i < n; i += k)
+		{
+			int			t;
+
+			out[m++] = cp[i];
+			for (t = 1; t < k; t++)
+				if (cp[i + t] != cp[i])
+				{
+					diff++;
+					break;
+				}
+		}
+		*extra = log2(3.0) + 1.0;	/* how many times */
+		if (diff > 0)
+			*extra += 1.0 + log2_variants(diff, m - diff);
+		*mask |= PGW_PAT_REPEAT;
+		return m;
+	}
+	else
+	{
+		/* the which-th distinct separator character */
+		uint32_t	sep = 0;
+		int			kinds = 0,
+					seps = 0,
+					runlen = 0,
+					chunk = -1,
+					regular = 1,
+					lead = 0,
+					trail = 0,
+					cur = 0;
+
+		for (i = 0; i < n && kinds < which; i++)
+		{
+			int			t;
+
+			if (!sep_char(cp[i]))
+				continue;
+			for (t = 0; t < i; t++)
+				if (cp[t] == cp[i])
+					break;
+			if (t == i && ++kinds == which)
+				sep = cp[i];
+		}
+		if (kinds < which)
+			return -1;
+		/* chunks between runs of sep, every run of the same length */
+		for (i = 0; i < n;)
+		{
+			if (cp[i] == sep)
+			{
+				int			r = 0;
+
+				while (i < n && cp[i] == sep)
+				{
+					r++;
+					i++;
+				}
+				if (runlen == 0)
+					runlen = r;
+				else if (r != runlen)
+					return -1;
+				if (m == 0)
+					lead = 1;
+				else if (i == n)
+					trail = 1;
+				else
+				{
+					seps++;
+					/* every chunk but the last of one length */
+					if (chunk < 0)
+						chunk = cur;
+					else if (cur != chunk)
+						regular = 0;
+				}
+				cur = 0;
+				continue;
+			}
+			out[m++] = cp[i++];
+			cur++;
+		}
+		if (chunk > 0 && cur > chunk)
+			regular = 0;
+		if (seps < 2 || m < 2 || runlen > 3 || (!(regular && chunk <= 4) && seps < 3))
+			return -1;
+		/* which separator, how long its runs, where they go */
+		*extra = log2(33.0) + log2((double) runlen) + lead + trail;
+		if (regular && chunk <= 4)
+			*extra += 2.0;
+		else
+			*extra += 1.0 + log2_binom(m + 1, seps);
+		*mask |= PGW_PAT_SEPARATORS;
+		return m;
+	}
+}
+
+/*
+ * The cheapest estimate of the password a[0..n) once a disguise is undone
+ * (up to MAX_UNDO_DEPTH layers), plus the disguises' prices; INF_BITS when
+ * it wears none.
+ */
+#define MAX_UNDO_DPS		8
+
+static double
+undisguised_bits(const analysis *a, pmask *mask_out, int depth, int *budget)
+{
+	double		best = INF_BITS;
+	int			which;
+
+	if (depth >= MAX_UNDO_DEPTH)
+		return INF_BITS;
+	for (which = 0; which <= MAX_SEP_KINDS; which++)
+	{
+		analysis	b;
+		double		extra = 0.0;
+		pmask		m = 0,
+					m2 = 0;
+		unsigned int classes = 0;
+		double		pool = 0.0,
+					cost,
+					deeper;
+		int			i;
+
+		b.n = undo_disguise(a->cp, a->n, which, b.cp, &extra, &m);
+		if (b.n < 0)
+			continue;
+		if (--*budget < 0)
+			break;				/* enough layers looked at */
+		fill_analysis(&b);
+		for (i = 0; i < b.n; i++)
+			classes |= 1u << b.cls[i];
+		for (i = 0; i < CC_COUNT; i++)
+			if (classes & (1u << i))
+				pool += class_pool[i];
+		b.char_bits = log2(pool);
+		b.brute_bonus = class_set_bits(classes, (size_t) b.n);
+		b.ctx = a->ctx;
+		b.nctx = a->nctx;
+		b.ctx_bits = a->ctx_bits;
+		cost = dp_range(&b, 0, b.n, 0, &m2) + extra;
+		if (cost < best)
+		{
+			best = cost;
+			*mask_out = m | m2;
+		}
+		deeper = undisguised_bits(&b, &m2, depth + 1, budget);
+		if (deeper + extra < best)
+		{
+			best = deeper + extra;
+			*mask_out = m | m2;
 		}
 	}
-	/* every character typed k times */
-	for (k = 2; k <= 4 && extra >= INF_BITS; k++)
-	{
-		int			ok = (n % k == 0);
-
-		for (i = 0; ok && i < n; i++)
-			ok = (a->cp[i] == a->cp[i - i % k]);
-		if (ok)
-		{
-			for (i = 0, m = 0; i < n; i += k)
-				b.cp[m++] = a->cp[i];
-			extra = log2(3.0) + 1.0;	/* how many times */
-			m2 = PGW_PAT_REPEAT;
-		}
-	}
-	if (extra >= INF_BITS || m < 2)
-		return INF_BITS;
-	b.n = m;
-	for (i = 0; i < m; i++)
-	{
-		b.cls[i] = (uint8_t) char_class(b.cp[i]);
-		b.fold[i] = ascii_fold(b.cp[i]);
-		classes |= 1u << b.cls[i];
-	}
-	for (i = 0; i < CC_COUNT; i++)
-		if (classes & (1u << i))
-			pool += class_pool[i];
-	b.char_bits = log2(pool);
-	b.brute_bonus = class_set_bits(classes, (size_t) m);
-	b.ctx = a->ctx;
-	b.nctx = a->nctx;
-	b.ctx_bits = a->ctx_bits;
-	cost = dp_range(&b, 0, m, 0, mask_out) + extra;
-	*mask_out |= m2;
-	return cost;
+	return best;
 }
 
 int
@@ -1774,7 +2717,7 @@ pgw_estimate_entropy(const char *password, size_t len,
 	int			nwords;
 	analysis	a;
 	double		total = 0.0;
-	unsigned int mask = 0;
+	pmask mask = 0;
 	uint32_t	prev[PGW_WINDOW];
 	int			nprev = 0;
 	int			period = 0;
@@ -1882,20 +2825,14 @@ pgw_estimate_entropy(const char *password, size_t len,
 		}
 		else
 		{
-			unsigned int m = 0;
-
-			int			k;
+			pmask		m = 0;
 
 			if (periodic_cps > 0)
 			{
 				total += log2(1.0 + (double) periodic_cps / period) + 1.0;
 				periodic_cps = 0;
 			}
-			for (k = 0; k < n; k++)
-			{
-				a.cls[k] = (uint8_t) char_class(a.cp[k]);
-				a.fold[k] = ascii_fold(a.cp[k]);
-			}
+			fill_analysis(&a);
 			total += dp_range(&a, 0, n, 0, &m);
 			mask |= m;
 			period = smallest_period(a.cp, n);
@@ -1911,8 +2848,9 @@ pgw_estimate_entropy(const char *password, size_t len,
 	/* a short password may wear a disguise: judge it undone too */
 	if (ncp <= PGW_WINDOW)
 	{
-		unsigned int m = 0;
-		double		u = undisguised_bits(&a, &m);
+		pmask		m = 0;
+		int			budget = MAX_UNDO_DPS;
+		double		u = undisguised_bits(&a, &m, 0, &budget);
 
 		if (u < total)
 		{
@@ -1929,7 +2867,9 @@ pgw_estimate_entropy(const char *password, size_t len,
 	if (nvisible < 8 && total < 60.0)
 		mask |= PGW_PAT_SHORT;
 	out->bits = total;
-	out->patterns = mask;
+	out->patterns = (unsigned int) (mask & 0xFFFFFFFFu);
+	out->dictionaries = (unsigned int) ((mask >> 32) & ((1u << PGW_NDICTS) - 1));
+	out->layouts = (unsigned int) ((mask >> 56) & ((1u << PGW_NLAYOUTS) - 1));
 	return PGW_OK;
 }
 
@@ -1946,7 +2886,13 @@ static const char *const pattern_text[PGW_PAT_COUNT] = {
 	"a date",
 	"a year",
 	"a context word (role, database or banned word)",
-	"too few characters"
+	"too few characters",
+	"letters shaped like a word",
+	"a well-known phrase",
+	"a well-known number",
+	"separators between characters",
+	"a counter repeated with the block",
+	"a repeated word"
 };
 
 const char *
@@ -2054,4 +3000,165 @@ pgw_contains_word(const char *password, size_t len, const char *word)
 			return 1;
 	}
 	return 0;
+}
+
+/* Append text to buf as the next item of a comma-separated list. */
+static void
+append_item(char *buf, size_t buflen, size_t *need, const char *t)
+{
+	size_t		tl = strlen(t);
+	size_t		k;
+
+	if (*need > 0)
+	{
+		for (k = 0; k < 2; k++, (*need)++)
+			if (buf != NULL && *need + 1 < buflen)
+				buf[*need] = ", "[k];
+	}
+	for (k = 0; k < tl; k++, (*need)++)
+		if (buf != NULL && *need + 1 < buflen)
+			buf[*need] = t[k];
+	if (buf != NULL && buflen > 0)
+		buf[*need < buflen ? *need : buflen - 1] = '\0';
+}
+
+size_t
+pgw_describe_estimate(const pgw_estimate *est, char *buf, size_t buflen)
+{
+	size_t		need = 0;
+	unsigned int named = 0;
+	int			i;
+
+	if (buf != NULL && buflen > 0)
+		buf[0] = '\0';
+	if (est == NULL)
+		return 0;
+	/* the dictionaries by name: "a German word", "a first name" */
+	for (i = 0; i < PGW_NDICTS; i++)
+	{
+		if (!(est->dictionaries & (1u << i)))
+			continue;
+		append_item(buf, buflen, &need, pgw_dict_text[i]);
+		switch (i)
+		{
+			case PGW_DICT_PASSWORDS:
+				named |= PGW_PAT_COMMON_PASSWORD;
+				break;
+			case PGW_DICT_FIRST_NAMES:
+			case PGW_DICT_SURNAMES:
+			case PGW_DICT_PLACES:
+				named |= PGW_PAT_NAME;
+				break;
+			case PGW_DICT_PHRASES:
+				named |= PGW_PAT_PHRASE;
+				break;
+			case PGW_DICT_NUMBERS:
+				named |= PGW_PAT_NUMBER;
+				break;
+			case PGW_DICT_MONTHS:
+				break;
+			default:
+				named |= PGW_PAT_DICTIONARY_WORD;
+				break;
+		}
+	}
+	for (i = 0; i < PGW_PAT_COUNT; i++)
+	{
+		unsigned int bit = 1u << i;
+
+		if (!(est->patterns & bit) || (named & bit))
+			continue;
+		if (bit == PGW_PAT_KEYBOARD && est->layouts != 0)
+		{
+			int			l;
+
+			for (l = 0; l < PGW_NLAYOUTS; l++)
+				if (est->layouts & (1u << l))
+					append_item(buf, buflen, &need, pgw_layout_text[l]);
+			continue;
+		}
+		append_item(buf, buflen, &need, pattern_text[i]);
+	}
+	return need;
+}
+
+/* Does the lower-case word w[0..wn) occur in cp[0..n), ignoring case? */
+static int
+contains_cps(const uint32_t *cp, int n, const uint32_t *w, int wn)
+{
+	int			i,
+				k;
+
+	for (i = 0; i + wn <= n; i++)
+	{
+		for (k = 0; k < wn; k++)
+			if (case_key(cp[i + k]) != w[k])
+				break;
+		if (k == wn)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+contains_undone(const uint32_t *cp, int n, const uint32_t *w, int wn, int depth)
+{
+	uint32_t	out[MAX_UNDO_CPS];
+	int			which;
+
+	if (depth >= MAX_UNDO_DEPTH)
+		return 0;
+	for (which = 0; which <= MAX_SEP_KINDS; which++)
+	{
+		double		extra;
+		pmask		m = 0;
+		int			m2 = undo_disguise(cp, n, which, out, &extra, &m);
+
+		if (m2 < 0)
+			continue;
+		if (contains_cps(out, m2, w, wn) ||
+			contains_undone(out, m2, w, wn, depth + 1))
+			return 1;
+	}
+	return 0;
+}
+
+int
+pgw_contains_word_undisguised(const char *password, size_t len, const char *word)
+{
+	uint32_t	cp[MAX_UNDO_CPS];
+	uint32_t	w[PGW_MAX_CONTEXT_LEN];
+	const unsigned char *s = (const unsigned char *) password;
+	size_t		pos = 0,
+				wlen;
+	int			n = 0,
+				wn = 0;
+
+	if (pgw_contains_word(password, len, word))
+		return 1;
+	if (password == NULL || word == NULL)
+		return 0;
+	wlen = strlen(word);
+	while (pos < wlen)
+	{
+		int32_t		c = utf8_next((const unsigned char *) word, wlen, &pos);
+
+		if (c < 0 || wn >= PGW_MAX_CONTEXT_LEN)
+			return 0;
+		w[wn++] = case_key((uint32_t) c);
+	}
+	if (wn == 0)
+		return 0;
+	/* the disguises are undone on the first MAX_UNDO_CPS code points */
+	pos = 0;
+	while (pos < len && n < MAX_UNDO_CPS)
+	{
+		int32_t		c = utf8_next(s, len, &pos);
+
+		if (c < 0)
+			return 0;
+		if (!ignorable((uint32_t) c))
+			cp[n++] = (uint32_t) c;
+	}
+	return contains_undone(cp, n, w, wn, 0);
 }

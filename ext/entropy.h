@@ -32,7 +32,13 @@
 #define PGW_PAT_YEAR			(1u << 10)	/* a year */
 #define PGW_PAT_CONTEXT			(1u << 11)	/* role, database or banned word */
 #define PGW_PAT_SHORT			(1u << 12)	/* too few characters */
-#define PGW_PAT_COUNT			13
+#define PGW_PAT_WORDLIKE		(1u << 13)	/* letters shaped like a word */
+#define PGW_PAT_PHRASE			(1u << 14)	/* a well-known phrase */
+#define PGW_PAT_NUMBER			(1u << 15)	/* digits of a well-known constant */
+#define PGW_PAT_SEPARATORS		(1u << 16)	/* a separator inserted regularly */
+#define PGW_PAT_INCREMENT		(1u << 17)	/* a block repeated with a counter */
+#define PGW_PAT_REPEATED_WORD	(1u << 18)	/* a word repeated (any case) */
+#define PGW_PAT_COUNT			19
 
 /* Return codes */
 #define PGW_OK				0
@@ -44,6 +50,8 @@ typedef struct pgw_estimate
 	double		bits;			/* estimated entropy, >= 0 */
 	unsigned int patterns;		/* PGW_PAT_* mask of the cheapest decomposition */
 	size_t		codepoints;		/* length in Unicode code points */
+	unsigned int dictionaries;	/* bit d: a word of dictionary d was used */
+	unsigned int layouts;		/* bit l: a walk on keyboard layout l */
 } pgw_estimate;
 
 /*
@@ -75,9 +83,25 @@ extern const char *pgw_pattern_description(unsigned int pattern_bit);
 extern size_t pgw_describe_patterns(unsigned int mask, char *buf, size_t buflen);
 
 /*
+ * The findings of an estimate as a comma-separated list, naming the
+ * dictionaries ("a German word") and keyboard layouts ("a keyboard walk on
+ * an AZERTY layout") it used; like pgw_describe_patterns otherwise.
+ */
+extern size_t pgw_describe_estimate(const pgw_estimate *est, char *buf,
+									size_t buflen);
+
+/*
  * Nonzero when word (NUL-terminated UTF-8) occurs in password[0..len),
  * ignoring ASCII case.  Used for the "password contains the role name" rule.
  */
 extern int	pgw_contains_word(const char *password, size_t len, const char *word);
+
+/*
+ * Like pgw_contains_word, and also when word occurs in the password once
+ * the disguises the estimator sees through are undone (a separator between
+ * characters or every few characters, every character typed k times).
+ */
+extern int	pgw_contains_word_undisguised(const char *password, size_t len,
+										  const char *word);
 
 #endif							/* PGW_ENTROPY_H */

