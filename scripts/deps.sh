@@ -4,7 +4,8 @@
 set -euo pipefail
 
 pkgs=(make gcc libc6-dev postgresql-15 postgresql-client-15 postgresql-server-dev-15
-      python3 python3-venv python3-dev openssl ca-certificates util-linux iproute2 procps)
+      python3 python3-venv python3-dev openssl ca-certificates util-linux iproute2 procps
+      zsh)
 if [ "${1:-}" = bench ]; then
 	pkgs+=(libzxcvbn-dev wamerican wbritish john-data clang-14 libclang-rt-14-dev
 	       wngerman wfrench wspanish witalian wportuguese wdutch wpolish wswedish

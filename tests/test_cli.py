@@ -517,18 +517,28 @@ def test_bash_completion_completes_commands_and_options(tmp_path: Path) -> None:
     assert "scope" in complete("pgwarden ip-allow sc")
 
 
-def test_zsh_completion_script() -> None:
+def test_zsh_completion_script(tmp_path: Path) -> None:
     out = run("completion", "zsh")
-    assert out.returncode == 0
-    assert out.stdout.startswith("#compdef pgwarden")
-    for word in ("branches", "carry-privileges", "--protected-only", "ip-allow"):
-        assert word in out.stdout
-    zsh = subprocess.run(["sh", "-c", "command -v zsh"], capture_output=True, text=True,
-                         check=False).stdout.strip()
-    if zsh:
-        res = subprocess.run([zsh, "-n"], input=out.stdout, capture_output=True, text=True,
-                             check=False)
-        assert res.returncode == 0, res.stderr
+    assert out.returncode == 0 and out.stdout.startswith("#compdef pgwarden")
+    script = tmp_path / "_pgwarden"
+    script.write_text(out.stdout)
+    assert subprocess.run(["zsh", "-n", str(script)], check=False).returncode == 0
+    # Load it as compinit would, with zsh's completion helpers replaced by
+    # printers: the commands and options each level offers.
+    program = ("_describe() { print -l -- \"${(@P)2}\" }; compdef() { : }; _arguments() { : }\n"
+               f"source {shlex.quote(str(script))}\n"
+               "_shtab_pgwarden_commands; print -r -- SPLIT\n"
+               "_shtab_pgwarden_branches_commands; print -r -- SPLIT\n"
+               "print -l -- $_shtab_pgwarden_branches_create_options\n")
+    res = subprocess.run(["zsh", "-c", program], capture_output=True, text=True, check=False,
+                         timeout=30)
+    assert res.returncode == 0, res.stderr
+    top, branches, create = res.stdout.split("SPLIT\n")
+    assert {line.split(":")[0] for line in top.splitlines()} >= {"branches", "ip-allow",
+                                                                 "completion", "status"}
+    assert {line.split(":")[0] for line in branches.splitlines()} >= {
+        "create", "delete", "reset", "carry-privileges"}
+    assert "--strategy" in create and "(auto template online)" in create and "--dsn" in create
 
 
 @pytest.mark.parametrize(("server_hint", "cli_hint"), [

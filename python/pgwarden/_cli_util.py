@@ -127,26 +127,41 @@ def shell_quote(word: str) -> str:
 
 
 # --------------------------------------------------------------------------- parser
-class Parser(argparse.ArgumentParser):
-    """An argparse parser with pgwarden's global options and error style.
+def _global_options() -> argparse.ArgumentParser:
+    """The one parent parser of every parser: the global options.
 
-    Subparsers are of this class too (argparse uses the parent's class), so
-    every command and group accepts the global options.
+    Their defaults are suppressed, so that a value given before the command
+    is not reset by a subcommand's parser; :func:`finish_namespace` fills in
+    :data:`GLOBAL_DEFAULTS` afterwards."""
+    parent = argparse.ArgumentParser(add_help=False)
+    g = parent.add_argument_group("global options (before or after the command)")
+    g.add_argument("--dsn", default=argparse.SUPPRESS, metavar="DSN",
+                   help="libpq connection string or URI of the control database "
+                        "(default: the PG* environment variables)")
+    g.add_argument("-o", "--output", choices=OUTPUTS, default=argparse.SUPPRESS,
+                   help="table (default) for people, json for programs")
+    g.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                   help="no progress, notices or summaries on standard error")
+    g.add_argument("-y", "--yes", action="store_true", default=argparse.SUPPRESS,
+                   help="do destructive actions without asking")
+    return parent
+
+
+GLOBAL_OPTIONS = _global_options()
+
+
+class Parser(argparse.ArgumentParser):
+    """An argparse parser with :data:`GLOBAL_OPTIONS` as parent and pgwarden's
+    error style.
+
+    Subparsers are of this class too (``parser_class``), so every command and
+    group accepts the global options, before or after its own arguments.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs["parents"] = [*kwargs.get("parents", ()), GLOBAL_OPTIONS]
         super().__init__(*args, **kwargs)
-        g = self.add_argument_group("global options (before or after the command)")
-        g.add_argument("--dsn", default=argparse.SUPPRESS, metavar="DSN",
-                       help="libpq connection string or URI of the control database "
-                            "(default: the PG* environment variables)")
-        g.add_argument("-o", "--output", choices=OUTPUTS, default=argparse.SUPPRESS,
-                       help="table (default) for people, json for programs")
-        g.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                       help="no progress, notices or summaries on standard error")
-        g.add_argument("-y", "--yes", action="store_true", default=argparse.SUPPRESS,
-                       help="do destructive actions without asking")
 
     def error(self, message: str) -> NoReturn:
         raise CommandError(message, EXIT_USAGE, hint=f"{self.prog} --help shows the usage")
