@@ -88,6 +88,7 @@
 #undef ENABLE_GSS
 #include "libpq/scram.h"
 
+#include "compat.h"
 #include "pgwarden.h"
 
 #define PGW_LABEL_PROVIDER	"pgwarden"
@@ -945,8 +946,8 @@ check_xact_ro(bool *newval, void **extra, GucSource source)
 static void
 wrap_read_only_checks(void)
 {
-	struct config_generic **vars = get_guc_variables();
-	int			n = GetNumConfigOptions();
+	int			n;
+	struct config_generic **vars = PGW_GET_GUC_VARIABLES(&n);
 	int			i;
 
 	for (i = 0; i < n; i++)
