@@ -51,4 +51,13 @@
 #define PGW_PROC_LXID(proc) ((proc)->lxid)
 #endif
 
+/*
+ * Whether a client connection uses TLS.  Port.ssl_in_use exists in every
+ * build, but headers from a build without OpenSSL leave USE_SSL undefined
+ * although the server that loads the library may have TLS (PostgreSQL 16
+ * is built against PyPI's pgserver headers and run on another build):
+ * never decide this at compile time.  Needs libpq/libpq-be.h.
+ */
+#define PGW_PORT_USES_TLS(port) ((port)->ssl_in_use)
+
 #endif							/* PGWARDEN_COMPAT_H */

@@ -72,6 +72,7 @@
 #include "postmaster/postmaster.h"
 #include "utils/guc.h"
 
+#include "compat.h"
 #include "gatestats.h"
 #include "pgwarden.h"
 #include "policy.h"
@@ -116,9 +117,7 @@ pgw_conninfo_from_port(Port *port, PgwConnInfo *ci)
 	ci->role = port->user_name;
 	ci->dbname = (port->database_name && port->database_name[0]) ?
 		port->database_name : NULL;
-#ifdef USE_SSL
-	ci->ssl = port->ssl_in_use;
-#endif
+	ci->ssl = PGW_PORT_USES_TLS(port);
 	if (sa->sa_family == AF_INET)
 	{
 		ci->family = 4;
