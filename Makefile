@@ -32,10 +32,22 @@ VENV    ?= $(CURDIR)/.venv
 PY      := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: deps venv pyinstall test demo bench lint
+.PHONY: deps venv pyinstall test test-majors demo bench lint
+
+# PG_MAJOR: the PostgreSQL major `make test` runs the suite on.  Empty or 15:
+# here, on $(PG_CONFIG).  16, 17 or 18: scripts/majors.sh builds and runs the
+# whole suite on that major (in its Debian root, or PyPI/npm for 16), which
+# calls `make test` again in a copy of the tree with PGWARDEN_LEG set.
+PG_MAJOR ?=
+MAJORS_OTHER = 16 17 18
+ifneq ($(filter-out 15,$(PG_MAJOR)),)
+ifeq ($(PGWARDEN_LEG),)
+TEST_ELSEWHERE = yes
+endif
+endif
 
 deps:
-	bash scripts/deps.sh
+	PG_MAJOR=$(PG_MAJOR) bash scripts/deps.sh
 
 $(PY):
 	bash scripts/venv.sh $(VENV)
@@ -46,11 +58,20 @@ venv: deps $(PY)
 pyinstall: venv
 	$(PY) -m pip install --quiet --no-build-isolation '.[test]'
 
+ifeq ($(TEST_ELSEWHERE),yes)
+test:
+	bash scripts/majors.sh $(PG_MAJOR)
+else
 test: deps
 	$(MAKE) all
 	$(MAKE) install
 	$(MAKE) pyinstall
 	cd tests && $(PY) -m pytest $(PYTEST_ARGS)
+endif
+
+# The whole suite on every supported major but 15 (`make test` is 15's).
+test-majors:
+	bash scripts/majors.sh $(MAJORS_OTHER)
 
 demo: deps
 	$(MAKE) all
