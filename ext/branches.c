@@ -371,7 +371,7 @@ pgwarden_copy_settings(PG_FUNCTION_ARGS)
 		if (isnull)
 			continue;
 		roles = lappend_oid(roles, ((Form_pg_db_role_setting) GETSTRUCT(tup))->setrole);
-		configs = lappend(configs, DatumGetPointer(PG_DETOAST_DATUM_COPY(config)));
+		configs = lappend(configs, PG_DETOAST_DATUM_COPY(config));
 	}
 	systable_endscan(scan);
 
