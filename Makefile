@@ -32,7 +32,7 @@ VENV    ?= $(CURDIR)/.venv
 PY      := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: deps venv pyinstall test test-majors demo bench lint
+.PHONY: deps venv pyinstall test test-majors build-majors demo bench lint
 
 # PG_MAJOR: the PostgreSQL major `make test` runs the suite on.  Empty or 15:
 # here, on $(PG_CONFIG).  16, 17 or 18: scripts/majors.sh builds and runs the
@@ -69,9 +69,13 @@ test: deps
 	cd tests && $(PY) -m pytest $(PYTEST_ARGS)
 endif
 
-# The whole suite on every supported major but 15 (`make test` is 15's).
+# The whole suite on every supported major but 15 (`make test` is 15's);
+# build-majors only compiles the extension for each (quick, after a rebase).
 test-majors:
 	bash scripts/majors.sh $(MAJORS_OTHER)
+
+build-majors:
+	bash scripts/majors.sh --build $(MAJORS_OTHER)
 
 demo: deps
 	$(MAKE) all

@@ -5,7 +5,8 @@
 # a fresh copy of the tree, so objects built for one major never meet
 # another's.  Every leg runs even when one fails; the exit status is non-zero
 # if any leg failed or ran no test.
-# usage: majors.sh MAJOR...      PYTEST_ARGS: extra pytest arguments
+# usage: majors.sh [--build] MAJOR...   PYTEST_ARGS: extra pytest arguments
+#   --build: only build the extension for each major (a minute; after a rebase)
 # Results: $PGWARDEN_RESULTS (default $PGWARDEN_CACHE/results): pgN.xml
 # (JUnit, read by scripts/junit_summary.py), pgN.time (seconds), pgN.rc.
 set -euo pipefail
@@ -15,6 +16,11 @@ cache=${PGWARDEN_CACHE:-/var/cache/pgwarden}
 results=${PGWARDEN_RESULTS:-$cache/results}
 export PGWARDEN_CACHE=$cache PGWARDEN_RESULTS=$results
 pytest_args=${PYTEST_ARGS:-}
+target=test
+if [ "${1:-}" = --build ]; then
+	target=all
+	shift
+fi
 mkdir -p "$results"
 
 # The files of the checkout as git sees them (tracked and untracked, not ignored).
@@ -33,17 +39,18 @@ leg_16() {
 	venv=$work/venv
 	[ -x "$venv/bin/python" ] || bash "$here/venv.sh" "$venv"
 	pg_config=$(bash "$here/pg16.sh" "$venv/bin/python")
-	PG_CONFIG=$pg_config make -C "$work/src" --no-print-directory test PG_MAJOR=16 \
+	PG_CONFIG=$pg_config make -C "$work/src" --no-print-directory "$target" PG_MAJOR=16 \
 		PGWARDEN_LEG=1 VENV="$venv" PYTEST_ARGS="$pytest_args --junitxml=$results/pg16.xml"
 }
 
 leg_root() {
-	tree_files | bash "$here/pgroot.sh" "$1" --run bash /src/scripts/in-root.sh "$1" "$pytest_args"
+	tree_files | bash "$here/pgroot.sh" "$1" --run bash /src/scripts/in-root.sh "$1" "$target" \
+		"$pytest_args"
 }
 
 status=0
 for major in "$@"; do
-	echo "=== PostgreSQL $major: the whole suite ==="
+	echo "=== PostgreSQL $major: make $target ==="
 	rm -f "$results/pg$major.xml" "$results/pg$major.rc" "$results/pg$major.time"
 	start=$(date +%s)
 	rc=0
@@ -58,5 +65,7 @@ for major in "$@"; do
 	echo "=== PostgreSQL $major: exit $rc, $(cat "$results/pg$major.time") s ==="
 	[ "$rc" -eq 0 ] || status=1
 done
-python3 "$here/junit_summary.py" "$results" "$@" || status=1
+if [ "$target" = test ]; then
+	python3 "$here/junit_summary.py" "$results" "$@" || status=1
+fi
 exit "$status"
