@@ -25,6 +25,12 @@ include $(PGXS)
 sql/pgwarden--0.1.0--0.2.0.sql: $(sort $(wildcard $(srcdir)/sql/0.2.0/*.sql))
 	cat $^ > $@
 
+# A VPATH build (build directory elsewhere, as pg_buildext makes one per
+# major) needs the directories of the objects and of the built script.
+ifneq ($(VPATH),)
+$(shell mkdir -p ext sql)
+endif
+
 # ---------------------------------------------------------------------------
 # Project targets.  Each installs what it needs on a fresh Debian 12 machine.
 # ---------------------------------------------------------------------------
@@ -32,7 +38,7 @@ VENV    ?= $(CURDIR)/.venv
 PY      := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: deps venv pyinstall test test-majors build-majors demo bench lint
+.PHONY: deps venv pyinstall test test-majors build-majors test-deb demo bench lint
 
 # PG_MAJOR: the PostgreSQL major `make test` runs the suite on.  Empty or 15:
 # here, on $(PG_CONFIG).  16, 17 or 18: scripts/majors.sh builds and runs the
@@ -76,6 +82,11 @@ test-majors:
 
 build-majors:
 	bash scripts/majors.sh --build $(MAJORS_OTHER)
+
+# The Debian source package (debian/) built, installed and tested in a
+# Debian 12 root, as a DBA on Debian would (scripts/debpkg.sh).
+test-deb:
+	bash scripts/debpkg.sh
 
 demo: deps
 	$(MAKE) all

@@ -12,5 +12,19 @@ mkdir -p /build/pgwarden
 tar -C /src --null -T - -cf - | tar -C /build/pgwarden -xf -
 export PG_CONFIG=/usr/lib/postgresql/$major/bin/pg_config
 cd /build/pgwarden
+if [ "$target" = deb ]; then
+	# The Debian source package: dpkg-buildpackage builds postgresql-N-pgwarden
+	# (pg_buildext runs the regression test in a throwaway cluster), the .deb is
+	# installed, the autopkgtest runs against it, and it is purged again.
+	rm -f /build/*.deb /build/*.buildinfo /build/*.changes
+	dpkg-buildpackage -us -uc -b
+	pkg=postgresql-$major-pgwarden
+	trap 'dpkg --purge "$pkg" >/dev/null 2>&1 || true' EXIT
+	dpkg -i /build/"$pkg"_*.deb
+	dpkg-query -W -f='installed ${Package} ${Version}\n' "$pkg"
+	dpkg -L "$pkg" | grep -E '/pgwarden(\.so|\.control)$'
+	debian/tests/installcheck
+	exit 0
+fi
 make --no-print-directory "$target" PG_MAJOR="$major" PGWARDEN_LEG=1 VENV=/opt/pgwarden/venv \
 	PYTEST_ARGS="${3:-} --junitxml=/results/pg$major.xml"

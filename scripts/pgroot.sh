@@ -29,6 +29,9 @@ checkout=$(cd "$here/.." && pwd)
 pkgs=(make gcc libc6-dev "postgresql-$major" "postgresql-client-$major"
       "postgresql-server-dev-$major" python3 python3-venv python3-dev openssl
       ca-certificates util-linux iproute2 procps)
+extra_var=PG${major}_EXTRA
+# shellcheck disable=SC2206
+pkgs+=(${!extra_var:-})
 
 mounts=()
 umount_all() {
