@@ -2,8 +2,9 @@
 """Per-major counts of the suite from the JUnit files majors.sh and .ci/run leave.
 
 usage: junit_summary.py RESULTS_DIR MAJOR...
-Prints one line per major and a closing total; exits 1 when a major has no
-results, ran no test, or had a failure or error.
+Prints one line per major (and the Debian package's, when .ci/run left
+deb.rc) and a closing total; exits 1 when a major has no results, ran no
+test, or had a failure or error, or the package failed.
 """
 
 from __future__ import annotations
@@ -44,6 +45,16 @@ def main(argv: list[str]) -> int:
               f" (exit {rc}{took})")
         if failed or passed == 0 or rc != "0":
             ok = False
+    deb = results / "deb.rc"
+    if deb.exists():
+        rc = deb.read_text().strip()
+        t = results / "deb.time"
+        took = f", {t.read_text().strip()} s" if t.exists() else ""
+        passed = rc == "0"
+        print(f"Debian package (build with installcheck, install, autopkgtest):"
+              f" {'passed' if passed else 'FAILED'} (exit {rc}{took})")
+        total = [total[0] + passed, total[1] + (not passed), total[2]]
+        ok = ok and passed
     print(f"total: {total[0]} passed, {total[1]} failed, {total[2]} skipped")
     return 0 if ok else 1
 
