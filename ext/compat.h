@@ -52,6 +52,19 @@
 #endif
 
 /*
+ * ExecutorRun_hook: PostgreSQL 18 dropped its last argument, execute_once.
+ * Write the hook as f(queryDesc, direction, count PGW_EXECUTOR_RUN_ONCE_PARAM)
+ * and pass the call on with (..., count PGW_EXECUTOR_RUN_ONCE_ARG).
+ */
+#if PG_VERSION_NUM >= 180000
+#define PGW_EXECUTOR_RUN_ONCE_PARAM
+#define PGW_EXECUTOR_RUN_ONCE_ARG
+#else
+#define PGW_EXECUTOR_RUN_ONCE_PARAM , bool execute_once
+#define PGW_EXECUTOR_RUN_ONCE_ARG , execute_once
+#endif
+
+/*
  * Whether a client connection uses TLS.  Port.ssl_in_use exists in every
  * build, but headers from a build without OpenSSL leave USE_SSL undefined
  * although the server that loads the library may have TLS (PostgreSQL 16
