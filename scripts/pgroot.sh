@@ -105,10 +105,15 @@ copy_host_config() {
 	done
 }
 
+# The host's PIP_* variables, passed into the root.
+pip_env=()
+while IFS= read -r line; do
+	pip_env+=("$line")
+done < <(env | grep -E '^PIP_[A-Z_]+=' || true)
+
 in_root() {
 	chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive \
-		$(env | grep -E '^PIP_[A-Z_]+=' | tr '\n' ' ') "$@"
+		LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "${pip_env[@]}" "$@"
 }
 
 # Versions of the root's packages that matter, as dpkg reports them.
@@ -170,6 +175,11 @@ make_root() {
 	mv "$tmp" "$root"
 }
 
+if ! command -v debootstrap >/dev/null; then
+	echo "pgroot.sh: installing debootstrap"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null ||
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+fi
 mkdir -p "$cache/roots"
 exec 9>"$cache/roots/.lock-$suite-pg$major"
 flock 9
