@@ -33,6 +33,10 @@ tree_files() {
 
 leg_16() {
 	local work=$cache/work/pg16 venv pg_config
+	# One leg at a time in this work directory (a second run waits).
+	mkdir -p "$work"
+	exec 8>"$work.lock"
+	flock 8
 	rm -rf "$work/src"
 	mkdir -p "$work/src"
 	tree_files | tar -C "$checkout" --null -T - -cf - | tar -C "$work/src" -xf -
