@@ -25,6 +25,12 @@ include $(PGXS)
 sql/pgwarden--0.1.0--0.2.0.sql: $(sort $(wildcard $(srcdir)/sql/0.2.0/*.sql))
 	cat $^ > $@
 
+# A VPATH build (build directory elsewhere, as pg_buildext makes one per
+# major) needs the directories of the objects and of the built script.
+ifneq ($(VPATH),)
+$(shell mkdir -p ext sql)
+endif
+
 # ---------------------------------------------------------------------------
 # Project targets.  Each installs what it needs on a fresh Debian 12 machine.
 # ---------------------------------------------------------------------------
@@ -32,10 +38,22 @@ VENV    ?= $(CURDIR)/.venv
 PY      := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: deps venv pyinstall test demo bench lint update-entropy-data check-entropy-data
+.PHONY: deps venv pyinstall test test-majors build-majors test-deb demo bench lint update-entropy-data check-entropy-data
+
+# PG_MAJOR: the PostgreSQL major `make test` runs the suite on.  Empty or 15:
+# here, on $(PG_CONFIG).  16, 17 or 18: scripts/majors.sh builds and runs the
+# whole suite on that major (in its Debian root, or PyPI/npm for 16), which
+# calls `make test` again in a copy of the tree with PGWARDEN_LEG set.
+PG_MAJOR ?=
+MAJORS_OTHER = 16 17 18
+ifneq ($(filter-out 15,$(PG_MAJOR)),)
+ifeq ($(PGWARDEN_LEG),)
+TEST_ELSEWHERE = yes
+endif
+endif
 
 deps:
-	bash scripts/deps.sh
+	PG_MAJOR=$(PG_MAJOR) bash scripts/deps.sh
 
 $(PY):
 	bash scripts/venv.sh $(VENV)
@@ -46,11 +64,29 @@ venv: deps $(PY)
 pyinstall: venv
 	$(PY) -m pip install --quiet --no-build-isolation '.[test]'
 
+ifeq ($(TEST_ELSEWHERE),yes)
+test:
+	bash scripts/majors.sh $(PG_MAJOR)
+else
 test: deps
 	$(MAKE) all
 	$(MAKE) install
 	$(MAKE) pyinstall
 	cd tests && $(PY) -m pytest $(PYTEST_ARGS)
+endif
+
+# The whole suite on every supported major but 15 (`make test` is 15's);
+# build-majors only compiles the extension for each (quick, after a rebase).
+test-majors:
+	bash scripts/majors.sh $(MAJORS_OTHER)
+
+build-majors:
+	bash scripts/majors.sh --build $(MAJORS_OTHER)
+
+# The Debian source package (debian/) built, installed and tested in a
+# Debian 12 root, as a DBA on Debian would (scripts/debpkg.sh).
+test-deb:
+	bash scripts/debpkg.sh
 
 demo: deps
 	$(MAKE) all

@@ -98,6 +98,7 @@
 #include "libpq/libpq-be.h"
 
 #include "audit.h"
+#include "compat.h"
 #include "pgwarden.h"
 #include "policy.h"
 
@@ -986,10 +987,10 @@ remember_dropped_roles(DropRoleStmt *stmt)
 {
 	ListCell   *lc;
 
-	if (dropped_roles_lxid != MyProc->lxid)
+	if (dropped_roles_lxid != PGW_PROC_LXID(MyProc))
 	{
 		n_dropped_roles = 0;
-		dropped_roles_lxid = MyProc->lxid;
+		dropped_roles_lxid = PGW_PROC_LXID(MyProc);
 	}
 	foreach(lc, stmt->roles)
 	{
@@ -1091,16 +1092,16 @@ audit_ExecutorFinish(QueryDesc *queryDesc)
 }
 
 static void
-audit_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
-				  bool execute_once)
+audit_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count
+				  PGW_EXECUTOR_RUN_ONCE_PARAM)
 {
 	ErrorContextCallback cb;
 	bool		pushed = push_refusal_callback(&cb);
 
 	if (prev_ExecutorRun)
-		prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		prev_ExecutorRun(queryDesc, direction, count PGW_EXECUTOR_RUN_ONCE_ARG);
 	else
-		standard_ExecutorRun(queryDesc, direction, count, execute_once);
+		standard_ExecutorRun(queryDesc, direction, count PGW_EXECUTOR_RUN_ONCE_ARG);
 	if (pushed)
 		error_context_stack = cb.previous;
 }
@@ -1221,7 +1222,7 @@ pgwarden_audit_role_name(PG_FUNCTION_ARGS)
 	char	   *name = GetUserNameFromId(roleid, true);
 	NameData   *result = palloc0(sizeof(NameData));
 
-	if (name == NULL && dropped_roles_lxid == MyProc->lxid)
+	if (name == NULL && dropped_roles_lxid == PGW_PROC_LXID(MyProc))
 		for (int i = 0; i < n_dropped_roles; i++)
 			if (dropped_role_oid[i] == roleid)
 				name = NameStr(dropped_role_name[i]);

@@ -88,6 +88,7 @@
 #undef ENABLE_GSS
 #include "libpq/scram.h"
 
+#include "compat.h"
 #include "pgwarden.h"
 #include "readonly.h"
 
@@ -371,7 +372,7 @@ pgwarden_copy_settings(PG_FUNCTION_ARGS)
 		if (isnull)
 			continue;
 		roles = lappend_oid(roles, ((Form_pg_db_role_setting) GETSTRUCT(tup))->setrole);
-		configs = lappend(configs, DatumGetPointer(PG_DETOAST_DATUM_COPY(config)));
+		configs = lappend(configs, PG_DETOAST_DATUM_COPY(config));
 	}
 	systable_endscan(scan);
 
@@ -947,8 +948,8 @@ check_xact_ro(bool *newval, void **extra, GucSource source)
 static void
 wrap_read_only_checks(void)
 {
-	struct config_generic **vars = get_guc_variables();
-	int			n = GetNumConfigOptions();
+	int			n;
+	struct config_generic **vars = PGW_GET_GUC_VARIABLES(&n);
 	int			i;
 
 	for (i = 0; i < n; i++)

@@ -56,6 +56,7 @@
 #include "libpq/auth.h"
 #include "libpq/libpq-be.h"
 
+#include "compat.h"
 #include "pgwarden.h"
 #include "policy.h"
 
@@ -157,7 +158,7 @@ static bool
 claim_slot(const char *endpoint, int limit, int *count)
 {
 	int			n = 0;
-	int			mine = MyBackendId - 1;
+	int			mine = PGW_MY_BACKEND_INDEX();
 
 	*count = 0;
 	if (slots == NULL || mine < 0 || mine >= slots->nslots)

@@ -81,6 +81,7 @@
 #include "postmaster/postmaster.h"
 #include "utils/guc.h"
 
+#include "compat.h"
 #include "gate.h"
 #include "gatestats.h"
 #include "pgwarden.h"
@@ -248,9 +249,7 @@ pgw_conninfo_from_port(Port *port, PgwConnInfo *ci)
 	ci->dbname = (port->database_name && port->database_name[0]) ?
 		port->database_name : NULL;
 	ci->endpoint = startup_endpoint(port);
-#ifdef USE_SSL
-	ci->ssl = port->ssl_in_use;
-#endif
+	ci->ssl = PGW_PORT_USES_TLS(port);
 	if (sa->sa_family == AF_INET)
 	{
 		ci->family = 4;

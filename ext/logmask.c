@@ -48,6 +48,7 @@
 #include "utils/elog.h"
 #include "utils/memutils.h"
 
+#include "compat.h"
 #include "pgwarden.h"
 
 #define MASK			"********"
@@ -411,8 +412,8 @@ forget_stale_passwords(void)
 	 * keep scrubbing until a later statement runs in a later transaction.
 	 */
 	if (nremembered > 0 && remembered_xact_ended && MyProc != NULL &&
-		MyProc->lxid != InvalidLocalTransactionId &&
-		MyProc->lxid != remembered_lxid &&
+		PGW_PROC_LXID(MyProc) != InvalidLocalTransactionId &&
+		PGW_PROC_LXID(MyProc) != remembered_lxid &&
 		GetCurrentStatementStartTimestamp() != remembered_stmt_start)
 		forget_passwords();
 }
@@ -654,7 +655,7 @@ pgw_logmask_remember(const char *password)
 		nremembered--;
 	}
 	remembered[nremembered++] = MemoryContextStrdup(TopMemoryContext, password);
-	remembered_lxid = MyProc ? MyProc->lxid : InvalidLocalTransactionId;
+	remembered_lxid = MyProc ? PGW_PROC_LXID(MyProc) : InvalidLocalTransactionId;
 	remembered_stmt_start = GetCurrentStatementStartTimestamp();
 	remembered_xact_ended = false;
 }

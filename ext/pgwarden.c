@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "audit.h"
+#include "compat.h"
 #include "gatestats.h"
 #include "pgwarden.h"
 
@@ -34,6 +35,23 @@ _PG_init(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pgwarden must be loaded via shared_preload_libraries"),
 				 errhint("Add pgwarden to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	/*
+	 * The library is built for one major (the magic block refuses another
+	 * before we get here; this says which, and which majors exist).
+	 */
+	{
+		const char *running = GetConfigOption("server_version_num", false, false);
+		int			major = running ? atoi(running) / 10000 : 0;
+
+		if (major != PG_VERSION_NUM / 10000)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("pgwarden was built for PostgreSQL %d, but this server is PostgreSQL %d",
+							PG_VERSION_NUM / 10000, major),
+					 errhint("Build and install pgwarden with the pg_config of this server (PostgreSQL %d to %d are supported).",
+							 PGW_MIN_MAJOR, PGW_MAX_MAJOR)));
+	}
 
 	/* pg_upgrade runs the server in binary-upgrade mode: enforce nothing. */
 	if (IsBinaryUpgrade)

@@ -1,4 +1,4 @@
-"""Test harness: a real PostgreSQL 15 cluster with pgwarden preloaded and TLS on.
+"""Test harness: a real PostgreSQL cluster (the major $PG_CONFIG names) with pgwarden preloaded and TLS on.
 
 The cluster is started by the suite (as the postgres user when run as root)
 and handed to pytest-postgresql's ``postgresql_noproc`` factory, whose

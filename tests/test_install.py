@@ -19,6 +19,17 @@ from pgwarden.sandbox import Cluster, pg_bindir
 PGWARDEN = [sys.executable, "-m", "pgwarden.cli"]
 
 
+def pg_config_value(flag: str) -> str:
+    """What the suite's pg_config says for flag (--sharedir, --version ...)."""
+    return subprocess.run([str(pg_bindir() / "pg_config"), flag], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def server_major() -> int:
+    """The major of the PostgreSQL the suite runs on (and pgwarden was built for)."""
+    return int(pg_config_value("--version").split()[1].split(".")[0])
+
+
 def run_cli(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*PGWARDEN, *args], capture_output=True, text=True, input=input,
                           check=False)
@@ -28,16 +39,21 @@ def run_cli(*args: str, input: str | None = None) -> subprocess.CompletedProcess
 def pg_copy() -> Iterator[Path]:
     """A relocated copy of the PostgreSQL installation with no pgwarden in it."""
     bindir = pg_bindir()
-    libroot = bindir.parent                      # /usr/lib/postgresql/15
-    shareroot = Path(subprocess.run([str(bindir / "pg_config"), "--sharedir"], check=True,
-                                    capture_output=True, text=True).stdout.strip())
+    # The installation's directories, each copied to the same place under a new
+    # root (pg_config and the server find theirs relative to their own bindir):
+    # the bindir's parent holds lib too in Debian's layout and in a plain prefix.
+    dirs = [bindir.parent, *(Path(pg_config_value(f)) for f in ("--sharedir", "--pkglibdir"))]
+    tops = [d for d in dirs if not any(o != d and o in d.parents for o in dirs)]
     # Not under pytest's private tmp directory: the postgres user must reach it.
     root = Path(tempfile.mkdtemp(prefix="pgwarden-pgroot-"))
     root.chmod(0o755)
-    for src in (libroot, shareroot):
+    for src in dict.fromkeys(tops):
         dest = root / src.relative_to("/")
         shutil.copytree(src, dest, symlinks=True)
-    for p in list(root.rglob("pgwarden*")):
+    # pgwarden's own files (library, bitcode, control file, scripts), and only
+    # those: the installation's path may itself contain the word.
+    ours = [root / d.relative_to("/") for d in (dirs[2], dirs[1] / "extension")]
+    for p in [p for d in ours for p in d.rglob("pgwarden*")]:
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
         else:
@@ -72,13 +88,16 @@ def test_pip_package_installs_a_working_extension(pg_copy: Path) -> None:
 
 
 def test_install_refuses_another_major_version(tmp_path: Path) -> None:
+    built = server_major()
+    other = 16 if built == 15 else 15
     fake = tmp_path / "pg_config"
-    fake.write_text("#!/bin/sh\n[ \"$1\" = --version ] && echo 'PostgreSQL 16.4' && exit 0\n"
+    fake.write_text(f"#!/bin/sh\n[ \"$1\" = --version ] && echo 'PostgreSQL {other}.4' && exit 0\n"
                     "echo /nonexistent\n")
     fake.chmod(0o755)
     out = run_cli("install", "--pg-config", str(fake))
     assert out.returncode == 1
-    assert "built for PostgreSQL 15" in out.stderr
+    assert f"built for PostgreSQL {built}." in out.stderr
+    assert f"is PostgreSQL {other}.4" in out.stderr
 
 
 def test_install_check_reports_the_suite_server(cluster: Cluster) -> None:

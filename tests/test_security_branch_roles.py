@@ -149,6 +149,10 @@ def test_branch_roles_made_by_0_1_0_leave_their_parent_role_on_update() -> None:
     with Cluster(tls=False).init() as c:
         c.start()
         with c.connect() as conn:
+            if conn.execute("SELECT current_setting('server_version_num')::int"
+                            ).fetchone()[0] >= 170000:  # type: ignore[index]
+                pytest.skip("pgwarden 0.1.0 cannot branch on PostgreSQL 17 and later: its"
+                            " _copy_source reads pg_database.daticulocale, datlocale since 17")
             conn.execute("CREATE ROLE regress_app LOGIN")
             conn.execute("CREATE DATABASE regress_ctl")
             conn.execute("CREATE DATABASE regress_main OWNER regress_app")

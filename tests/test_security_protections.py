@@ -109,7 +109,12 @@ def attacks_for(conn: psycopg.Connection[Any]) -> list[str]:
                     f"ALTER FUNCTION {ident} SET SCHEMA public",
                     f"ALTER EXTENSION pgwarden DROP FUNCTION {ident}"]
         elif kind == "type":
-            out += [f"DROP TYPE {ident} CASCADE", f"ALTER TYPE {ident} RENAME TO regress_ty"]
+            out.append(f"DROP TYPE {ident} CASCADE")
+            # From PostgreSQL 17 the array types of the extension's types are
+            # members too; ALTER TYPE names no array type (its element's rename
+            # renames it).
+            if not ident.endswith("[]"):
+                out.append(f"ALTER TYPE {ident} RENAME TO regress_ty")
     return out
 
 

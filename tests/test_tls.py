@@ -100,7 +100,7 @@ def test_verify_full_fails_for_another_host_name(plain: Any, tmp_path: Path) -> 
     c, role, pw = plain
     other = tmp_path / "other"
     other.mkdir()
-    (other / "PG_VERSION").write_text("15\n")
+    (other / "PG_VERSION").write_bytes((c.data / "PG_VERSION").read_bytes())
     (other / "postgresql.conf").write_text("")
     # same CA, certificate for db.example.test only
     for name in ("pgwarden_ca.crt", "pgwarden_ca.key"):

@@ -1166,9 +1166,18 @@ class Project:
                 ident, sql.Literal(src["encoding"]))]
         parts.append(sql.SQL("LC_COLLATE {} LC_CTYPE {}").format(
             sql.Literal(src["lc_collate"]), sql.Literal(src["lc_ctype"])))
-        if src["locale_provider"] == "i":
+        # The parent's locale provider and its locale (pg_database.daticulocale
+        # until PostgreSQL 16, datlocale from 17, which adds the builtin provider):
+        # _copy_source returns it as icu_locale whatever the major.
+        provider = src["locale_provider"]
+        if provider == "i":
             parts.append(sql.SQL("LOCALE_PROVIDER icu ICU_LOCALE {}").format(
                 sql.Literal(src["icu_locale"])))
+        elif provider == "b":
+            parts.append(sql.SQL("LOCALE_PROVIDER builtin BUILTIN_LOCALE {}").format(
+                sql.Literal(src["icu_locale"])))
+        elif provider != "c":
+            raise ValueError(f"the parent database has an unknown locale provider {provider!r}")
         parts.append(sql.SQL("ALLOW_CONNECTIONS false"))
         conn.execute(sql.SQL(" ").join(parts))
         conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(ident))
