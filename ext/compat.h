@@ -65,6 +65,20 @@
 #endif
 
 /*
+ * Built-in functions by OID (utils/fmgroids.h): PostgreSQL 17 gave
+ * pg_logical_emit_message() a flush argument, and dropped
+ * pg_rotate_logfile_old().
+ */
+#if PG_VERSION_NUM >= 170000
+#define PGW_F_LOGICAL_EMIT_MESSAGE_TEXT F_PG_LOGICAL_EMIT_MESSAGE_BOOL_TEXT_TEXT_BOOL
+#define PGW_F_LOGICAL_EMIT_MESSAGE_BYTEA F_PG_LOGICAL_EMIT_MESSAGE_BOOL_TEXT_BYTEA_BOOL
+#else
+#define PGW_F_LOGICAL_EMIT_MESSAGE_TEXT F_PG_LOGICAL_EMIT_MESSAGE_BOOL_TEXT_TEXT
+#define PGW_F_LOGICAL_EMIT_MESSAGE_BYTEA F_PG_LOGICAL_EMIT_MESSAGE_BOOL_TEXT_BYTEA
+#define PGW_HAVE_ROTATE_LOGFILE_OLD 1
+#endif
+
+/*
  * Whether a client connection uses TLS.  Port.ssl_in_use exists in every
  * build, but headers from a build without OpenSSL leave USE_SSL undefined
  * although the server that loads the library may have TLS (PostgreSQL 16

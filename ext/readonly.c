@@ -53,6 +53,7 @@
 #include "utils/fmgroids.h"
 #include "utils/syscache.h"
 
+#include "compat.h"
 #include "pgwarden.h"
 #include "readonly.h"
 
@@ -101,8 +102,8 @@ static const struct
 	PgwReadonlyKind kind;
 }			refused_builtins[] =
 {
-	{F_PG_LOGICAL_EMIT_MESSAGE_BOOL_TEXT_TEXT, PGW_RO_WAL},
-	{F_PG_LOGICAL_EMIT_MESSAGE_BOOL_TEXT_BYTEA, PGW_RO_WAL},
+	{PGW_F_LOGICAL_EMIT_MESSAGE_TEXT, PGW_RO_WAL},
+	{PGW_F_LOGICAL_EMIT_MESSAGE_BYTEA, PGW_RO_WAL},
 	{F_PG_SWITCH_WAL, PGW_RO_WAL},
 	{F_PG_CREATE_RESTORE_POINT, PGW_RO_WAL},
 	{F_BRIN_SUMMARIZE_NEW_VALUES, PGW_RO_WAL},
@@ -158,7 +159,9 @@ static const struct
 
 	{F_PG_RELOAD_CONF, PGW_RO_SERVER},
 	{F_PG_ROTATE_LOGFILE, PGW_RO_SERVER},
+#ifdef PGW_HAVE_ROTATE_LOGFILE_OLD
 	{F_PG_ROTATE_LOGFILE_OLD, PGW_RO_SERVER},
+#endif
 	{F_PG_PROMOTE, PGW_RO_SERVER},
 	{F_PG_WAL_REPLAY_PAUSE, PGW_RO_SERVER},
 	{F_PG_WAL_REPLAY_RESUME, PGW_RO_SERVER},
