@@ -1609,9 +1609,9 @@ month_at(const analysis *a, int p, int hi, double *bits)
 static int
 day_at(const analysis *a, int k, int hi)
 {
-	int			v = digit_at(a, k);
+	int			v;
 
-	if (k >= hi || v < 0)
+	if (k >= hi || (v = digit_at(a, k)) < 0)
 		return -1;
 	if (k + 1 < hi && digit_at(a, k + 1) >= 0)
 	{
