@@ -2048,7 +2048,7 @@ find_counters(const analysis *a, repeats *r, int lo, int hi)
 				if (!same_keys(a, i, start, plen, hi))
 					break;
 				n3 = number_at(a, start + plen, hi, &end);
-				if (n3 != n2 + delta || end + slen > hi ||
+				if (n3 < 0 || n3 != n2 + delta || end + slen > hi ||
 					!same_keys(a, v, end, slen, hi))
 					break;
 				n2 = n3;
