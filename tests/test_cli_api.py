@@ -142,7 +142,9 @@ def test_project_from_a_connection_and_a_pool(cluster: Cluster, shop: str) -> No
             project.branches()
         conn.rollback()
         assert "password" not in repr(project) and "connection" in repr(project)
-    with ConnectionPool(dsn, min_size=1, max_size=2, open=True) as pool:
+    with ConnectionPool(dsn, min_size=1, max_size=2, open=True,
+                        kwargs={"autocommit": True, "application_name": "regress_api_pool",
+                                "prepare_threshold": 5}) as pool:
         project = pgwarden.Project(pool)
         assert project.branch("regress_api_dev").parent == shop
         assert [e.name for e in project.endpoints("regress_api_dev")] == ["regress_api_dev"]

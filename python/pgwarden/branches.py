@@ -490,8 +490,11 @@ class Project:
             conninfo = source.conninfo
             params = psycopg.conninfo.conninfo_to_dict(conninfo() if callable(conninfo)
                                                        else conninfo)
+            # The pool's connection keywords that are libpq's (not autocommit,
+            # row_factory, prepare_threshold: psycopg's own).
             params.update({k: v for k, v in (getattr(source, "kwargs", None) or {}).items()
-                           if isinstance(v, (str, int))})
+                           if isinstance(v, (str, int)) and not isinstance(v, bool)
+                           and k not in ("prepare_threshold",)})
             self.dsn = _dsn_of(params)
         else:
             raise TypeError("Project needs a DSN, a psycopg.Connection or a "
