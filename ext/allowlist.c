@@ -425,7 +425,7 @@ allowlist_load(PgwPolicyBuild *build)
 	int			nv6 = 0;
 	int			ret;
 
-	ret = SPI_execute("SELECT value FROM pgwarden.gate_settings"
+	ret = SPI_execute("SELECT value FROM ONLY pgwarden.gate_settings"
 					  " WHERE name = 'ip_allow_protected_only'", true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read pgwarden.gate_settings");
@@ -436,7 +436,7 @@ allowlist_load(PgwPolicyBuild *build)
 		config.protected_only = v != NULL && strcmp(v, "true") == 0;
 	}
 
-	ret = SPI_execute("SELECT entry, role FROM pgwarden.ip_allow_entries", true, 0);
+	ret = SPI_execute("SELECT entry, role FROM ONLY pgwarden.ip_allow_entries", true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read pgwarden.ip_allow_entries");
 	nrows = (int) SPI_processed;

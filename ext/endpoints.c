@@ -228,7 +228,7 @@ branches_load(PgwPolicyBuild *build)
 	int			n;
 
 	/* A database dropped behind our back is simply not published. */
-	if (SPI_execute("SELECT b.database_oid FROM pgwarden.branch b"
+	if (SPI_execute("SELECT b.database_oid FROM ONLY pgwarden.branch b"
 					" WHERE b.protected"
 					"   AND EXISTS (SELECT 1 FROM pg_catalog.pg_database d WHERE d.oid = b.database_oid)"
 					" ORDER BY 1", true, 0) != SPI_OK_SELECT)
@@ -249,8 +249,8 @@ branches_load(PgwPolicyBuild *build)
 	if (SPI_execute("SELECT e.name, b.name, d.datname, b.database_oid,"
 					"       COALESCE(e.max_connections, 0), e.kind = 'read_only',"
 					"       e.suspended, e.is_default"
-					"  FROM pgwarden.endpoint e"
-					"  JOIN pgwarden.branch b ON b.name = e.branch"
+					"  FROM ONLY pgwarden.endpoint e"
+					"  JOIN ONLY pgwarden.branch b ON b.name = e.branch"
 					"  JOIN pg_catalog.pg_database d ON d.oid = b.database_oid"
 					" WHERE d.datname <> pg_catalog.current_database()", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pgwarden.endpoint");
@@ -275,9 +275,9 @@ branches_load(PgwPolicyBuild *build)
 	pgw_policy_build_section(build, PGW_SECTION_ENDPOINTS, eps, sizeof(PgwEndpointItem), n);
 
 	if (SPI_execute("SELECT a.rolname, b.name, d.datname, b.database_oid"
-					"  FROM pgwarden.branch_role br"
+					"  FROM ONLY pgwarden.branch_role br"
 					"  JOIN pg_catalog.pg_authid a ON a.oid = br.role_oid"
-					"  JOIN pgwarden.branch b ON b.name = br.branch"
+					"  JOIN ONLY pgwarden.branch b ON b.name = br.branch"
 					"  LEFT JOIN pg_catalog.pg_database d ON d.oid = b.database_oid",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pgwarden.branch_role");

@@ -52,7 +52,7 @@ extern void pgw_utility_init(void);
 /* safespi.c: SPI queries with search_path = pg_catalog, pg_temp */
 extern int	pgw_spi_connect(void);
 extern void pgw_spi_finish(int nestlevel);
-extern void pgw_worker_safe_search_path(void);
+extern void pgw_worker_safe_settings(void);
 
 /* branches.c */
 #define ERRCODE_PGW_PROTECTED_BRANCH	MAKE_SQLSTATE('P','W','0','0','1')

@@ -746,7 +746,7 @@ loader_poll(int64 loaded_version, bool force, bool *extension_gone,
 		return loaded_version;
 	}
 
-	ret = SPI_execute("SELECT version FROM pgwarden.policy_version", true, 1);
+	ret = SPI_execute("SELECT version FROM ONLY pgwarden.policy_version", true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -793,8 +793,8 @@ pgw_policy_loader_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
-	/* the control database's owner chooses its search_path, not ours */
-	pgw_worker_safe_search_path();
+	/* the control database's owner chooses its settings, not ours */
+	pgw_worker_safe_settings();
 
 	pgw_policy->loader_latch = MyLatch;
 	pgw_policy->loader_pid = MyProcPid;

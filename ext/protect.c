@@ -37,16 +37,20 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_policy.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_rewrite.h"
+#include "catalog/pg_shdepend.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/namespace.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "parser/parse_func.h"
 #include "nodes/parsenodes.h"
+#include "utils/acl.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -212,14 +216,26 @@ pgw_protect_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	}
 }
 
-/* A statement naming a relation, function or schema: check what it names. */
+/*
+ * A statement naming a relation: check it, and the partitions and children
+ * the statement may reach through it (a trigger or index created on a
+ * partitioned table is cloned onto its partitions, ALTER TABLE recurses).
+ */
 static void
 check_relation(RangeVar *rv, const char *action)
 {
 	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
 
-	if (OidIsValid(relid))
-		check_object(RelationRelationId, relid, 0, action);
+	if (!OidIsValid(relid))
+		return;
+	check_object(RelationRelationId, relid, 0, action);
+	if (has_subclass(relid))
+	{
+		ListCell   *lc;
+
+		foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+			check_object(RelationRelationId, lfirst_oid(lc), 0, action);
+	}
 }
 
 static void
@@ -251,6 +267,143 @@ check_grant(GrantStmt *stmt)
 
 			if (OidIsValid(fn))
 				check_object(ProcedureRelationId, fn, 0, action);
+		}
+	}
+}
+
+/* FOREIGN KEY ... REFERENCES a member table puts RI triggers on it. */
+static void
+check_references(Node *node)
+{
+	if (node != NULL && IsA(node, Constraint) &&
+		((Constraint *) node)->contype == CONSTR_FOREIGN)
+		check_relation(((Constraint *) node)->pktable, "FOREIGN KEY referencing");
+	else if (node != NULL && IsA(node, ColumnDef))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((ColumnDef *) node)->constraints)
+			check_references(lfirst(lc));
+	}
+}
+
+/*
+ * CREATE TABLE ... INHERITS (member) or PARTITION OF member: the member's
+ * reads (pgwarden's own included) would include the new table's rows, which
+ * none of the member's triggers see; and a foreign key on a member.
+ */
+static void
+check_create_table(CreateStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->inhRelations)
+		check_relation(lfirst_node(RangeVar, lc), "inheriting from");
+	foreach(lc, stmt->tableElts)
+		check_references(lfirst(lc));
+	foreach(lc, stmt->constraints)
+		check_references(lfirst(lc));
+}
+
+/*
+ * ALTER TABLE parent ATTACH PARTITION member makes a member a partition of
+ * another role's table: whatever is then done to the parent is done to the
+ * member too (triggers, indexes and constraints are cloned onto it, column
+ * defaults and types follow), and rows written through the parent skip the
+ * member's statement triggers.  INHERIT member and FOREIGN KEY ... REFERENCES
+ * member as for CREATE TABLE.
+ */
+static void
+check_alter_table_cmds(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+		if (cmd->subtype == AT_AttachPartition && cmd->def != NULL &&
+			IsA(cmd->def, PartitionCmd))
+			check_relation(((PartitionCmd *) cmd->def)->name, "ATTACH PARTITION of");
+		else if (cmd->subtype == AT_AddInherit && cmd->def != NULL &&
+				 IsA(cmd->def, RangeVar))
+			check_relation((RangeVar *) cmd->def, "inheriting from");
+		else if (cmd->subtype == AT_AddConstraint || cmd->subtype == AT_AddColumn)
+			check_references(cmd->def);
+	}
+}
+
+/* ALTER DEFAULT PRIVILEGES IN SCHEMA <pgwarden's>: grants on its next objects. */
+static void
+check_default_privileges(AlterDefaultPrivilegesStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *opt = lfirst_node(DefElem, lc);
+		ListCell   *n;
+
+		if (strcmp(opt->defname, "schemas") != 0)
+			continue;
+		foreach(n, (List *) opt->arg)
+		{
+			Oid			nsp = get_namespace_oid(strVal(lfirst(n)), true);
+
+			if (OidIsValid(nsp))
+				check_object(NamespaceRelationId, nsp, 0,
+							 "ALTER DEFAULT PRIVILEGES in");
+		}
+	}
+}
+
+/*
+ * DROP OWNED BY role also revokes the role's privileges on every object of
+ * this database (REVOKE is refused on pgwarden's objects, DROP OWNED BY
+ * pgwarden_admin was not): judge each object the role depends on.
+ */
+static void
+check_drop_owned(DropOwnedStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->roles)
+	{
+		Oid			role = get_rolespec_oid(lfirst_node(RoleSpec, lc), true);
+		Relation	rel;
+		ScanKeyData key[2];
+		SysScanDesc scan;
+		HeapTuple	tup;
+		List	   *objects = NIL;
+		ListCell   *o;
+
+		if (!OidIsValid(role))
+			continue;
+		rel = table_open(SharedDependRelationId, AccessShareLock);
+		ScanKeyInit(&key[0], Anum_pg_shdepend_refclassid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(AuthIdRelationId));
+		ScanKeyInit(&key[1], Anum_pg_shdepend_refobjid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(role));
+		scan = systable_beginscan(rel, SharedDependReferenceIndexId, true, NULL, 2, key);
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			Form_pg_shdepend dep = (Form_pg_shdepend) GETSTRUCT(tup);
+			ObjectAddress *addr;
+
+			if (dep->dbid != MyDatabaseId)
+				continue;
+			addr = palloc(sizeof(ObjectAddress));
+			ObjectAddressSubSet(*addr, dep->classid, dep->objid, dep->objsubid);
+			objects = lappend(objects, addr);
+		}
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+		foreach(o, objects)
+		{
+			ObjectAddress *addr = lfirst(o);
+
+			check_object(addr->classId, addr->objectId, addr->objectSubId,
+						 "DROP OWNED (dropping or revoking) on");
 		}
 	}
 }
@@ -297,7 +450,10 @@ check_create_extension(CreateExtensionStmt *stmt)
  * visible in the catalogs when the hook runs), ALTER TABLE subcommands that
  * invoke no hook (ENABLE ROW LEVEL SECURITY), GRANT and REVOKE, and
  * ALTER EXTENSION pgwarden ADD/DROP (detaching a table first would let a
- * plain DROP TABLE remove it).  Called from the ProcessUtility hook; each
+ * plain DROP TABLE remove it); statements on other tables that reach a
+ * member (ATTACH PARTITION member, INHERITS member, REFERENCES member),
+ * ALTER DEFAULT PRIVILEGES in pgwarden's schema and DROP OWNED BY a role
+ * with privileges on a member.  Called from the ProcessUtility hook; each
  * name is resolved to an OID here and judged by OID.
  */
 void
@@ -307,6 +463,17 @@ pgw_protect_utility_check(Node *parsetree)
 	{
 		case T_AlterTableStmt:
 			check_relation(((AlterTableStmt *) parsetree)->relation, "ALTER TABLE of");
+			check_alter_table_cmds((AlterTableStmt *) parsetree);
+			break;
+		case T_CreateStmt:
+		case T_CreateForeignTableStmt:
+			check_create_table((CreateStmt *) parsetree);
+			break;
+		case T_AlterDefaultPrivilegesStmt:
+			check_default_privileges((AlterDefaultPrivilegesStmt *) parsetree);
+			break;
+		case T_DropOwnedStmt:
+			check_drop_owned((DropOwnedStmt *) parsetree);
 			break;
 		case T_CreateTrigStmt:
 			check_relation(((CreateTrigStmt *) parsetree)->relation, "CREATE TRIGGER on");

@@ -11,7 +11,8 @@
  * caller that puts its own schema before pg_catalog could define an "="
  * that answers a protection check, or runs code as the worker's superuser.
  * Every such query therefore runs with search_path = pg_catalog, pg_temp,
- * restored afterwards (as the RI triggers of the core server do).
+ * restored afterwards (as the RI triggers of the core server do); the
+ * worker overrides the other database settings it depends on too.
  *
  *-------------------------------------------------------------------------
  */
@@ -47,9 +48,25 @@ pgw_spi_finish(int nestlevel)
 	SPI_finish();
 }
 
-/* For a background worker: the safe search path for its whole life. */
+/*
+ * For a background worker connected to the control database: the settings
+ * its queries rely on, for its whole life.  BackgroundWorkerInitializeConnection
+ * applies the database's ALTER DATABASE ... SET, which the control
+ * database's owner (not necessarily a superuser) chooses: its search_path
+ * would put the owner's operators in front of the catalog's, "role" would
+ * make the worker that owner (pgwarden's tables unreadable: the policy
+ * damaged, every TCP connection refused), a read-only, serializable and
+ * deferrable default would make it wait or fail, a lock_timeout fail while
+ * ALTER EXTENSION runs.
+ */
 void
-pgw_worker_safe_search_path(void)
+pgw_worker_safe_settings(void)
 {
 	SetConfigOption("search_path", PGW_SAFE_SEARCH_PATH, PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("role", "none", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_deferrable", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 }

@@ -21,7 +21,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pgwarden.branches import Project, UnsafeCopyError
+from pgwarden import allowlist
+from pgwarden.branches import CarryError, Project, UnsafeCopyError
 from pgwarden.sandbox import Cluster
 
 CONTROL_DB = "regress_control"
@@ -41,6 +42,12 @@ def is_super(cluster: Cluster, role: str) -> bool:
     with cluster.connect() as conn:
         row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", [role]).fetchone()
     return bool(row and row[0])
+
+
+def database_oid(conn: psycopg.Connection[Any], name: str) -> int:
+    row = conn.execute("SELECT oid FROM pg_database WHERE datname = %s", [name]).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def database_exists(cluster: Cluster, name: str) -> bool:
@@ -255,3 +262,343 @@ def test_owner_cannot_plant_a_trigger_in_the_child_while_it_is_restored(shop: Cl
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (1,)
     with shop.connect(CHILD, user=PLAIN) as conn:
         conn.execute("CREATE TEMPORARY TABLE regress_tmp (x int)")
+
+
+# ---------------------------------------------------------------------------
+# carry_privileges: its statements name objects, its checks must not
+# ---------------------------------------------------------------------------
+
+#: Sorts after OWNER: carry_privileges handles branch roles in name order.
+OTHER = "regress_rt_zother"
+
+
+class RenamesBeforeReassign:
+    """The child connection of carry_privileges, letting OWNER act in the
+    window between the queries that list what to grant (names read from
+    the catalog) and the statements that grant it by those names: just
+    before REASSIGN OWNED, OWNER (connected to the new child, which it owns)
+    swaps the names of its two schemas.  An attacker polling in a loop hits
+    that window; the test arranges to hit it every time."""
+
+    def __init__(self, conn: psycopg.Connection[Any], swap: Any) -> None:
+        self._conn = conn
+        self._swap = swap
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def execute(self, query: Any, params: Any = None) -> Any:
+        text = query if isinstance(query, str) else query.as_string(self._conn)
+        if text.startswith("REASSIGN OWNED") and self._swap is not None:
+            self._swap()
+            self._swap = None
+        return self._conn.execute(query, params)
+
+
+class RenamingDuringCarry(Project):
+    """The administrator's routine carry_privileges, with OWNER's renames."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__(cluster.local_dsn(CONTROL_DB))
+        self.cluster = cluster
+        self.swapped = False
+
+    def swap(self) -> None:
+        # Once, before the carry writes anything (its GRANTs for the other
+        # branch roles update the schemas' rows too).
+        if self.swapped:
+            return
+        self.swapped = True
+        with self.cluster.connect(CHILD, user=OWNER) as conn:
+            for stmt in ("ALTER SCHEMA s RENAME TO tmp", "ALTER SCHEMA s2 RENAME TO s",
+                         "ALTER SCHEMA tmp RENAME TO s2"):
+                conn.execute(stmt)
+
+    def _carry_one(self, child: Any, database: str, parent: str,  # type: ignore[override]
+                   role: str) -> int:
+        return Project._carry_one(RenamesBeforeReassign(child, self.swap), database, parent,
+                                  role)
+
+
+@pytest.mark.parametrize("kind", ["grant", "policy"])
+def test_renames_cannot_misdirect_carry_privileges(shop: Cluster, kind: str) -> None:
+    """Succeeded before the fix: OWNER's branch role got SELECT on OTHER's
+    table s2.t, which OWNER was never granted (the GRANT for s.t resolved to
+    it after the swap); with policies of the same name on both tables,
+    ALTER POLICY replaced the roles of the other one.  Now what the
+    statements did is judged by OID and the carry is refused."""
+    with shop.connect() as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(q(OTHER)))
+    as_owner(shop, "CREATE SCHEMA s", "CREATE SCHEMA s2",
+             f"GRANT USAGE, CREATE ON SCHEMA s, s2 TO {OTHER}")
+    with shop.connect(SHOP, user=OTHER) as conn:
+        conn.execute("CREATE TABLE s.t (v text)")
+        conn.execute("CREATE TABLE s2.t (v text)")
+        conn.execute("INSERT INTO s2.t VALUES ('not for the owner')")
+        if kind == "grant":
+            conn.execute(sql.SQL("GRANT SELECT ON s.t TO {}").format(q(OWNER)))
+        else:
+            for schema, role in (("s", OWNER), ("s2", PLAIN)):
+                conn.execute(f"ALTER TABLE {schema}.t ENABLE ROW LEVEL SECURITY")
+                conn.execute(sql.SQL("CREATE POLICY p ON {}.t TO {} USING (true)").format(
+                    q(schema), q(role)))
+    with shop.connect(CONTROL_DB) as conn:
+        conn.execute("SELECT pgwarden.protect_branch(%s)", [SHOP])
+    with pytest.raises(CarryError, match="more than its parent role holds"):
+        RenamingDuringCarry(shop).create_branch(CHILD, SHOP, strategy="template")
+    assert not database_exists(shop, CHILD)
+    # Undisturbed, the same carry gives the branch role what OWNER has.
+    created = Project(shop.local_dsn(CONTROL_DB)).create_branch(CHILD, SHOP, strategy="template")
+    cred = next(c for c in created.credentials if c.parent_role == OWNER)
+    with psycopg.connect(shop.tcp_dsn(cred.role, cred.password, dbname=CHILD)) as conn:
+        if kind == "grant":
+            conn.execute("SELECT * FROM s.t")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM s2.t")
+    with shop.connect(CHILD) as conn:
+        assert conn.execute("SELECT p.polrelid::regclass::text, array_agg(r.rolname ORDER BY 1)"
+                            " FROM pg_policy p, unnest(p.polroles) x JOIN pg_roles r ON r.oid = x"
+                            " GROUP BY 1 ORDER BY 1").fetchall() == (
+            [] if kind == "grant" else [("s.t", sorted([OWNER, cred.role])),
+                                        ("s2.t", [PLAIN, f"{PLAIN}@{CHILD}"])])
+
+
+# ---------------------------------------------------------------------------
+# Protections by OID: statements on other objects that reach pgwarden's
+# ---------------------------------------------------------------------------
+
+PW001 = "PW001"
+
+#: Run as a superuser in the control database while SHOP is protected; each
+#: must be refused (PW001) and leave nothing behind.  Setup statements
+#: (allowed) make the tables the attacks start from.
+REACHING_STATEMENTS = [
+    # pgwarden.endpoint as a partition of a table of ours: triggers, indexes,
+    # constraints and column defaults of the parent are then cloned onto it
+    # (before the fix a cloned BEFORE trigger turned every new read-only
+    # endpoint into a read-write one, and SET DEFAULT made new endpoints
+    # suspended).
+    ("ALTER TABLE regress_rt_parted ATTACH PARTITION pgwarden.endpoint"
+    " FOR VALUES IN ('read_write', 'read_only')"),
+    # Children of pgwarden's tables: reads without ONLY include their rows,
+    # which no trigger of the parent (policy version, audit) sees.
+    "CREATE TABLE regress_rt_child () INHERITS (pgwarden.ip_allow_entries)",
+    "CREATE TABLE regress_rt_child2 (x int) INHERITS (pgwarden.branch)",
+    "ALTER TABLE regress_rt_like INHERIT pgwarden.ip_allow_entries",
+    # Foreign keys put RI triggers on the referenced table.
+    "CREATE TABLE regress_rt_fk (b text REFERENCES pgwarden.branch (name))",
+    "CREATE TABLE regress_rt_fk (b text, FOREIGN KEY (b) REFERENCES pgwarden.branch (name))",
+    "ALTER TABLE regress_rt_like ADD COLUMN b text REFERENCES pgwarden.branch (name)",
+    "ALTER TABLE regress_rt_like ADD FOREIGN KEY (entry) REFERENCES pgwarden.endpoint (name)",
+    # Grants on the next objects of pgwarden's schema (REVOKE/GRANT on its
+    # objects is refused).
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA pgwarden GRANT ALL ON TABLES TO PUBLIC",
+    ("ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA pgwarden GRANT EXECUTE ON FUNCTIONS"
+    f" TO {PLAIN}"),
+    # DROP OWNED revokes: pgwarden_admin's rights on pgwarden's functions.
+    "DROP OWNED BY pgwarden_admin",
+]
+
+REACH_STATE = """
+SELECT (SELECT count(*) FROM pg_inherits i JOIN pg_depend d ON d.objid IN (i.inhrelid, i.inhparent)
+         WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
+           AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pgwarden')),
+       (SELECT count(*) FROM pg_trigger t JOIN pg_depend d ON d.objid = t.tgrelid
+         WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
+           AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pgwarden')),
+       (SELECT count(*) FROM pg_default_acl),
+       has_function_privilege('pgwarden_admin', 'pgwarden.unprotect_branch(text)', 'EXECUTE')
+"""
+
+
+def test_statements_on_other_tables_cannot_reach_pgwardens(shop: Cluster) -> None:
+    """Succeeded before the fix (all of them): protect.c judged ALTER TABLE
+    by the table it names, not by the partition it attaches or the parent
+    it inherits from."""
+    with shop.connect(CONTROL_DB) as conn:
+        conn.execute("SELECT pgwarden.protect_branch(%s)", [SHOP])
+        conn.execute("CREATE TABLE regress_rt_parted (LIKE pgwarden.endpoint)"
+                     " PARTITION BY LIST (kind)")
+        conn.execute("CREATE TABLE regress_rt_like (LIKE pgwarden.ip_allow_entries INCLUDING ALL)")
+        try:
+            before = conn.execute(REACH_STATE).fetchone()
+            assert before is not None and before[3]
+            for stmt in REACHING_STATEMENTS:
+                with pytest.raises(psycopg.Error) as info:
+                    conn.execute(stmt)
+                assert info.value.diag.sqlstate == PW001, (stmt, info.value.diag.message_primary)
+            assert conn.execute(REACH_STATE).fetchone() == before
+            # The same statements on tables that are not pgwarden's still work.
+            conn.execute("CREATE TABLE regress_rt_mine (LIKE regress_rt_parted)")
+            conn.execute("ALTER TABLE regress_rt_parted ATTACH PARTITION regress_rt_mine"
+                         " FOR VALUES IN ('x')")
+        finally:
+            for table in ("regress_rt_parted", "regress_rt_like", "regress_rt_mine"):
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def test_a_partition_attached_before_protection_gives_no_way_in(shop: Cluster) -> None:
+    """Succeeded before the fix: pgwarden.endpoint attached as a partition
+    while nothing was protected; once a branch was protected, statements on
+    the partitioned parent still cloned a trigger, an index and a check onto
+    it and changed its column default.  Now a statement on a table is judged
+    with every partition and child it reaches."""
+    with shop.connect(CONTROL_DB) as conn:
+        conn.execute("CREATE TABLE regress_rt_parted (LIKE pgwarden.endpoint)"
+                     " PARTITION BY LIST (kind)")
+        conn.execute("ALTER TABLE regress_rt_parted ATTACH PARTITION pgwarden.endpoint DEFAULT")
+        conn.execute("CREATE FUNCTION regress_rt_rw() RETURNS trigger LANGUAGE plpgsql"
+                     " AS $f$ BEGIN NEW.kind := 'read_write'; RETURN NEW; END $f$")
+        try:
+            conn.execute("SELECT pgwarden.protect_branch(%s)", [SHOP])
+            before = conn.execute(REACH_STATE).fetchone()
+            for stmt in (("CREATE TRIGGER regress_rt_rw BEFORE INSERT OR UPDATE ON regress_rt_parted"
+                         " FOR EACH ROW EXECUTE FUNCTION regress_rt_rw()"),
+                         "CREATE INDEX ON regress_rt_parted (kind)",
+                         "ALTER TABLE regress_rt_parted ADD CHECK (kind <> 'read_only')",
+                         "ALTER TABLE regress_rt_parted ALTER COLUMN suspended SET DEFAULT true",
+                         "ALTER TABLE regress_rt_parted DISABLE TRIGGER ALL"):
+                with pytest.raises(psycopg.Error) as info:
+                    conn.execute(stmt)
+                assert info.value.diag.sqlstate == PW001, (stmt, info.value.diag.message_primary)
+            assert conn.execute(REACH_STATE).fetchone() == before
+            assert conn.execute("SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef"
+                                " WHERE adrelid = 'pgwarden.endpoint'::regclass AND adnum ="
+                                " (SELECT attnum FROM pg_attribute WHERE attname = 'suspended'"
+                                "   AND attrelid = 'pgwarden.endpoint'::regclass)").fetchone() == (
+                "false",)
+        finally:
+            conn.execute("SELECT pgwarden.unprotect_branch(%s)", [SHOP])
+            conn.execute("ALTER TABLE regress_rt_parted DETACH PARTITION pgwarden.endpoint")
+            conn.execute("DROP TABLE regress_rt_parted")
+            conn.execute("DROP FUNCTION regress_rt_rw()")
+
+
+def test_the_gate_reads_only_pgwardens_own_rows(shop: Cluster) -> None:
+    """Succeeded before the fix, with or without a protected branch: a
+    superuser's child table of pgwarden.ip_allow_entries added an address to
+    the allowlist that no trigger saw (no audit row, no capacity check),
+    because the policy loader read the table without ONLY."""
+    with shop.connect(CONTROL_DB) as conn:
+        allowlist.reset(conn, force=True)
+        try:
+            allowlist.add(conn, ["127.0.0.1"])
+            conn.execute("CREATE TABLE regress_rt_more () INHERITS (pgwarden.ip_allow_entries)")
+            conn.execute("INSERT INTO regress_rt_more (entry, kind, first_address, last_address)"
+                         " VALUES ('127.0.0.2', 'address', '127.0.0.2', '127.0.0.2')")
+            allowlist.add(conn, ["127.0.0.3"])      # a change the loader publishes
+            allowlist.wait_published(conn)
+            verdict = conn.execute("SELECT pgwarden.check_connection('127.0.0.2', %s, %s)",
+                                   [PLAIN, SHOP]).fetchone()
+            assert verdict is not None and verdict[0].startswith("deny"), verdict
+            assert conn.execute("SELECT pgwarden.check_connection('127.0.0.3', %s, %s)",
+                                [PLAIN, SHOP]).fetchone()[0].startswith("allow")
+        finally:
+            conn.execute("DROP TABLE IF EXISTS regress_rt_more")
+            allowlist.reset(conn, force=True)
+            allowlist.wait_published(conn)
+
+
+# ---------------------------------------------------------------------------
+# The policy worker and the control database's owner
+# ---------------------------------------------------------------------------
+
+def test_control_database_owner_cannot_make_the_policy_unreadable() -> None:
+    """Succeeded before the fix: the (non-superuser) owner of the control
+    database ran ALTER DATABASE ... SET role = itself; from the next server
+    start the policy loader ran as that owner, could not read pgwarden's
+    tables, and the policy was damaged: every TCP connection of the cluster
+    refused.  The other settings would make it fail or wait."""
+    with Cluster(tls=False).init() as c:
+        c.start()
+        with c.connect() as conn:
+            conn.execute("CREATE ROLE regress_ctl_owner LOGIN")
+            conn.execute("CREATE DATABASE regress_ctl OWNER regress_ctl_owner")
+        with c.connect("regress_ctl") as conn:
+            conn.execute("CREATE EXTENSION pgwarden")
+        with c.connect("regress_ctl", user="regress_ctl_owner") as conn:
+            for setting in ("role = regress_ctl_owner", "default_transaction_read_only = on",
+                            "default_transaction_isolation = serializable",
+                            "default_transaction_deferrable = on", "lock_timeout = '1ms'"):
+                conn.execute(f"ALTER DATABASE regress_ctl SET {setting}")
+        c.restart()
+        with c.connect("regress_ctl", options="-c role=none -c default_transaction_read_only=off"
+                       ) as conn:
+            conn.execute("SELECT pgwarden.ip_allow_add(ARRAY['127.0.0.1'])")
+            deadline = time.monotonic() + 5
+            while True:
+                row = conn.execute("SELECT s.state, s.version = v.version, s.detail"
+                                   " FROM pgwarden.policy_status() s, pgwarden.policy_version v"
+                                   ).fetchone()
+                if row is not None and row[:2] == ("loaded", True):
+                    break
+                assert time.monotonic() < deadline, row
+                time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------
+# Helper steps called directly by a pgwarden_admin member
+# ---------------------------------------------------------------------------
+
+def test_admin_member_cannot_repoint_a_child_of_a_protected_branch(shop: Cluster) -> None:
+    """Succeeded before the fix: ADMIN marked the child of a protected
+    branch for reset, created a database of its own and finished the reset
+    with it; the child's branch roles (OWNER's privileges inside the child)
+    were bound to ADMIN's database instead.  _finish_reset, like every other
+    step of a copy of a protected branch, is for superusers only."""
+    with shop.connect(CONTROL_DB) as conn:
+        conn.execute("SELECT pgwarden.protect_branch(%s)", [SHOP])
+    Project(shop.local_dsn(CONTROL_DB)).create_branch(CHILD, SHOP, strategy="template")
+    with shop.connect(CONTROL_DB, user=ADMIN) as conn:
+        conn.execute("SELECT * FROM pgwarden._begin_change(%s, 'reset')", [CHILD])
+        conn.execute("CREATE DATABASE regress_rt_mine")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="requires a superuser"):
+            conn.execute("SELECT pgwarden._finish_reset(%s, 'regress_rt_mine', NULL)", [CHILD])
+        conn.execute("SELECT pgwarden._abort_change(%s)", [CHILD])
+    with shop.connect(CONTROL_DB) as conn:
+        assert conn.execute("SELECT database FROM pgwarden.branches WHERE name = %s",
+                            [CHILD]).fetchone() == (CHILD,)
+        assert conn.execute("SELECT l.label FROM pg_shseclabel l JOIN pg_roles r ON r.oid = l.objoid"
+                            " WHERE r.rolname = %s", [f"{OWNER}@{CHILD}"]).fetchone() == (
+            f"branch-role:{database_oid(conn, CHILD)}",)
+        assert conn.execute("SELECT count(*) FROM pg_shseclabel l JOIN pg_database d"
+                            " ON d.oid = l.objoid WHERE d.datname = 'regress_rt_mine'"
+                            ).fetchone() == (0,)
+
+
+# ---------------------------------------------------------------------------
+# Branch roles: nothing that acts outside the branch
+# ---------------------------------------------------------------------------
+
+def test_branch_role_does_not_get_the_parents_server_functions(shop: Cluster) -> None:
+    """Succeeded before the fix: OWNER had been granted EXECUTE on
+    pg_read_file() and pg_read_binary_file() in the protected parent (as a
+    monitoring role would be); carry_privileges granted them to OWNER's
+    branch role in the child, which then read the server's files and the
+    protected parent's own relation files.  The server's functions that
+    initdb (or an extension) keeps from PUBLIC act on the cluster, like
+    membership in pg_read_server_files, and are not carried."""
+    with shop.connect(SHOP) as conn:
+        for fn in ("pg_read_file(text)", "pg_read_binary_file(text)", "lo_export(oid, text)"):
+            conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION pg_catalog.{} TO {}").format(
+                sql.SQL(fn), q(OWNER)))
+    as_owner(shop, "CREATE TABLE t (x int)",
+             "CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+             "REVOKE ALL ON FUNCTION public.f() FROM PUBLIC",
+             f"GRANT EXECUTE ON FUNCTION public.f() TO {PLAIN}")
+    with shop.connect(CONTROL_DB) as conn:
+        conn.execute("SELECT pgwarden.protect_branch(%s)", [SHOP])
+    created = Project(shop.local_dsn(CONTROL_DB)).create_branch(CHILD, SHOP, strategy="template")
+    creds = {c.parent_role: c for c in created.credentials}
+    with psycopg.connect(shop.tcp_dsn(creds[OWNER].role, creds[OWNER].password,
+                                      dbname=CHILD)) as conn:
+        for call in ("SELECT pg_read_file('pg_hba.conf')",
+                     "SELECT pg_read_binary_file('global/pg_control')",
+                     "SELECT lo_export(0, '/tmp/regress_rt')"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(call)
+            conn.rollback()
+        conn.execute("SELECT count(*) FROM t")      # what OWNER owns is still carried
+    with psycopg.connect(shop.tcp_dsn(creds[PLAIN].role, creds[PLAIN].password,
+                                      dbname=CHILD)) as conn:
+        assert conn.execute("SELECT public.f()").fetchone() == (1,)

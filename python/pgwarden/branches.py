@@ -43,7 +43,7 @@ from psycopg.rows import dict_row, tuple_row
 
 from . import errors
 from ._progress import Progress, Sampler
-from .errors import UnsafeCopyError
+from .errors import CarryError, UnsafeCopyError
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -54,6 +54,7 @@ __all__ = [
     "Branch",
     "BranchCreated",
     "BranchRole",
+    "CarryError",
     "CopyStrategy",
     "Credential",
     "Endpoint",
@@ -209,6 +210,16 @@ SELECT DISTINCT (pg_catalog.pg_identify_object(x.cls, x.obj, 0)).type AS kind,
  WHERE x.grantee OPERATOR(pg_catalog.<>) 0
    AND x.grantee OPERATOR(pg_catalog.<>) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %(branch_role)s)
    AND pg_catalog.pg_has_role((SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %(parent)s), x.grantee, 'USAGE')
+   -- Not the server's functions that initdb or an extension's script kept
+   -- from PUBLIC (pg_read_file, pg_read_binary_file, lo_export, pg_ls_dir,
+   -- ...): they act on the cluster, not on the branch, the way membership
+   -- in pg_read_server_files would.
+   AND NOT (x.cls OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+            AND EXISTS (SELECT 1 FROM pg_catalog.pg_init_privs i
+                         WHERE i.classoid OPERATOR(pg_catalog.=) x.cls AND i.objoid OPERATOR(pg_catalog.=) x.obj
+                           AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(i.initprivs) a
+                                            WHERE a.grantee OPERATOR(pg_catalog.=) 0
+                                              AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE')))
  ORDER BY 1, 2, 3, 4
 """
 
@@ -232,6 +243,84 @@ SELECT pg_catalog.quote_ident(p.polname) AS policy, p.polrelid::pg_catalog.regcl
                 WHERE r OPERATOR(pg_catalog.<>) 0
                   AND pg_catalog.pg_has_role((SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %(parent)s), r, 'USAGE'))
    AND NOT (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %(branch_role)s) OPERATOR(pg_catalog.=) ANY (p.polroles)
+"""
+
+
+#: Every ACL entry of the child, by OID, for carry_privileges' check of what
+#: it did: (catalog, object, column number, privilege, grantable, granted to
+#: the branch role?, held through a role the parent role has the privileges
+#: of?, owned by the branch role?, description).  Names play no part: between the queries
+#: that list the grants and the GRANT statements, which name the objects,
+#: a role connected to the child may rename its schemas so that a name
+#: reaches another object.
+CARRIED_ACL_QUERY = """
+WITH acls AS (
+    SELECT 'pg_catalog.pg_class'::pg_catalog.regclass AS cls, c.oid AS obj, 0 AS col,
+           c.relowner AS owner, a.*
+      FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, t.attrelid, t.attnum, c.relowner, a.*
+      FROM pg_catalog.pg_attribute t
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.attrelid,
+           pg_catalog.aclexplode(t.attacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid, 0, p.proowner, a.*
+      FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass, n.oid, 0, n.nspowner, a.*
+      FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, y.oid, 0, y.typowner, a.*
+      FROM pg_catalog.pg_type y, pg_catalog.aclexplode(y.typacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_language'::pg_catalog.regclass, l.oid, 0, l.lanowner, a.*
+      FROM pg_catalog.pg_language l, pg_catalog.aclexplode(l.lanacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass, w.oid, 0, w.fdwowner, a.*
+      FROM pg_catalog.pg_foreign_data_wrapper w, pg_catalog.aclexplode(w.fdwacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_foreign_server'::pg_catalog.regclass, v.oid, 0, v.srvowner, a.*
+      FROM pg_catalog.pg_foreign_server v, pg_catalog.aclexplode(v.srvacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_largeobject'::pg_catalog.regclass, m.oid, 0, m.lomowner, a.*
+      FROM pg_catalog.pg_largeobject_metadata m, pg_catalog.aclexplode(m.lomacl) a
+    UNION ALL
+    SELECT 'pg_catalog.pg_database'::pg_catalog.regclass, d.oid, 0, d.datdba, a.*
+      FROM pg_catalog.pg_database d, pg_catalog.aclexplode(d.datacl) a
+     WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+), who AS (
+    SELECT (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %(branch_role)s) AS br,
+           (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %(parent)s) AS pr
+)
+SELECT x.cls::pg_catalog.oid, x.obj, x.col, x.privilege_type, x.is_grantable,
+       x.grantee OPERATOR(pg_catalog.=) w.br,
+       x.grantee OPERATOR(pg_catalog.<>) 0 AND x.grantee OPERATOR(pg_catalog.<>) w.br
+           AND pg_catalog.pg_has_role(w.pr, x.grantee, 'USAGE'),
+       x.owner OPERATOR(pg_catalog.=) w.br,
+       pg_catalog.pg_describe_object(x.cls, x.obj, x.col)
+  FROM acls x, who w
+"""
+
+#: The roles of every policy of the child, and which ones carry_privileges
+#: extends to the branch role (same rule as CHILD_POLICIES_QUERY, by OID).
+CARRIED_POLICIES_QUERY = """
+SELECT p.oid, p.polroles::pg_catalog.oid[],
+       EXISTS (SELECT 1 FROM pg_catalog.unnest(p.polroles) r
+                WHERE r OPERATOR(pg_catalog.<>) 0
+                  AND pg_catalog.pg_has_role((SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %(parent)s), r, 'USAGE')),
+       pg_catalog.pg_describe_object('pg_catalog.pg_policy'::pg_catalog.regclass, p.oid, 0)
+  FROM pg_catalog.pg_policy p
+"""
+
+#: Shared objects the branch role owns after REASSIGN OWNED: only the
+#: child's own database may be among them.
+BRANCH_ROLE_SHARED_QUERY = """
+SELECT 'database ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(d.datname) FROM pg_catalog.pg_database d
+ WHERE d.datdba OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %(branch_role)s)
+   AND d.datname OPERATOR(pg_catalog.<>) pg_catalog.current_database()
+UNION ALL
+SELECT 'tablespace ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t.spcname) FROM pg_catalog.pg_tablespace t
+ WHERE t.spcowner OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %(branch_role)s)
 """
 
 
@@ -896,6 +985,8 @@ class Project:
         ident = sql.Identifier
         args = {"parent": parent, "branch_role": role}
         stmts: list[sql.Composed] = []
+        acl_before = child.execute(CARRIED_ACL_QUERY, args).fetchall()
+        policies_before = child.execute(CARRIED_POLICIES_QUERY, args).fetchall()
         # Ownership.  REASSIGN OWNED also moves the parent role's databases
         # and tablespaces (shared objects) everywhere: give those back, in
         # the same transaction, except the child's own database.
@@ -927,7 +1018,47 @@ class Project:
                 sql.SQL(", ").join([sql.SQL(r) for r in roles] + [ident(role)])))
         for stmt in stmts:
             child.execute(stmt)
+        Project._check_carried(child, args, acl_before, policies_before)
         return len(stmts)
+
+    @staticmethod
+    def _check_carried(child: psycopg.Connection[Any], args: dict[str, str],
+                       acl_before: list[Any], policies_before: list[Any]) -> None:
+        """Judge by OID what the statements of _carry_one did, in their
+        transaction: every privilege the branch role gained must be one the
+        parent role held (directly or through its groups) before they ran,
+        every policy changed must be one that applied to the parent role
+        with the branch role added and nothing else, and the branch role
+        owns no shared object but the child's database.  Else CarryError,
+        and the caller's transaction keeps nothing."""
+        had = {tuple(r[:5]) for r in acl_before if r[5]}
+        allowed = {tuple(r[:5]) for r in acl_before if r[6]}
+        allowed |= {(*r[:4], False) for r in acl_before if r[6] and r[4]}
+        found = []
+        for r in child.execute(CARRIED_ACL_QUERY, args).fetchall():
+            key = tuple(r[:5])
+            if r[5] and not r[7] and key not in had and key not in allowed:
+                found.append(f"{r[3]} on {r[8]}")
+        branch_role = child.execute(
+            "SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) %s",
+            [args["branch_role"]]).fetchone()
+        before = {r[0]: (set(r[1]), r[2]) for r in policies_before}
+        for oid, roles, _, what in child.execute(CARRIED_POLICIES_QUERY, args).fetchall():
+            old_roles, applies = before.get(oid, (set(), False))
+            if oid in before and set(roles) == old_roles:
+                continue
+            if not (applies and branch_role is not None
+                    and set(roles) == old_roles | {branch_role[0]}):
+                found.append(f"the roles of {what}")
+        found += [f"ownership of {r[0]}"
+                  for r in child.execute(BRANCH_ROLE_SHARED_QUERY, args).fetchall()]
+        if found:
+            raise CarryError(
+                f'carrying the privileges of role "{args["parent"]}" to branch role '
+                f'"{args["branch_role"]}" would have given it more than its parent role '
+                f"holds in the branch ({'; '.join(found[:5])}): objects were renamed while "
+                "they were carried; nothing was carried, run it again (pgwarden branches "
+                "carry-privileges) when nobody changes the branch")
 
     # -- copying -----------------------------------------------------------------
     def _copy(self, conn: psycopg.Connection[dict[str, Any]], parent: str, src: dict[str, Any],

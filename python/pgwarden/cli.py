@@ -77,6 +77,7 @@ def build_parser() -> Parser:
 EXIT_FOR: tuple[tuple[type[errors.PgwardenError], int], ...] = (
     (errors.NotFound, EXIT_FAILED),
     (errors.UnsafeCopyError, EXIT_FAILED),
+    (errors.CarryError, EXIT_FAILED),
     (errors.NotInstalledError, EXIT_FAILED),
     (errors.PgwardenError, EXIT_SERVER),
 )

@@ -46,6 +46,8 @@ StateError                55000 and 0A000: not possible in the current state
 ConnectionFailed          08xxx or no connection at all
 CopyError                 pg_dump or pg_restore failed
 UnsafeCopyError           an online copy would run other roles' code
+CarryError                carry_privileges would have given a branch role more
+                          than its parent role holds (nothing was carried)
 ServerError               any other server error
 ========================  =====================================================
 """
@@ -66,6 +68,7 @@ import psycopg
 __all__ = [
     "AlreadyExists",
     "BranchRoleError",
+    "CarryError",
     "ConnectionFailed",
     "CopyError",
     "InvalidValue",
@@ -210,6 +213,12 @@ class CopyError(PgwardenError, RuntimeError):
 
 class UnsafeCopyError(PgwardenError, RuntimeError):
     """An online copy would run other roles' code with the helper's privileges."""
+
+
+class CarryError(PgwardenError, RuntimeError):
+    """carry_privileges found, by OID, that its statements did more than carry
+    the parent role's privileges (the branch changed while they ran); it kept
+    nothing."""
 
 
 _BY_SQLSTATE: dict[str, type[PgwardenError]] = {
