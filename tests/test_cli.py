@@ -54,8 +54,10 @@ def run_tty(*argv: str, answers: Sequence[bytes] = (), prompt: bytes = b"[y/N] "
     os.set_blocking(master, True)
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     env = {**os.environ, "COLUMNS": "120", "LINES": "40", "TERM": "xterm"}
-    proc = subprocess.Popen([*PGWARDEN, *argv], stdin=slave, stdout=slave, stderr=slave,
-                            close_fds=True, env=env)
+    # A session of its own whose controlling terminal is the pty, as in a
+    # shell: Ctrl-C typed there is SIGINT for the command.
+    proc = subprocess.Popen(["setsid", "--ctty", "--wait", *PGWARDEN, *argv], stdin=slave,
+                            stdout=slave, stderr=slave, close_fds=True, env=env)
     os.close(slave)
     pending = list(answers)
     data = b""
@@ -299,6 +301,9 @@ def test_confirmation_on_a_terminal(shop: str, dsn: str, cluster: Cluster) -> No
     code, text = run_tty("branches", "delete", "regress_cli_a", "--dsn", dsn, answers=[b"\x04"])
     assert code == 2 and "no answer (end of input): nothing was changed" in text
     assert "regress_cli_a" in databases(cluster)
+    code, text = run_tty("branches", "delete", "regress_cli_a", "--dsn", dsn, answers=[b"\x03"])
+    assert code == 1 and "pgwarden: error: cancelled: nothing was changed" in text  # Ctrl-C
+    assert "regress_cli_a" in databases(cluster)
     code, text = run_tty("branches", "delete", "regress_cli_a", "--dsn", dsn, answers=[b"y\n"])
     assert code == 0, text
     assert "deleted branch regress_cli_a" in text
@@ -539,6 +544,25 @@ def test_zsh_completion_script(tmp_path: Path) -> None:
     assert {line.split(":")[0] for line in branches.splitlines()} >= {
         "create", "delete", "reset", "carry-privileges"}
     assert "--strategy" in create and "(auto template online)" in create and "--dsn" in create
+
+
+def test_an_unexpected_failure_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from pgwarden import cli
+
+    def broken(args: argparse.Namespace) -> int:
+        raise KeyError("surprise")
+
+    args = argparse.Namespace(func=broken, dsn="", output="table", quiet=False, yes=False)
+    assert cli.run(args) == 3
+    assert capsys.readouterr().err.splitlines() == [
+        "pgwarden: error: internal error: KeyError: 'surprise'",
+        "HINT: PGWARDEN_DEBUG=1 shows the traceback; please report it"]
+    monkeypatch.setenv("PGWARDEN_DEBUG", "1")
+    with pytest.raises(KeyError):
+        cli.run(args)
 
 
 @pytest.mark.parametrize(("server_hint", "cli_hint"), [
