@@ -13,6 +13,8 @@
  *	policy.c	the policy snapshot in shared memory and its workers (policy.h)
  *	allowlist.c	IP allowlist entries, matching, SQL functions
  *	branches.c	protected branches, branch roles, read-only endpoints
+ *	readonly.c	what read-only endpoints refuse beyond PostgreSQL's own
+ *				read-only checks (readonly.h)
  *
  *-------------------------------------------------------------------------
  */
