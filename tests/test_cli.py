@@ -227,6 +227,8 @@ def test_errors_as_json_on_stderr(shop: str, dsn: str) -> None:
 
 def test_protected_refusal_names_the_cli_command(shop: str, dsn: str, cluster: Cluster) -> None:
     assert run("branches", "protect", shop, "--dsn", dsn).returncode == 0
+    out = run("branches", "delete", shop, "--dsn", dsn)  # refused before anything is asked
+    assert out.returncode == 3 and "PW001" in out.stderr and "refusing" not in out.stderr
     for argv in (["branches", "delete", shop], ["branches", "reset", shop]):
         out = run(*argv, "--dsn", dsn, "--yes")
         assert out.returncode == 3
