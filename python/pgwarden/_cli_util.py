@@ -290,9 +290,11 @@ def confirm(args: argparse.Namespace, action: str, *, stdin: IO[str] | None = No
     if not (inp.isatty() and sys.stderr.isatty()):
         raise CommandError(f"refusing to {action} without confirmation", EXIT_USAGE,
                            hint="pass --yes to confirm (standard input is not a terminal)")
-    sys.stderr.write(f"pgwarden: this will {action}.\nContinue? [y/N] ")
-    sys.stderr.flush()
     try:
+        # The prompt is written inside the try: a Ctrl-C typed as soon as it
+        # shows, before readline() starts, is still a cancellation.
+        sys.stderr.write(f"pgwarden: this will {action}.\nContinue? [y/N] ")
+        sys.stderr.flush()
         answer = inp.readline()
     except KeyboardInterrupt:
         sys.stderr.write("\n")
