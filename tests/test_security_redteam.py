@@ -602,3 +602,36 @@ def test_branch_role_does_not_get_the_parents_server_functions(shop: Cluster) ->
     with psycopg.connect(shop.tcp_dsn(creds[PLAIN].role, creds[PLAIN].password,
                                       dbname=CHILD)) as conn:
         assert conn.execute("SELECT public.f()").fetchone() == (1,)
+
+
+class ReplacedAfterCopy(Project):
+    """The template copy, after which OWNER (it owns the new database and
+    has CREATEDB) renames it away and creates a database of its own under
+    the same name, before the helper registers the copy."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__(cluster.local_dsn(CONTROL_DB))
+        self.cluster = cluster
+
+    def _template_copy(self, conn: Any, parent: str, src: dict[str, Any], db: str) -> str:
+        lsn = super()._template_copy(conn, parent, src, db)
+        with self.cluster.connect(user=OWNER) as attacker:
+            attacker.execute(sql.SQL("ALTER DATABASE {} RENAME TO regress_rt_moved").format(q(db)))
+            attacker.execute(sql.SQL("CREATE DATABASE {}").format(q(db)))
+        return lsn
+
+
+def test_a_database_swapped_in_after_the_copy_is_not_registered(shop: Cluster) -> None:
+    """Held: _finish_create accepts only the database this session created
+    (by OID), not whatever has its name by then."""
+    with shop.connect() as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} CREATEDB").format(q(OWNER)))
+    with pytest.raises(psycopg.Error) as info:
+        ReplacedAfterCopy(shop).create_branch(CHILD, SHOP, strategy="template")
+    assert info.value.sqlstate == "42501", info.value
+    with shop.connect(CONTROL_DB) as conn:
+        assert conn.execute("SELECT count(*) FROM pgwarden.branch WHERE name = %s",
+                            [CHILD]).fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM pg_shseclabel l JOIN pg_database d"
+                            " ON d.oid = l.objoid WHERE d.datname LIKE 'regress\\_rt\\_%%'"
+                            " AND l.label LIKE 'branch:%%'").fetchone() == (1,)   # SHOP only
