@@ -519,7 +519,8 @@ def test_control_database_owner_cannot_make_the_policy_unreadable() -> None:
         with c.connect("regress_ctl", user="regress_ctl_owner") as conn:
             for setting in ("role = regress_ctl_owner", "default_transaction_read_only = on",
                             "default_transaction_isolation = serializable",
-                            "default_transaction_deferrable = on", "lock_timeout = '1ms'"):
+                            "default_transaction_deferrable = on", "lock_timeout = '1ms'",
+                            "statement_timeout = '1ms'"):
                 conn.execute(f"ALTER DATABASE regress_ctl SET {setting}")
         c.restart()
         with c.connect("regress_ctl", options="-c role=none -c default_transaction_read_only=off"
@@ -635,3 +636,19 @@ def test_a_database_swapped_in_after_the_copy_is_not_registered(shop: Cluster) -
         assert conn.execute("SELECT count(*) FROM pg_shseclabel l JOIN pg_database d"
                             " ON d.oid = l.objoid WHERE d.datname LIKE 'regress\\_rt\\_%%'"
                             " AND l.label LIKE 'branch:%%'").fetchone() == (1,)   # SHOP only
+
+
+def test_a_read_only_default_of_the_parent_does_not_stop_the_carry(shop: Cluster) -> None:
+    """Held once the helper's connections set default_transaction_read_only
+    off as a client option: the parent's ALTER DATABASE ... SET, copied to
+    the child, no longer makes carry_privileges fail (and the branch with
+    it)."""
+    as_owner(shop, "CREATE TABLE t (x int)",
+             f"ALTER DATABASE {SHOP} SET default_transaction_read_only = on")
+    with shop.connect(CONTROL_DB) as conn:
+        conn.execute("SELECT pgwarden.protect_branch(%s)", [SHOP])
+    created = Project(shop.local_dsn(CONTROL_DB)).create_branch(CHILD, SHOP, strategy="template")
+    cred = next(c for c in created.credentials if c.parent_role == OWNER)
+    with psycopg.connect(shop.tcp_dsn(cred.role, cred.password, dbname=CHILD)) as conn:
+        assert conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 't'"
+                            ).fetchone() == (cred.role,)
