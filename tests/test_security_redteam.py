@@ -524,7 +524,7 @@ def test_control_database_owner_cannot_make_the_policy_unreadable() -> None:
                 conn.execute(f"ALTER DATABASE regress_ctl SET {setting}")
         c.restart()
         with c.connect("regress_ctl", options="-c role=none -c default_transaction_read_only=off"
-                       ) as conn:
+                       " -c statement_timeout=0") as conn:
             conn.execute("SELECT pgwarden.ip_allow_add(ARRAY['127.0.0.1'])")
             deadline = time.monotonic() + 5
             while True:
