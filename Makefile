@@ -10,7 +10,7 @@ OBJS = ext/pgwarden.o ext/safespi.o ext/password.o ext/logmask.o ext/utility.o e
 # version in the making is concatenated from its parts (sql/<version>/*.sql).
 DATA = sql/pgwarden--0.1.0.sql
 DATA_built = sql/pgwarden--0.1.0--0.2.0.sql
-EXTRA_CLEAN = sql/pgwarden--0.1.0--0.2.0.sql
+EXTRA_CLEAN = sql/pgwarden--0.1.0--0.2.0.sql ext/pg_build.stamp
 PG_CPPFLAGS = -I$(srcdir)/ext
 # pg_regress suite (test/sql, test/expected): `make installcheck` against the
 # server PGHOST/PGPORT name, which must preload pgwarden (README).
@@ -24,6 +24,16 @@ include $(PGXS)
 
 sql/pgwarden--0.1.0--0.2.0.sql: $(sort $(wildcard $(srcdir)/sql/0.2.0/*.sql))
 	cat $^ > $@
+
+# Objects are rebuilt when a header changes (every object on every header: a
+# small library, so no dependency files) and when PG_CONFIG names another
+# server (ext/pg_build.stamp keeps the one they were built for; it is only
+# rewritten when that changes, so an unchanged build stays up to date).
+PG_BUILD_ID := $(shell $(PG_CONFIG) --version) $(shell $(PG_CONFIG) --includedir-server)
+$(OBJS) $(OBJS:.o=.bc): $(wildcard $(srcdir)/ext/*.h) ext/pg_build.stamp
+ext/pg_build.stamp: FORCE
+	@echo '$(PG_BUILD_ID)' | cmp -s - $@ || echo '$(PG_BUILD_ID)' > $@
+.PHONY: FORCE
 
 # A VPATH build (build directory elsewhere, as pg_buildext makes one per
 # major) needs the directories of the objects and of the built script.
