@@ -594,7 +594,8 @@ def test_cli_branches_endpoints_roles(cluster: Cluster, project: Project,
     assert "regress_child" in table and "regress_main" in table
     assert cli.main(["branches", "get", "regress_nope", "--dsn", dsn]) != 0
     assert cli.main(["branches", "delete", "regress_child", "--dsn", dsn, "--yes"]) == 0
-    assert cli.main(["project", "delete", "--dsn", dsn]) == 2  # needs --yes
+    assert cli.main(["project", "delete", "--dsn", dsn]) == 3  # refused: a branch is protected
+    assert "PW001" in capsys.readouterr().err
 
 
 # -- project delete (own cluster: it drops the extension) ---------------------------
@@ -615,10 +616,12 @@ def test_project_delete_drops_every_branch_and_the_extension() -> None:
         with pytest.raises(psycopg.Error):
             p.delete_project()
         p.unprotect("regress_root")
-        assert sorted(p.delete_project()) == ["regress_a", "regress_b", "regress_root"]
+        # The registered root is kept (test_lifecycle_branches.py has the rule).
+        assert [(d.branch, d.drop) for d in p.delete_project()] == [
+            ("regress_b", True), ("regress_a", True), ("regress_root", False)]
         with c.connect() as conn:
             dbs = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
-            assert not dbs & {"regress_a", "regress_b", "regress_root"}
+            assert not dbs & {"regress_a", "regress_b"} and "regress_root" in dbs
             assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE '%@%'").fetchone() == (0,)
             assert conn.execute("SELECT count(*) FROM pg_shseclabel WHERE provider = 'pgwarden'").fetchone() == (0,)
         with c.connect("regress_ctl") as conn:

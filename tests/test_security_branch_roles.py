@@ -162,8 +162,12 @@ def test_branch_roles_made_by_0_1_0_leave_their_parent_role_on_update() -> None:
             conn.execute("CREATE EXTENSION pgwarden VERSION '0.1.0'")
             conn.execute("SELECT pgwarden.register_branch('regress_main')")
             conn.execute("SELECT pgwarden.protect_branch('regress_main')")
+            # the 0.1.0 helper's steps (the current helper needs the 0.2.0 SQL)
+            conn.execute("SELECT pgwarden._arm_template_copy('regress_main')")
+            conn.execute("CREATE DATABASE regress_child TEMPLATE regress_main OWNER regress_app")
+            conn.execute("SELECT * FROM pgwarden._finish_create('regress_child', 'regress_main',"
+                         " 'regress_child', NULL, 'template')")
         project = Project(c.local_dsn("regress_ctl"))
-        project.create_branch("regress_child", "regress_main", strategy="template")
         with c.connect("regress_ctl") as conn:
             assert conn.execute("SELECT pg_has_role('regress_app@regress_child', 'regress_app',"
                                 " 'MEMBER')").fetchone() == (True,)

@@ -269,6 +269,12 @@ ADMIN_FUNCTIONS = {
     "unprotect_branch(text)",
     # issue 13: the gate's counters (the view pgwarden.gate_stats reads _gate_stats)
     "_gate_stats()", "gate_stats_reset()", "_endpoint_sessions()",
+    # issue 9: branch operations one at a time and recoverable; project delete
+    "_lock_branch(text,boolean)", "_unlock_branch(text,boolean)", "_branch_lock_key(text)",
+    "_branch_lock_holder(text)", "_begin_operation(text,text,name)",
+    "_reset_swapped(text,name,pg_lsn,text)", "_create_swapped(text)", "_end_operation(text)",
+    "_abort_operation(text)", "_operation_leftover(text)", "_project_delete_plan(boolean)",
+    "_unregister_branch(text)",
 }
 #: What every role may execute.
 PUBLIC_FUNCTIONS = {"entropy_bits(text,text[])", "generate_password(integer)",

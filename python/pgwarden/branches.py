@@ -25,14 +25,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Self
@@ -61,6 +60,7 @@ __all__ = [
     "EndpointKind",
     "Progress",
     "Project",
+    "ProjectDeletion",
     "UnsafeCopyError",
     "branch_connection_string",
 ]
@@ -520,6 +520,38 @@ def _tree_size(root: Path) -> int:
     return total
 
 
+@dataclass(frozen=True)
+class ProjectDeletion:
+    """One branch in a project delete: its database is dropped, or kept and unregistered."""
+
+    branch: str
+    database: str | None
+    strategy: str
+    drop: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"branch": self.branch, "database": self.database, "strategy": self.strategy,
+                "drop": self.drop}
+
+
+#: Test hook for the crash tests: with PGWARDEN_TEST_PAUSE_AT=<step> an
+#: operation stops at that step (after writing its pid to
+#: PGWARDEN_TEST_PAUSE_FILE) until it is killed, so a test can kill the
+#: client, or crash the server, exactly there.
+PAUSE_AT = "PGWARDEN_TEST_PAUSE_AT"
+PAUSE_FILE = "PGWARDEN_TEST_PAUSE_FILE"
+
+
+def _pause_point(step: str) -> None:
+    if os.environ.get(PAUSE_AT) != step:
+        return
+    marker = os.environ.get(PAUSE_FILE)
+    if marker:
+        Path(marker).write_text(str(os.getpid()))
+    while True:
+        time.sleep(3600)
+
+
 def _pg_bindir() -> Path:
     exe = os.environ.get("PG_CONFIG", "pg_config")
     out = subprocess.run([exe, "--bindir"], check=True, capture_output=True, text=True)
@@ -591,6 +623,9 @@ class Project:
         self.host = host
         self.sslrootcert = None if sslrootcert is None else str(sslrootcert)
         self._bindir = Path(bindir) if bindir else None
+        #: What the operations of this object found interrupted and finished
+        #: or undid first (see recover()), one line each.
+        self.recovered: list[str] = []
 
     def __repr__(self) -> str:
         try:
@@ -842,23 +877,38 @@ class Project:
             raise errors.InvalidValue("jobs must be at least 1")
         db = database or name
         started = time.monotonic()
-        with self.connect() as conn:
-            src = self._fetch_one(conn, "SELECT * FROM pgwarden._copy_source(%s)", [parent])
-            chosen, lsn = self._copy(conn, parent, src, db, strategy, jobs, progress,
-                                     on_snapshot)
+        with (self.connect() as conn, self._locked(conn, name),
+              self._locked(conn, parent, shared=True)):
+            copy = self._fetch_one(conn, "SELECT * FROM pgwarden._begin_operation(%s, 'create', %s)",
+                                   [name, db])["new_database"]
             try:
-                rows = conn.execute(
-                    "SELECT * FROM pgwarden._finish_create(%s, %s, %s, %s, %s)",
-                    [name, parent, db, lsn, chosen]).fetchall()
+                src = self._fetch_one(conn, "SELECT * FROM pgwarden._copy_source(%s)", [parent])
+                _pause_point("create:copy")
+                chosen, lsn = self._copy(conn, parent, src, copy, strategy, jobs, progress,
+                                         on_snapshot)
+                _pause_point("create:copied")
+                # The copy takes its name and becomes the branch in one transaction.
+                with conn.transaction():
+                    conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                        sql.Identifier(copy), sql.Identifier(db)))
+                    rows = conn.execute(
+                        "SELECT * FROM pgwarden._finish_create(%s, %s, %s, %s, %s)",
+                        [name, parent, db, lsn, chosen]).fetchall()
+                    conn.execute("SELECT pgwarden._create_swapped(%s)", [name])
             except BaseException:
-                self._drop_database(conn, db)
+                self._drop_database(conn, copy)
+                with suppress(psycopg.Error):
+                    conn.execute("SELECT pgwarden._abort_operation(%s)", [name])
                 raise
+            _pause_point("create:swapped")
             if rows:
                 try:
                     self.carry_privileges(name)
                 except BaseException:
-                    self.delete_branch(name)
+                    conn.execute("SELECT pgwarden._end_operation(%s)", [name])
+                    self._delete_locked(conn, name)
                     raise
+            conn.execute("SELECT pgwarden._end_operation(%s)", [name])
             branch = self._get_branch(conn, name)
             host, port, rootcert = self._endpoint_address(conn)
             self._wait_published(conn)
@@ -877,37 +927,76 @@ class Project:
         """Replace the branch's contents with a fresh copy of its parent.
 
         The branch keeps its name, database name, endpoints and credentials;
-        sessions connected to it are closed, the parent's never are.
+        sessions connected to it are closed, the parent's never are.  The copy
+        is made under a new name; one transaction renames the old database
+        aside, the copy into place and points the branch at it; the old
+        database is dropped after that.  Killed at any point, the branch is
+        as before or as after, and the next operation finishes or undoes it.
 
         >>> project.reset_branch("dev").parent_lsn
         '0/3000148'
         """
         if strategy not in STRATEGIES:
             raise errors.InvalidValue(f"strategy must be one of {', '.join(STRATEGIES)}")
-        with self.connect() as conn:
-            row = self._fetch_one(conn, "SELECT * FROM pgwarden._begin_change(%s, 'reset')", [name])
+        with self.connect() as conn, self._locked(conn, name):
+            row = self._fetch_one(conn, "SELECT * FROM pgwarden._begin_operation(%s, 'reset')",
+                                  [name])
             database, parent = row["database"], row["parent"]
-            tmp = f"pgw_reset_{secrets.token_hex(6)}"
-            dropped = False
+            copy, aside = row["new_database"], row["old_database"]
             try:
-                src = self._fetch_one(conn, "SELECT * FROM pgwarden._copy_source(%s)", [parent])
-                _, lsn = self._copy(conn, parent, src, tmp, strategy, jobs, progress)
-                if database is not None:
-                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                                 .format(sql.Identifier(database)))
-                    dropped = True
-                target = database or name
-                conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}")
-                             .format(sql.Identifier(tmp), sql.Identifier(target)))
-                conn.execute("SELECT pgwarden._finish_reset(%s, %s, %s)", [name, target, lsn])
-                self.carry_privileges(name)
-                self._wait_published(conn)
+                with self._locked(conn, parent, shared=True):
+                    src = self._fetch_one(conn, "SELECT * FROM pgwarden._copy_source(%s)", [parent])
+                    _pause_point("reset:copy")
+                    chosen, lsn = self._copy(conn, parent, src, copy, strategy, jobs, progress)
+                _pause_point("reset:copied")
+                self._swap_reset(conn, name, database, copy, aside, lsn, chosen)
             except BaseException:
-                if not dropped:
-                    self._drop_database(conn, tmp)
-                    conn.execute("SELECT pgwarden._abort_change(%s)", [name])
+                self._drop_database(conn, copy)
+                with suppress(psycopg.Error):
+                    conn.execute("SELECT pgwarden._abort_operation(%s)", [name])
                 raise
+            _pause_point("reset:swapped")
+            self._finish_swapped_reset(conn, name, aside)
+            self._wait_published(conn)
             return self._get_branch(conn, name)
+
+    def _swap_reset(self, conn: psycopg.Connection[dict[str, Any]], name: str,
+                    database: str | None, copy: str, aside: str, lsn: str, strategy: str) -> None:
+        """One transaction: the old database aside, the copy in its place, the branch on it.
+
+        Renaming a database needs it unused: its sessions are closed first
+        (as DROP DATABASE ... WITH (FORCE) would, with the caller's rights),
+        and the transaction is tried again while new ones keep arriving.
+        """
+        target = database or name
+        for attempt in range(50):
+            try:
+                with conn.transaction():
+                    if database is not None:
+                        conn.execute("SELECT pg_catalog.pg_terminate_backend(pid, 5000)"
+                                     "  FROM pg_catalog.pg_stat_activity"
+                                     " WHERE datname = %s AND pid <> pg_catalog.pg_backend_pid()",
+                                     [database])
+                        conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                            sql.Identifier(database), sql.Identifier(aside)))
+                    conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                        sql.Identifier(copy), sql.Identifier(target)))
+                    conn.execute("SELECT pgwarden._reset_swapped(%s, %s, %s, %s)",
+                                 [name, target, lsn, strategy])
+                return
+            except psycopg.errors.ObjectInUse:
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
+
+    def _finish_swapped_reset(self, conn: psycopg.Connection[dict[str, Any]], name: str,
+                              aside: str | None) -> None:
+        self.carry_privileges(name)
+        if aside is not None:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(aside)))
+        _pause_point("reset:dropped")
+        conn.execute("SELECT pgwarden._end_operation(%s)", [name])
 
     def delete_branch(self, name: str) -> None:
         """Drop the branch's database, its endpoints and its branch roles.
@@ -915,39 +1004,152 @@ class Project:
         >>> project.delete_branch("dev")
         >>> project.delete_branch("shop")          # protected
         Traceback (most recent call last):
-        pgwarden.errors.ProtectedBranchError: branch "shop" is protected: DROP DATABASE is refused
+        pgwarden.errors.ProtectedBranchError: branch "shop" is protected: deleting it is refused
         """
-        with self.connect() as conn:
-            row = self._fetch_one(conn, "SELECT * FROM pgwarden._begin_change(%s, 'delete')", [name])
-            try:
-                if row["database"] is not None:
-                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                                 .format(sql.Identifier(row["database"])))
-            except BaseException:
-                conn.execute("SELECT pgwarden._abort_change(%s)", [name])
-                raise
+        with self.connect() as conn, self._locked(conn, name):
+            self._delete_locked(conn, name)
+
+    def _delete_locked(self, conn: psycopg.Connection[dict[str, Any]], name: str) -> None:
+        row = self._fetch_one(conn, "SELECT * FROM pgwarden._begin_operation(%s, 'delete')",
+                              [name])
+        _pause_point("delete:begun")
+        try:
+            if row["database"] is not None:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                             .format(sql.Identifier(row["database"])))
+        except BaseException:
+            with suppress(psycopg.Error):
+                conn.execute("SELECT pgwarden._abort_operation(%s)", [name])
+            raise
+        _pause_point("delete:dropped")
+        with conn.transaction():
             conn.execute("SELECT pgwarden._finish_delete(%s)", [name])
+            conn.execute("SELECT pgwarden._end_operation(%s)", [name])
 
-    def delete_project(self) -> list[str]:
-        """Drop every branch database (children first) and the extension.
+    def project_deletion_plan(self, *, drop_registered: bool = False) -> list[ProjectDeletion]:
+        """What delete_project would do, children first, without doing it.
 
-        Refused by the server while any branch is protected.  The control
-        database itself is kept.  Returns the names of the deleted branches.
+        Databases pgwarden made (branches created or reset by pgwarden, and
+        plain CREATE DATABASE ... TEMPLATE copies of a branch) are dropped;
+        registered databases are kept (only unregistered) unless
+        ``drop_registered``.  Refused while a branch is protected, and for a
+        role that may not drop the extension.
 
-        >>> project.delete_project()
-        ['dev', 'shop']
+        >>> [(d.branch, d.drop) for d in project.project_deletion_plan()]
+        [('dev', True), ('shop', False)]
         """
         with self.connect() as conn:
-            rows = conn.execute("SELECT * FROM pgwarden._begin_project_delete()").fetchall()
-            done: list[str] = []
-            for r in rows:
-                if r["database"] is not None:
-                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                                 .format(sql.Identifier(r["database"])))
-                conn.execute("SELECT pgwarden._finish_delete(%s)", [r["branch"]])
-                done.append(r["branch"])
+            return self._deletion_plan(conn, drop_registered)
+
+    @staticmethod
+    def _deletion_plan(conn: psycopg.Connection[dict[str, Any]],
+                       drop_registered: bool) -> list[ProjectDeletion]:
+        rows = conn.execute("SELECT * FROM pgwarden._project_delete_plan(%s)",
+                            [drop_registered]).fetchall()
+        return [ProjectDeletion(branch=r["branch"], database=r["database"],
+                                strategy=r["strategy"], drop=r["drop_database"]) for r in rows]
+
+    def delete_project(self, *, drop_registered: bool = False) -> list[ProjectDeletion]:
+        """Drop the databases pgwarden made (children first), unregister the
+        others, and drop the extension; returns what was done to each branch.
+
+        Every branch is locked first (55P03 if another session is changing
+        one) and interrupted operations are finished or undone.  Refused by
+        the server while any branch is protected.  The control database
+        itself is kept.
+
+        >>> [(d.branch, d.database, d.drop) for d in project.delete_project()]
+        [('dev', 'dev', True), ('shop', 'shop', False)]
+        """
+        with self.connect() as conn, ExitStack() as locks:
+            names = [r["name"] for r in conn.execute(
+                "SELECT name FROM pgwarden.branch UNION SELECT branch FROM pgwarden.branch_operation"
+                " ORDER BY 1").fetchall()]
+            for n in names:
+                locks.enter_context(self._locked(conn, n))
+            plan = self._deletion_plan(conn, drop_registered)
+            for item in plan:
+                if item.drop:
+                    self._delete_locked(conn, item.branch)
+                else:
+                    conn.execute("SELECT pgwarden._unregister_branch(%s)", [item.branch])
             conn.execute("DROP EXTENSION pgwarden")
-            return done
+            return plan
+
+    # -- operations: serialised per branch, recoverable ---------------------------
+    @contextmanager
+    def _locked(self, conn: psycopg.Connection[dict[str, Any]], name: str, *,
+                shared: bool = False) -> Iterator[None]:
+        """Hold the branch name's operation lock for this block (SQLSTATE 55P03
+        when another session holds it); exclusively, an interrupted operation
+        of that branch is finished or undone first."""
+        try:
+            conn.execute("SELECT pgwarden._lock_branch(%s, %s)", [name, shared])
+        except psycopg.errors.UndefinedFunction as exc:
+            row = conn.execute("SELECT extversion FROM pg_catalog.pg_extension"
+                               " WHERE extname = 'pgwarden'").fetchone()
+            raise errors.StateError(
+                f"the pgwarden SQL objects in this database are version "
+                f"{row['extversion'] if row else 'none'}, older than this helper needs",
+                hint="Run ALTER EXTENSION pgwarden UPDATE in the control database.") from exc
+        try:
+            if not shared:
+                message = self._recover_locked(conn, name)
+                if message:
+                    self.recovered.append(message)
+            yield
+        finally:
+            with suppress(psycopg.Error):
+                conn.execute("SELECT pgwarden._unlock_branch(%s, %s)", [name, shared])
+
+    def _recover_locked(self, conn: psycopg.Connection[dict[str, Any]], name: str) -> str | None:
+        row = self._fetch_one(conn, "SELECT * FROM pgwarden._operation_leftover(%s)", [name])
+        op, step, drop = row["operation"], row["step"], row["drop_database"]
+        if op is None:
+            return None
+        if drop is not None:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(drop)))
+        dropped = f": dropped database {drop}" if drop else ""
+        if op == "delete" and step == "copying":
+            conn.execute("SELECT pgwarden._abort_operation(%s)", [name])
+            return (f'interrupted delete of branch "{name}" undone, the branch is as before'
+                    " (another role started it)")
+        if op == "delete":
+            with conn.transaction():
+                conn.execute("SELECT pgwarden._finish_delete(%s)", [name])
+                conn.execute("SELECT pgwarden._end_operation(%s)", [name])
+            return f'interrupted delete of branch "{name}" finished{dropped}'
+        if step == "copying":
+            conn.execute("SELECT pgwarden._abort_operation(%s)", [name])
+            return f'interrupted {op} of branch "{name}" undone, the branch is as before{dropped}'
+        self.carry_privileges(name)
+        conn.execute("SELECT pgwarden._end_operation(%s)", [name])
+        return f'interrupted {op} of branch "{name}" finished{dropped}'
+
+    def recover(self) -> list[str]:
+        """Finish or undo the operations a killed client or a crashed server left.
+
+        An interrupted create or reset whose copy was not yet in place is
+        undone (its copy dropped: the branch is as before); one whose copy
+        was in place is finished (the old database dropped, privileges
+        carried: the branch is as after); an interrupted delete is finished.
+        Operations still running in a live session are left alone.  Every
+        create, reset and delete does this first for its own branch.
+        Returns what was done, one line each.
+        """
+        before = len(self.recovered)
+        with self.connect() as conn:
+            names = [r["branch"] for r in conn.execute(
+                "SELECT branch FROM pgwarden.branch_operations WHERE NOT running"
+                " ORDER BY started_at").fetchall()]
+            for name in names:
+                try:
+                    with self._locked(conn, name):
+                        pass
+                except psycopg.errors.LockNotAvailable:
+                    continue
+        return self.recovered[before:]
 
     def carry_privileges(self, name: str) -> int:
         """Give each branch role of ``name``, inside its branch, what its parent

@@ -1,4 +1,4 @@
-"""`pgwarden branches create|list|get|register|protect|unprotect|reset|carry-privileges|delete`."""
+"""`pgwarden branches create|list|get|register|protect|unprotect|reset|carry-privileges|delete|recover`."""
 
 from __future__ import annotations
 
@@ -100,10 +100,23 @@ def register(sub: Any) -> None:
     delete.add_argument("name")
     delete.set_defaults(func=cmd_delete)
 
+    recover = add_command(bsub, "recover",
+                          help="finish or undo the branch operations a killed client or a "
+                               "crashed server left (each create, reset and delete does it "
+                               "first for its own branch)",
+                          example="pgwarden branches recover")
+    recover.set_defaults(func=cmd_recover)
+
 
 def _unprotect_hint(name: str) -> str:
     literal = name.replace("'", "''")
     return f"Unprotect it first: SELECT pgwarden.unprotect_branch('{literal}');"
+
+
+def report_recovered(project: Project) -> None:
+    """What an operation found interrupted and finished or undid first (stderr)."""
+    for line in project.recovered:
+        say("", line)
 
 
 def project_of(args: argparse.Namespace) -> Project:
@@ -135,13 +148,15 @@ def created_record(result: BranchCreated) -> dict[str, Any]:
 
 def cmd_create(args: argparse.Namespace) -> int:
     progress = _progress(args)
+    project = project_of(args)
     try:
-        result = project_of(args).create_branch(args.name, args.parent,
-                                                database=args.database, strategy=args.strategy,
-                                                jobs=args.jobs, progress=progress)
+        result = project.create_branch(args.name, args.parent, database=args.database,
+                                       strategy=args.strategy, jobs=args.jobs,
+                                       progress=progress)
     finally:
         if progress is not None:
             progress.close()
+        report_recovered(project)
     if args.output == "json":
         print_record(created_record(result), "json")
     else:
@@ -194,6 +209,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
         finally:
             if progress is not None:
                 progress.close()
+            report_recovered(project)
     seconds = time.monotonic() - started
     if args.output == "json":
         print_record({"branch": b.as_dict(), "strategy": b.strategy,
@@ -227,7 +243,10 @@ def cmd_delete(args: argparse.Namespace) -> int:
         what += f" and {len(roles)} branch role{'s' if len(roles) != 1 else ''}" if roles else ""
         confirm(args, what)
         started = time.monotonic()
-        project.delete_branch(args.name)
+        try:
+            project.delete_branch(args.name)
+        finally:
+            report_recovered(project)
     seconds = time.monotonic() - started
     if args.output == "json":
         print_record({"branch": b.name, "database": b.database, "deleted": True,
@@ -235,6 +254,18 @@ def cmd_delete(args: argparse.Namespace) -> int:
     else:
         print(f"deleted branch {b.name}")
     summary(args, f"deleted branch {b.name} (database {b.database}) in {seconds:.1f} s")
+    return EXIT_OK
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    done = Project(args.dsn).recover()
+    if args.output == "json":
+        print_record({"recovered": done}, "json")
+    else:
+        for line in done:
+            print(line)
+        if not done:
+            print("nothing to recover")
     return EXIT_OK
 
 

@@ -4,7 +4,8 @@
 authority, issues a server certificate naming every host name and address as
 a subject alternative name, installs both in the data directory with the
 ownership and permissions PostgreSQL demands, and turns ``ssl`` on through an
-included configuration file.  Clients then connect with
+included configuration file, wherever the cluster's postgresql.conf lives (in
+the data directory, or in /etc/postgresql on Debian).  Clients then connect with
 ``sslmode=verify-full sslrootcert=<ca.crt>``.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,6 @@ CA_KEY = "pgwarden_ca.key"
 SERVER_CERT = "server.crt"
 SERVER_KEY = "server.key"
 CONF_FILE = "pgwarden_tls.conf"
-INCLUDE_LINE = f"include_if_exists = '{CONF_FILE}'"
 
 
 @dataclass(frozen=True)
@@ -127,15 +128,60 @@ def _write(path: Path, data: bytes, mode: int, like: Path) -> None:
     os.replace(tmp, path)
 
 
+#: Where Debian's postgresql-common keeps each cluster's configuration
+#: (/etc/postgresql/VERSION/CLUSTER/postgresql.conf, data in /var/lib/...).
+DEBIAN_CONF_ROOTS = (Path("/etc/postgresql"),)
+
+_DATA_DIRECTORY = re.compile(r"^\s*data_directory\s*=?\s*'((?:[^']|'')*)'", re.MULTILINE)
+
+
+def find_config_file(pgdata: str | os.PathLike[str],
+                     roots: Iterable[Path] = DEBIAN_CONF_ROOTS) -> Path:
+    """The postgresql.conf of the cluster whose data directory is pgdata.
+
+    In the data directory itself (initdb's layout), else the Debian layout:
+    the ROOT/*/*/postgresql.conf whose data_directory names pgdata (what
+    pg_lsclusters reads).  Raises ValueError when there is none.
+    """
+    data = Path(pgdata).resolve()
+    if (data / "postgresql.conf").is_file():
+        return data / "postgresql.conf"
+    for root in roots:
+        for conf in sorted(root.glob("*/*/postgresql.conf")):
+            m = _DATA_DIRECTORY.search(conf.read_text(errors="replace"))
+            if m and Path(m.group(1).replace("''", "'")).resolve() == data:
+                return conf
+    raise ValueError(
+        f"{data} has no postgresql.conf and no cluster under "
+        f"{', '.join(str(r) for r in roots)} uses it as its data directory: "
+        "pass --config-file (or --dsn, to ask the server with SHOW config_file)")
+
+
+def include_line(conf_file: Path, tls_conf: Path) -> str:
+    """include_if_exists for tls_conf, relative when it sits next to conf_file
+    (paths in an include are relative to the including file's directory)."""
+    target = tls_conf.name if tls_conf.parent == conf_file.parent else str(tls_conf)
+    return "include_if_exists = '" + target.replace("'", "''") + "'"
+
+
 def init_server_tls(pgdata: str | os.PathLike[str], hostnames: Iterable[str],
-                    *, days: int = 825) -> dict[str, Path]:
+                    *, days: int = 825, config_file: str | os.PathLike[str] | None = None,
+                    conf_roots: Iterable[Path] = DEBIAN_CONF_ROOTS) -> dict[str, Path]:
     """Create/reuse the CA in pgdata, issue a server certificate, turn ssl on.
 
-    Returns the paths written.  The server picks the change up on reload.
+    The certificates and pgwarden_tls.conf go into the data directory; the
+    include line goes into ``config_file``, by default the postgresql.conf
+    that find_config_file() finds (the data directory's, or Debian's in
+    /etc/postgresql).  Returns the paths written.  The server picks the
+    change up on reload.
     """
-    data = Path(pgdata)
+    data = Path(pgdata).resolve()
     if not (data / "PG_VERSION").is_file():
         raise ValueError(f"{data} is not a PostgreSQL data directory")
+    main_conf = (Path(config_file).resolve() if config_file is not None
+                 else find_config_file(data, conf_roots))
+    if not main_conf.is_file():
+        raise ValueError(f"{main_conf} is not a file")
     ca_cert, ca_key = data / CA_CERT, data / CA_KEY
     if ca_cert.is_file() and ca_key.is_file():
         ca = KeyPair(ca_cert.read_bytes(), ca_key.read_bytes())
@@ -146,6 +192,7 @@ def init_server_tls(pgdata: str | os.PathLike[str], hostnames: Iterable[str],
     server = make_server_cert(ca, hostnames, days=days)
     _write(data / SERVER_KEY, server.key_pem, 0o600, data)
     _write(data / SERVER_CERT, server.cert_pem, 0o644, data)
+    # Relative file names in the configuration are relative to the data directory.
     conf = (
         "# written by pgwarden tls init\n"
         "ssl = on\n"
@@ -154,14 +201,15 @@ def init_server_tls(pgdata: str | os.PathLike[str], hostnames: Iterable[str],
         "ssl_min_protocol_version = 'TLSv1.2'\n"
     )
     _write(data / CONF_FILE, conf.encode(), 0o644, data)
-    main_conf = data / "postgresql.conf"
-    text = main_conf.read_text()
-    if INCLUDE_LINE not in text:
+    line = include_line(main_conf, data / CONF_FILE)
+    if line not in main_conf.read_text().splitlines():
+        # Last in the file, so it wins over ssl lines above it (Debian's snakeoil ones).
         with main_conf.open("a") as f:
-            f.write(f"\n{INCLUDE_LINE}\n")
+            f.write(f"\n{line}\n")
     return {
         "ca_cert": ca_cert,
         "server_cert": data / SERVER_CERT,
         "server_key": data / SERVER_KEY,
         "config": data / CONF_FILE,
+        "postgresql_conf": main_conf,
     }
