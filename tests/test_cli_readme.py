@@ -198,6 +198,7 @@ def test_readme_json_examples_match_real_output(cluster: Cluster, doc_state: dic
         "pgwarden endpoints delete dev-ro -o json",
         "pgwarden branches unprotect shop -o json",
         "pgwarden branches delete dev --yes -o json",
+        "pgwarden branches recover -o json",
         "pgwarden ip-allow add 203.0.113.7 10.0.0.0/8 --comment office -o json",
         "pgwarden ip-allow list -o json",
         "pgwarden ip-allow scope --protected-only true -o json",

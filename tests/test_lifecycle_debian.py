@@ -66,8 +66,9 @@ class DebianCluster(Cluster):
             conn.execute("SELECT pg_reload_conf()")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def debian() -> Iterator[DebianCluster]:
+    """One cluster for the module: each test leaves it as tls init leaves it."""
     c = DebianCluster(tls=False).init()
     try:
         c.start()
@@ -136,7 +137,7 @@ def test_tls_init_asks_the_server_over_dsn(debian: DebianCluster) -> None:
     code, ca, _ = run_cli("tls", "ca", "--dsn", c.local_dsn())
     assert code == 0 and ca == (c.data / "pgwarden_ca.crt").read_text()
     # --pgdata that is not the server's: refused
-    code, _, err = run_cli("tls", "init", "--dsn", c.local_dsn(), "--pgdata", str(c.confdir),
+    code, _, err = run_cli("tls", "init", "--dsn", c.local_dsn(), "--pgdata", str(c.base),
                            "--hostname", "localhost")
     assert code == 2 and "is not the data directory of that server" in err
     # a role that may not read the settings
@@ -174,11 +175,11 @@ def test_every_command_works_on_a_debian_cluster(debian: DebianCluster) -> None:
         ["roles", "list", "--dsn", dsn],
         ["connection-string", "regress_dev", "--role", "regress_app", "--host", "127.0.0.1",
          "--pgdata", str(c.data), "--dsn", dsn],
-        ["branches", "reset", "regress_dev", "--dsn", dsn],
+        ["branches", "reset", "regress_dev", "--dsn", dsn, "--yes"],
         ["branches", "recover", "--dsn", dsn],
-        ["branches", "delete", "regress_dev", "--dsn", dsn],
+        ["branches", "delete", "regress_dev", "--dsn", dsn, "--yes"],
         ["branches", "unprotect", "regress_shop", "--dsn", dsn],
-        ["ip-allow", "reset", "--dsn", dsn],
+        ["ip-allow", "reset", "--dsn", dsn, "--yes"],
         ["project", "delete", "--yes", "--dsn", dsn],
     ]
     outputs = {}

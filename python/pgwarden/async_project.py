@@ -49,6 +49,7 @@ from .branches import (
     Endpoint,
     EndpointKind,
     Project,
+    ProjectDeletion,
     _dsn_of,
 )
 
@@ -353,13 +354,33 @@ class AsyncProject:
         """
         await asyncio.to_thread(self.sync.delete_branch, name)
 
-    async def delete_project(self) -> list[str]:
-        """Drop every branch database and the extension (refused while one is protected).
+    async def project_deletion_plan(self, *,
+                                    drop_registered: bool = False) -> list[ProjectDeletion]:
+        """What delete_project would drop and keep (:meth:`pgwarden.Project.project_deletion_plan`).
 
-        >>> await project.delete_project()                          # doctest: +SKIP
-        ['dev']
+        >>> [(d.branch, d.drop) for d in await project.project_deletion_plan()]  # doctest: +SKIP
+        [('dev', True), ('shop', False)]
         """
-        return await asyncio.to_thread(self.sync.delete_project)
+        return await asyncio.to_thread(
+            functools.partial(self.sync.project_deletion_plan, drop_registered=drop_registered))
+
+    async def delete_project(self, *, drop_registered: bool = False) -> list[ProjectDeletion]:
+        """Drop the databases pgwarden made and the extension, keep registered ones
+        (refused while one is protected).
+
+        >>> [(d.branch, d.drop) for d in await project.delete_project()]  # doctest: +SKIP
+        [('dev', True), ('shop', False)]
+        """
+        return await asyncio.to_thread(
+            functools.partial(self.sync.delete_project, drop_registered=drop_registered))
+
+    async def recover(self) -> list[str]:
+        """Finish or undo interrupted branch operations (:meth:`pgwarden.Project.recover`).
+
+        >>> await project.recover()                                 # doctest: +SKIP
+        ['interrupted reset of branch "dev" undone, the branch is as before: dropped database pgw_reset_3f9c2a1b7e04']
+        """
+        return await asyncio.to_thread(self.sync.recover)
 
     async def carry_privileges(self, name: str) -> int:
         """Carry the parent roles' privileges to the branch roles inside ``name``.

@@ -1137,6 +1137,9 @@ class Project:
         Operations still running in a live session are left alone.  Every
         create, reset and delete does this first for its own branch.
         Returns what was done, one line each.
+
+        >>> project.recover()
+        ['interrupted reset of branch "dev" undone, the branch is as before: dropped database pgw_reset_3f9c2a1b7e04']
         """
         before = len(self.recovered)
         with self.connect() as conn:

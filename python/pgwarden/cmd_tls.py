@@ -36,10 +36,10 @@ def register(sub: Any) -> None:
     psub = add_group(sub, "tls", dest="tls_command", help="make TLS certificates clients can verify")
 
     init = add_command(psub, "init", help="create a CA and a server certificate, turn ssl on",
-                       example=["pgwarden tls init --pgdata /var/lib/postgresql/15/main "
-                                "--hostname db.example.com --hostname 203.0.113.7",
-                                "pgwarden tls init --dsn 'host=/var/run/postgresql' "
-                                "--hostname db.example.com"])
+                       example=[("pgwarden tls init --pgdata /var/lib/postgresql/15/main "
+                                 "--hostname db.example.com --hostname 203.0.113.7"),
+                                ("pgwarden tls init --dsn 'host=/var/run/postgresql' "
+                                 "--hostname db.example.com")])
     init.add_argument("--pgdata", type=Path,
                       help="the server's data directory (default: the running server's, asked "
                            "over --dsn)")
