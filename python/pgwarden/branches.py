@@ -991,11 +991,15 @@ class Project:
 
     def _finish_swapped_reset(self, conn: psycopg.Connection[dict[str, Any]], name: str,
                               aside: str | None) -> None:
-        self.carry_privileges(name)
+        # The old database goes first: it belongs to the branch roles (the
+        # previous carry made them its owners), and carrying refuses while a
+        # branch role owns a database other than its branch's.  Killed
+        # between the two, recovery drops (nothing left) and carries again.
         if aside is not None:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(aside)))
         _pause_point("reset:dropped")
+        self.carry_privileges(name)
         conn.execute("SELECT pgwarden._end_operation(%s)", [name])
 
     def delete_branch(self, name: str) -> None:
