@@ -133,9 +133,13 @@ bench: deps check-entropy-data
 	$(PY) bench/branching.py
 	cd tests && $(PY) -m pytest -m slow $(PYTEST_ARGS)
 
-# ruff and mypy --strict over the Python, as the style guide asks (make test
-# runs the same checks: tests/test_lint.py).
+# ruff and mypy --strict over the Python, as the style guide asks, and the
+# dependencies between the C files of ext/ (no include, concern or call
+# cycle: scripts/check_includes.py).  make test runs the same checks
+# (tests/test_lint.py).
 lint: venv
 	$(PY) -m pip install --quiet 'ruff~=0.17.6' 'mypy~=2.4.1' types-tqdm
 	$(PY) -m ruff check python tests scripts bench setup.py
 	$(PY) -m mypy --strict python/pgwarden
+	$(MAKE) all
+	$(PY) scripts/check_includes.py --symbols

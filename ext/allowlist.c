@@ -12,8 +12,8 @@
  * In the snapshot every scope (the global entries, then each role with
  * entries of its own, sorted by name) owns a slice of the IPv4 and the IPv6
  * range arrays.  Within a slice the ranges are sorted and merged so they do
- * not overlap; a lookup is a binary search over a scope list and over the
- * slices, O(log n) whatever the number of entries.
+ * not overlap; a lookup is a binary search (pgw_policy_find) over the scope
+ * list and over the slices, O(log n) whatever the number of entries.
  *
  * Rule: the entries that apply to a connection are the global ones plus
  * those of its role.  When none apply the address is not restricted;
@@ -22,6 +22,11 @@
  * IPv4-mapped entries are stored as the IPv4 entries they mean.  In
  * protected-only mode the rule applies only to connections to databases the
  * snapshot lists as protected (see policy.h).
+ *
+ * The rule is registered with the gate (stage ADDRESS, not for exempt Unix
+ * sockets); it only reads the snapshot.  pgwarden._policy_verify() runs the
+ * same rule over a snapshot built from this transaction's tables, so a
+ * change that would lock its own session out can be refused.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,8 +50,27 @@
 #include "utils/inet.h"
 #include "utils/lsyscache.h"
 
-#include "pgwarden.h"
+#include "allowlist.h"
+#include "gate.h"
 #include "policy.h"
+
+typedef enum PgwIpKind
+{
+	PGW_IP_ADDRESS,
+	PGW_IP_RANGE,
+	PGW_IP_CIDR
+} PgwIpKind;
+
+/* One parsed allowlist entry; addresses in network byte order. */
+typedef struct PgwIpEntry
+{
+	int			family;			/* 4 or 6 */
+	int			kind;			/* PgwIpKind */
+	int			bits;			/* CIDR prefix length */
+	unsigned char lo[16];
+	unsigned char hi[16];
+	char		normal[100];	/* the stored, normalised text */
+} PgwIpEntry;
 
 typedef struct PgwGateConfig
 {
@@ -85,7 +109,6 @@ typedef struct LoadedRow
 } LoadedRow;
 
 PG_FUNCTION_INFO_V1(pgwarden_ip_allow_parse);
-PG_FUNCTION_INFO_V1(pgwarden_check_connection);
 PG_FUNCTION_INFO_V1(pgwarden_policy_verify);
 
 /* ------------------------------------------------------------------------
@@ -136,10 +159,10 @@ format_address(int family, const uint8 *addr, char *buf, size_t len)
  * a sentence saying what is wrong (and *suggest, when there is an obvious
  * fix, to the entry that was probably meant).
  */
-bool
-pgw_ip_parse_entry(const char *input, PgwIpEntry *out,
-				   char *problem, size_t problemlen,
-				   char *suggest, size_t suggestlen)
+static bool
+ip_parse_entry(const char *input, PgwIpEntry *out,
+			   char *problem, size_t problemlen,
+			   char *suggest, size_t suggestlen)
 {
 	char		buf[256];
 	int			n = 0;
@@ -347,8 +370,8 @@ parse_entry_or_error(const char *input, PgwIpEntry *out)
 	char		problem[512];
 	char		suggest[128];
 
-	if (!pgw_ip_parse_entry(input, out, problem, sizeof(problem),
-							suggest, sizeof(suggest)))
+	if (!ip_parse_entry(input, out, problem, sizeof(problem),
+						suggest, sizeof(suggest)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid IP allowlist entry \"%s\"", entry_for_message(input)),
@@ -449,7 +472,7 @@ allowlist_load(PgwPolicyBuild *build)
 		char		problem[512];
 
 		if (entry == NULL ||
-			!pgw_ip_parse_entry(entry, &rows[i].e, problem, sizeof(problem), NULL, 0))
+			!ip_parse_entry(entry, &rows[i].e, problem, sizeof(problem), NULL, 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("IP allowlist entry \"%s\" in table pgwarden.ip_allow_entries is invalid",
@@ -535,112 +558,83 @@ allowlist_load(PgwPolicyBuild *build)
  * Matching
  * ------------------------------------------------------------------------
  */
-static bool
-v4_in(const PgwIpV4Range *r, int n, uint32 a)
+/* bsearch comparators: an address against a range (disjoint, sorted) */
+static int
+v4_range_cmp(const void *key, const void *item)
 {
-	int			lo = 0,
-				hi = n - 1,
-				found = -1;
+	uint32		a = *(const uint32 *) key;
+	const PgwIpV4Range *r = item;
 
-	/* the last range starting at or below a */
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
+	return a < r->lo ? -1 : a > r->hi ? 1 : 0;
+}
 
-		if (r[mid].lo <= a)
-		{
-			found = mid;
-			lo = mid + 1;
-		}
-		else
-			hi = mid - 1;
-	}
-	return found >= 0 && a <= r[found].hi;
+static int
+v6_range_cmp(const void *key, const void *item)
+{
+	const uint64 *a = key;
+	const PgwIpV6Range *r = item;
+
+	if (v6_cmp(a, r->lo) < 0)
+		return -1;
+	return v6_cmp(a, r->hi) > 0 ? 1 : 0;
+}
+
+/* a role name against a scope; the global scope's empty name sorts first */
+static int
+scope_cmp(const void *key, const void *item)
+{
+	return strcmp((const char *) key, NameStr(((const PgwIpScope *) item)->role));
+}
+
+static int
+oid_key_cmp(const void *key, const void *item)
+{
+	Oid			a = *(const Oid *) key;
+	Oid			b = *(const Oid *) item;
+
+	return (a > b) - (a < b);
 }
 
 static bool
-v6_in(const PgwIpV6Range *r, int n, const uint64 *a)
+database_protected(const PgwPolicyView *view, Oid dboid)
 {
-	int			lo = 0,
-				hi = n - 1,
-				found = -1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (v6_cmp(r[mid].lo, a) <= 0)
-		{
-			found = mid;
-			lo = mid + 1;
-		}
-		else
-			hi = mid - 1;
-	}
-	return found >= 0 && v6_cmp(a, r[found].hi) <= 0;
+	return pgw_policy_find(view, PGW_SECTION_PROTECTED_DATABASES, &dboid, oid_key_cmp) != NULL;
 }
 
-static const PgwIpScope *
-find_role_scope(const PgwIpScope *scopes, int nscopes, const char *role)
+static bool
+v4_in(const PgwPolicyView *view, const PgwIpScope *s, uint32 a)
 {
-	int			lo = 0,
-				hi = nscopes - 1;
-
-	if (role == NULL || role[0] == '\0')
-		return NULL;
-	if (nscopes > 0 && scopes[0].global)
-		lo = 1;
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-		int			c = strcmp(NameStr(scopes[mid].role), role);
-
-		if (c == 0)
-			return &scopes[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return NULL;
+	return pgw_policy_find_slice(view, PGW_SECTION_IP_V4, s->v4_first, s->v4_count,
+								 &a, v4_range_cmp) != NULL;
 }
 
 static bool
 scope_matches(const PgwPolicyView *view, const PgwIpScope *s,
 			  const PgwConnInfo *ci)
 {
-	int			n4,
-				n6;
-	const PgwIpV4Range *v4 = pgw_policy_section(view, PGW_SECTION_IP_V4, &n4);
-	const PgwIpV6Range *v6 = pgw_policy_section(view, PGW_SECTION_IP_V6, &n6);
-
-	if (s->v4_first + s->v4_count > n4 || s->v6_first + s->v6_count > n6 ||
-		s->v4_first < 0 || s->v6_first < 0)
-		return false;			/* damaged: match nothing (fail closed) */
+	uint64		a[2];
 
 	if (ci->family == 4)
-		return v4_in(v4 + s->v4_first, s->v4_count, v4_of(ci->addr));
+		return v4_in(view, s, v4_of(ci->addr));
 
 	/* IPv6; an IPv4-mapped client matches the IPv4 entries as well */
-	{
-		uint64		a[2];
-
-		if (memcmp(ci->addr, v4mapped_prefix, 12) == 0 &&
-			v4_in(v4 + s->v4_first, s->v4_count, v4_of(ci->addr + 12)))
-			return true;
-		v6_of(ci->addr, a);
-		return v6_in(v6 + s->v6_first, s->v6_count, a);
-	}
+	if (memcmp(ci->addr, v4mapped_prefix, 12) == 0 &&
+		v4_in(view, s, v4_of(ci->addr + 12)))
+		return true;
+	v6_of(ci->addr, a);
+	return pgw_policy_find_slice(view, PGW_SECTION_IP_V6, s->v6_first, s->v6_count,
+								 a, v6_range_cmp) != NULL;
 }
 
 /*
- * The allowlist's verdict for one connection.  Caller holds the view (the
- * shared lock when it is the published one): this function must not raise
- * errors, and does not.  detail gets a sentence for the server log.
+ * The allowlist's verdict for one connection, the gate rule of this file.
+ * Caller holds the view (the shared lock when it is the published one):
+ * this function must not raise errors, and does not.  detail gets a
+ * sentence for the server log.
  */
-PgwVerdict
-pgw_allowlist_decide(const PgwPolicyView *view, const PgwConnInfo *ci,
-					 char *detail, size_t detaillen)
+static PgwVerdict
+allowlist_check(const PgwConnInfo *ci, const PgwPolicyView *view,
+				PgwGateNote *note, char *detail, size_t detaillen)
 {
 	int			n;
 	const PgwGateConfig *config = pgw_policy_section(view, PGW_SECTION_GATE_CONFIG, &n);
@@ -670,7 +664,7 @@ pgw_allowlist_decide(const PgwPolicyView *view, const PgwConnInfo *ci,
 		}
 	}
 	else if (config != NULL && n == 1 && config->protected_only &&
-			 !pgw_policy_database_protected(view, ci->dboid))
+			 !database_protected(view, ci->dboid))
 	{
 		snprintf(detail, detaillen,
 				 "database \"%s\" is not a protected branch and the IP allowlist applies to protected branches only",
@@ -681,7 +675,8 @@ pgw_allowlist_decide(const PgwPolicyView *view, const PgwConnInfo *ci,
 	scopes = pgw_policy_section(view, PGW_SECTION_IP_SCOPES, &nscopes);
 	if (nscopes > 0 && scopes[0].global)
 		global = &scopes[0];
-	mine = find_role_scope(scopes, nscopes, ci->role);
+	mine = ci->role == NULL || ci->role[0] == '\0' ? NULL :
+		pgw_policy_find(view, PGW_SECTION_IP_SCOPES, ci->role, scope_cmp);
 	applicable = (global ? global->nentries : 0) + (mine ? mine->nentries : 0);
 
 	if (applicable == 0)
@@ -783,52 +778,6 @@ pgwarden_ip_allow_parse(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-static void
-conninfo_from_inet(inet *ip, PgwConnInfo *ci)
-{
-	int			family = ip_family(ip) == PGSQL_AF_INET ? 4 : 6;
-
-	ci->family = family;
-	memset(ci->addr, 0, 16);
-	memcpy(ci->addr, ip_addr(ip), family == 4 ? 4 : 16);
-}
-
-/*
- * pgwarden.check_connection(client inet, role name, database name) RETURNS text
- * What the gate would decide now, from the published policy, for a TLS
- * connection from client (NULL: a Unix-socket connection).
- */
-Datum
-pgwarden_check_connection(PG_FUNCTION_ARGS)
-{
-	PgwConnInfo ci;
-	char		reason[512];
-	bool		allow;
-	StringInfoData out;
-
-	memset(&ci, 0, sizeof(ci));
-	ci.ssl = true;
-	ci.local = PG_ARGISNULL(0);
-	if (!ci.local)
-		conninfo_from_inet(PG_GETARG_INET_PP(0), &ci);
-	ci.role = PG_ARGISNULL(1) ? NULL : NameStr(*PG_GETARG_NAME(1));
-	ci.dbname = PG_ARGISNULL(2) ? NULL : NameStr(*PG_GETARG_NAME(2));
-	ci.dboid = ci.dbname ? get_database_oid(ci.dbname, true) : InvalidOid;
-	if (ci.local && ci.role != NULL)
-	{
-		Oid			roleid = get_role_oid(ci.role, true);
-
-		ci.superuser = OidIsValid(roleid) && superuser_arg(roleid);
-	}
-
-	allow = PGW_VERDICT_ADMITS(pgw_gate_decide(&ci, NULL, reason, sizeof(reason)));
-	initStringInfo(&out);
-	appendStringInfo(&out, "%s: %s", allow ? "allow" : "deny", reason);
-	if (allow && !ci.local && pgw_require_ssl)
-		appendStringInfoString(&out, " (TLS is required: pgwarden.require_ssl is on)");
-	PG_RETURN_TEXT_P(cstring_to_text(out.data));
-}
-
 /*
  * pgwarden._policy_verify(check_lockout boolean) RETURNS text
  * Builds the policy from the tables as this transaction sees them; raises
@@ -843,6 +792,7 @@ pgwarden_policy_verify(PG_FUNCTION_ARGS)
 	PgwPolicyBuild build;
 	PgwPolicyView view;
 	PgwConnInfo ci;
+	PgwGateNote note;
 	char		reason[512];
 
 	pgw_policy_build_local(&build, &view);
@@ -857,11 +807,11 @@ pgwarden_policy_verify(PG_FUNCTION_ARGS)
 	if (!check_lockout || MyProcPort == NULL)
 		PG_RETURN_NULL();
 	pgw_conninfo_from_port(MyProcPort, &ci);
-	if (ci.local && pgw_local_connections == PGW_LOCAL_EXEMPT)
+	if (pgw_gate_exempt(&ci))
 		PG_RETURN_NULL();
 	if (ci.dbname)
 		ci.dboid = MyDatabaseId;
-	if (pgw_allowlist_decide(&view, &ci, reason, sizeof(reason)) == PGW_VERDICT_ALLOW)
+	if (allowlist_check(&ci, &view, &note, reason, sizeof(reason)) == PGW_VERDICT_ALLOW)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(reason));
 }
@@ -869,5 +819,13 @@ pgwarden_policy_verify(PG_FUNCTION_ARGS)
 void
 pgw_allowlist_init(void)
 {
+	static const PgwGateRule rule = {
+		.name = "ip allowlist",
+		.stage = PGW_GATE_STAGE_ADDRESS,
+		.exempt_too = false,
+		.check = allowlist_check,
+	};
+
 	pgw_policy_register_loader("ip allowlist", allowlist_load);
+	pgw_gate_register(&rule);
 }

@@ -98,9 +98,12 @@
 #include "libpq/libpq-be.h"
 
 #include "audit.h"
+#include "branches.h"
 #include "compat.h"
-#include "pgwarden.h"
+#include "constants.h"
+#include "password.h"
 #include "policy.h"
+#include "safespi.h"
 
 #define AUDIT_QUEUE_LEN		128
 #define AUDIT_JSON_LEN		1536
@@ -287,8 +290,15 @@ set_event(PgwAuditEvent *ev, const char *action, const char *object,
 		strlcpy(ev->after, "{\"truncated\": true}", sizeof(ev->after));
 }
 
-void
-pgw_audit_enqueue(const char *action, const char *object, const char *after_json)
+/*
+ * Record an event that must outlive the current transaction (a refusal:
+ * the transaction is about to abort): it goes to the queue, which the
+ * policy loader writes into pgwarden.audit_log in a transaction of its
+ * own.  after_json is a JSON object (text) or NULL.  Never raises an
+ * error; a full queue counts the event as dropped.
+ */
+static void
+audit_enqueue(const char *action, const char *object, const char *after_json)
 {
 	PgwAuditEvent ev;
 
@@ -679,7 +689,7 @@ refuse_tamper(const char *what, const char *object)
 {
 	char	   *after = psprintf("{\"statement\": \"%s\"}", what);
 
-	pgw_audit_enqueue("audit.tamper_refused", object, after);
+	audit_enqueue("audit.tamper_refused", object, after);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("%s on %s is refused", what, object),
@@ -1126,7 +1136,7 @@ pgwarden_audit_append_only(PG_FUNCTION_ARGS)
 		return PointerGetDatum(td->tg_trigtuple);
 	op = TRIGGER_FIRED_BY_DELETE(td->tg_event) ? "DELETE" :
 		TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? "UPDATE" : "TRUNCATE";
-	pgw_audit_enqueue("audit.tamper_refused", "table pgwarden.audit_log",
+	audit_enqueue("audit.tamper_refused", "table pgwarden.audit_log",
 					  psprintf("{\"statement\": \"%s\"}", op));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -31,25 +31,18 @@
  *	  this session with pgwarden._allow_template_copy();
  *	- DROP EXTENSION pgwarden (or DROP SCHEMA pgwarden) while any branch is
  *	  protected;
+ *	- ALTER DATABASE ... RENAME of a protected branch, and DROP DATABASE of
+ *	  the control database while a branch is protected;
  *	- a branch role may not change roles, databases other than its own,
  *	  tablespaces or parameter privileges, nor cancel or terminate other
- *	  sessions: it inherits its parent role's privileges and must not use
- *	  them to reach the parent branch.
+ *	  sessions, nor be renamed (the gate binds it to its branch by name).
  *
- * Read-only endpoints: once the connection gate has admitted a connection
- * through a read-only endpoint it calls pgw_branches_enter_readonly().  From
- * then on default_transaction_read_only is forced on (source override, so
- * client startup options and per-role/database settings cannot undo it),
- * the check hooks of default_transaction_read_only and transaction_read_only
- * refuse "off" (covering SET, SET SESSION CHARACTERISTICS, BEGIN READ WRITE,
- * set_config() and function SET clauses), and every statement runs with
- * XactReadOnly forced on before the executor or utility processing sees it.
- * A few statements PostgreSQL allows in read-only transactions are refused
- * too (ALTER SYSTEM, VACUUM, CLUSTER, REINDEX, CHECKPOINT, LOAD, COPY TO a
- * server file or program, and those of readonly.c), so are the functions
- * that write without checking (readonly.c's list, refused as they are
- * called, through object_access_hook), and as a backstop a transaction of
- * a read-only session that acquired a transaction ID fails at commit.
+ * Called from the ProcessUtility hook (utility.c) before and after every
+ * utility statement, and from its own object access hook for the functions
+ * that signal other sessions.  The connection-time side of branches (branch
+ * roles confined to their branch, endpoints) is endpoints.c's gate rule;
+ * what a read-only endpoint's session may not do is readonly.c's; the
+ * protection of pgwarden's own objects is protect.c's.
  *
  *-------------------------------------------------------------------------
  */
@@ -58,7 +51,6 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
-#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/indexing.h"
 #include "catalog/objectaccess.h"
@@ -70,7 +62,6 @@
 #include "commands/defrem.h"
 #include "commands/extension.h"
 #include "commands/seclabel.h"
-#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -78,9 +69,8 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
-#include "utils/guc.h"
-#include "utils/guc_tables.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
@@ -88,17 +78,9 @@
 #undef ENABLE_GSS
 #include "libpq/scram.h"
 
-#include "compat.h"
-#include "pgwarden.h"
-#include "readonly.h"
-
-#define PGW_LABEL_PROVIDER	"pgwarden"
-
-/* GUC pgwarden.endpoint: chosen with options=-c pgwarden.endpoint=NAME */
-char	   *pgw_endpoint = NULL;
-
-/* Set by the gate for a connection admitted through a read-only endpoint. */
-bool		pgw_readonly_session = false;
+#include "branches.h"
+#include "constants.h"
+#include "safespi.h"
 
 /* CREATE DATABASE ... TEMPLATE this is allowed once (helper's copy). */
 static char allowed_template[NAMEDATALEN] = "";
@@ -110,14 +92,10 @@ static Oid	createdb_parent = InvalidOid;
 static Oid	branch_role_cached_for = InvalidOid;
 static Oid	branch_role_database = InvalidOid;
 
-static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static object_access_hook_type prev_object_access_hook = NULL;
-static GucBoolCheckHook prev_check_default_xact_ro = NULL;
-static GucBoolCheckHook prev_check_xact_ro = NULL;
 
 PG_FUNCTION_INFO_V1(pgwarden_set_label);
 PG_FUNCTION_INFO_V1(pgwarden_allow_template_copy);
-PG_FUNCTION_INFO_V1(pgwarden_readonly_session);
 PG_FUNCTION_INFO_V1(pgwarden_set_role_password);
 PG_FUNCTION_INFO_V1(pgwarden_created_here);
 PG_FUNCTION_INFO_V1(pgwarden_copy_settings);
@@ -281,13 +259,6 @@ pgwarden_set_role_password(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* pgwarden.readonly_session(): is this connection on a read-only endpoint? */
-Datum
-pgwarden_readonly_session(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(pgw_readonly_session);
-}
-
 /* ----------------------------------------------------------------
  *	What the branch helper may finish
  * ----------------------------------------------------------------
@@ -303,8 +274,8 @@ pgwarden_readonly_session(PG_FUNCTION_ARGS)
 static Oid	created_here[PGW_MAX_CREATED];
 static int	ncreated_here = 0;
 
-void
-pgw_branches_note_created(Oid dboid)
+static void
+note_created(Oid dboid)
 {
 	if (ncreated_here == PGW_MAX_CREATED)
 	{
@@ -449,7 +420,7 @@ check_dropdb(DropdbStmt *stmt)
 		char	   *names;
 
 		ObjectAddressSet(addr, DatabaseRelationId, dboid);
-		if (GetSecurityLabel(&addr, "pgwarden_control") != NULL &&
+		if (GetSecurityLabel(&addr, PGW_CONTROL_PROVIDER) != NULL &&
 			(names = pgw_protected_branch_names()) != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_PGW_PROTECTED_BRANCH),
@@ -789,52 +760,6 @@ check_rename_branch_role(RenameStmt *stmt)
 				 errhint("Delete the branch to drop its branch roles.")));
 }
 
-/* Statements a read-only endpoint refuses although PostgreSQL allows them
- * in a read-only transaction. */
-static void
-check_readonly_utility(Node *parsetree)
-{
-	const char *what = NULL;
-
-	switch (nodeTag(parsetree))
-	{
-		case T_AlterSystemStmt:
-			what = "ALTER SYSTEM";
-			break;
-		case T_VacuumStmt:
-			what = "VACUUM or ANALYZE";
-			break;
-		case T_ClusterStmt:
-			what = "CLUSTER";
-			break;
-		case T_ReindexStmt:
-			what = "REINDEX";
-			break;
-		case T_CheckPointStmt:
-			what = "CHECKPOINT";
-			break;
-		case T_LoadStmt:
-			what = "LOAD";
-			break;
-		case T_CopyStmt:
-			/* COPY ... TO a server file or program writes outside the database */
-			if (!((CopyStmt *) parsetree)->is_from &&
-				((CopyStmt *) parsetree)->filename != NULL)
-				what = "COPY TO a server file or program";
-			break;
-		default:
-			what = pgw_readonly_refused_statement(parsetree);
-			break;
-	}
-	if (what)
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("cannot execute %s through read-only endpoint \"%s\"",
-						what, pgw_endpoint ? pgw_endpoint : ""),
-				 errhint("Connect through a read-write endpoint of the branch.")));
-	XactReadOnly = true;
-}
-
 /*
  * Called by the ProcessUtility hook before any earlier hook or the standard
  * processing.
@@ -845,9 +770,6 @@ pgw_branches_utility_check(PlannedStmt *pstmt)
 	Node	   *parsetree = pstmt->utilityStmt;
 
 	createdb_parent = InvalidOid;
-	if (pgw_readonly_session)
-		check_readonly_utility(parsetree);
-
 	check_branch_role(parsetree);
 
 	if (IsA(parsetree, RenameStmt) &&
@@ -898,7 +820,7 @@ pgw_branches_utility_after(PlannedStmt *pstmt)
 	child = get_database_oid(((CreatedbStmt *) parsetree)->dbname, true);
 	if (!OidIsValid(child))
 		return;
-	pgw_branches_note_created(child);
+	note_created(child);
 	if (!OidIsValid(createdb_parent))
 		return;
 	lsn = RecoveryInProgress() ? InvalidXLogRecPtr : GetXLogInsertRecPtr();
@@ -908,146 +830,20 @@ pgw_branches_utility_after(PlannedStmt *pstmt)
 	createdb_parent = InvalidOid;
 }
 
-/* ----------------------------------------------------------------
- *	Read-only endpoints
- * ----------------------------------------------------------------
- */
-
-static bool
-check_default_xact_ro(bool *newval, void **extra, GucSource source)
-{
-	if (pgw_readonly_session && !*newval)
-	{
-		GUC_check_errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION);
-		GUC_check_errmsg("cannot turn off default_transaction_read_only through read-only endpoint \"%s\"",
-						 pgw_endpoint ? pgw_endpoint : "");
-		GUC_check_errhint("Connect through a read-write endpoint of the branch.");
-		return false;
-	}
-	return prev_check_default_xact_ro ? prev_check_default_xact_ro(newval, extra, source) : true;
-}
-
-static bool
-check_xact_ro(bool *newval, void **extra, GucSource source)
-{
-	if (pgw_readonly_session && !*newval)
-	{
-		GUC_check_errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION);
-		GUC_check_errmsg("cannot start a read-write transaction through read-only endpoint \"%s\"",
-						 pgw_endpoint ? pgw_endpoint : "");
-		GUC_check_errhint("Connect through a read-write endpoint of the branch.");
-		return false;
-	}
-	return prev_check_xact_ro ? prev_check_xact_ro(newval, extra, source) : true;
-}
-
 /*
- * Put our check hooks in front of those of the two core settings that can
- * make a transaction read-write.
+ * A branch role signalling other sessions: membership in its parent role
+ * would let it cancel or terminate the parent's sessions.  Checked as the
+ * functions are called (OAT_FUNCTION_EXECUTE is invoked for every function
+ * the executor or the fast-path protocol calls, built-ins included).
  */
 static void
-wrap_read_only_checks(void)
+branches_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+					   int subId, void *arg)
 {
-	int			n;
-	struct config_generic **vars = PGW_GET_GUC_VARIABLES(&n);
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		struct config_generic *g = vars[i];
-		struct config_bool *b;
-
-		if (g->vartype != PGC_BOOL)
-			continue;
-		b = (struct config_bool *) g;
-		if (strcmp(g->name, "default_transaction_read_only") == 0)
-		{
-			prev_check_default_xact_ro = b->check_hook;
-			b->check_hook = check_default_xact_ro;
-		}
-		else if (strcmp(g->name, "transaction_read_only") == 0)
-		{
-			prev_check_xact_ro = b->check_hook;
-			b->check_hook = check_xact_ro;
-		}
-	}
-	if (prev_check_xact_ro == NULL)
-		elog(WARNING, "pgwarden: transaction_read_only has no check hook to wrap");
-}
-
-/*
- * The backstop: a few built-in functions write without asking whether the
- * transaction is read-only (large objects: lo_create(), lo_import(),
- * lowrite() ... in PostgreSQL 15).  Any write to the database needs a
- * transaction ID, so a read-only session's transaction that got one is
- * refused at commit (or PREPARE) and rolled back.
- */
-static void
-readonly_xact_callback(XactEvent event, void *arg)
-{
-	if (!pgw_readonly_session)
-		return;
-	if ((event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE) &&
-		TransactionIdIsValid(GetTopTransactionIdIfAny()))
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("cannot commit a transaction that wrote through read-only endpoint \"%s\"",
-						pgw_endpoint ? pgw_endpoint : ""),
-				 errdetail("The transaction was rolled back."),
-				 errhint("Connect through a read-write endpoint of the branch.")));
-}
-
-/*
- * The connection gate admitted this backend through a read-only endpoint.
- * Call before the client's startup options are processed.
- */
-void
-pgw_branches_enter_readonly(void)
-{
-	pgw_readonly_session = true;
-	RegisterXactCallback(readonly_xact_callback, NULL);
-	SetConfigOption("default_transaction_read_only", "on",
-					PGC_SUSET, PGC_S_OVERRIDE);
-}
-
-static void
-pgw_ExecutorStart(QueryDesc *queryDesc, int eflags)
-{
-	if (pgw_readonly_session)
-		XactReadOnly = true;
-	if (prev_ExecutorStart)
-		prev_ExecutorStart(queryDesc, eflags);
-	else
-		standard_ExecutorStart(queryDesc, eflags);
-}
-
-/*
- * Functions checked as they are called (OAT_FUNCTION_EXECUTE is invoked for
- * every function the executor or the fast-path protocol calls, built-ins
- * included):
- *	- on a read-only endpoint, the functions that write without asking
- *	  whether the transaction is read-only (readonly.c has the list);
- *	- for a branch role, signalling other sessions: membership in its parent
- *	  role would let it cancel or terminate the parent's sessions.
- */
-static void
-pgw_object_access(ObjectAccessType access, Oid classId, Oid objectId,
-				  int subId, void *arg)
-{
-	const char *why;
-
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 	if (access != OAT_FUNCTION_EXECUTE)
 		return;
-	if (pgw_readonly_session &&
-		(why = pgw_readonly_refused_function(objectId)) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("cannot execute %s() through read-only endpoint \"%s\"",
-						get_func_name(objectId), pgw_endpoint ? pgw_endpoint : ""),
-				 errdetail("%s", why),
-				 errhint("Connect through a read-write endpoint of the branch.")));
 	if ((objectId == F_PG_TERMINATE_BACKEND || objectId == F_PG_CANCEL_BACKEND) &&
 		OidIsValid(session_branch_role_database()))
 		refuse_branch_role("cancel or terminate other sessions");
@@ -1056,25 +852,8 @@ pgw_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 void
 pgw_branches_init(void)
 {
-	DefineCustomStringVariable("pgwarden.endpoint",
-							   "Endpoint (compute) of the branch this connection uses.",
-							   "Set at connection start with options=-c pgwarden.endpoint=NAME; "
-							   "without it the branch's default endpoint serves.  The connection "
-							   "gate refuses suspended endpoints, endpoints of another branch and "
-							   "connections past an endpoint's limit.",
-							   &pgw_endpoint,
-							   "",
-							   PGC_BACKEND,
-							   GUC_NOT_IN_SAMPLE,
-							   NULL, NULL, NULL);
-
 	register_label_provider(PGW_LABEL_PROVIDER, pgw_relabel_hook);
-	wrap_read_only_checks();
 
-	prev_ExecutorStart = ExecutorStart_hook;
-	ExecutorStart_hook = pgw_ExecutorStart;
 	prev_object_access_hook = object_access_hook;
-	object_access_hook = pgw_object_access;
-
-	pgw_endpoints_init();
+	object_access_hook = branches_object_access;
 }

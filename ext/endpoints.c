@@ -14,10 +14,26 @@
  *	PGW_SECTION_ENDPOINTS			 PgwEndpointItem[], sorted by name
  *	PGW_SECTION_BRANCH_ROLES		 PgwBranchRoleItem[], sorted by role name
  *
- * The gate check (registered with pgw_gate_register_check) runs with the
- * snapshot held, before the client is asked for a password.  It uses names
- * and the database OID the gate found, no catalog access.  Branch roles
- * cannot be renamed (branches.c refuses it), so their names are stable.
+ * The gate rule (registered with pgw_gate_register, stage BRANCH, for
+ * exempt Unix sockets too) has three parts (gate.h):
+ *
+ *	check			with the snapshot held, before the client is asked for a
+ *					password: a branch role may connect to its own branch's
+ *					database only; the endpoint asked for must exist, serve
+ *					this database and not be suspended, and a read-only one
+ *					serves no replication connection.  It uses names and the
+ *					database OID the gate found, no catalog access, and
+ *					notes the endpoint chosen.  Branch roles cannot be
+ *					renamed (branches.c refuses it), so their names are
+ *					stable.
+ *	on_admit		after the snapshot's lock is released: counts the
+ *					connections of the endpoint and claims a slot, or
+ *					refuses when the endpoint is at its limit.
+ *	on_authenticated once the password exchange succeeded: sets
+ *					pgwarden.endpoint (source override, so the client's
+ *					startup options cannot change it) and, for a read-only
+ *					endpoint, enters read-only mode (readonly.c), before the
+ *					client's startup options are applied.
  *
  * The endpoint is the one named by the startup option pgwarden.endpoint
  * (options=-c pgwarden.endpoint=NAME, or a startup parameter), else the
@@ -27,14 +43,10 @@
  *
  * Connection limits count connections per endpoint in a small shared array
  * indexed by backend id, under the LWLock tranche "pgwarden_endpoints":
- * the count and the claim happen under one exclusive lock, and the slot is
- * released at backend exit.  Dry runs (pgwarden.check_connection) neither
- * claim slots nor change the session.
- *
- * After a successful authentication through a read-only endpoint our
- * ClientAuthentication_hook (outside the gate's) calls
- * pgw_branches_enter_readonly() (branches.c), before the client's startup
- * options are applied.
+ * the count and the claim happen under one exclusive lock (never while the
+ * policy lock is held), and the slot is released at backend exit.  Dry
+ * runs (pgwarden.check_connection) run the check only: they neither claim
+ * slots nor change the session.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,22 +55,17 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "postmaster/postmaster.h"
-#include "replication/walsender.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
-/* see gate.c: Port's layout does not depend on GSSAPI */
-#undef ENABLE_GSS
-#include "libpq/auth.h"
-#include "libpq/libpq-be.h"
-
 #include "compat.h"
-#include "pgwarden.h"
+#include "endpoints.h"
+#include "gate.h"
 #include "policy.h"
+#include "readonly.h"
 
 typedef struct PgwEndpointItem
 {
@@ -87,16 +94,26 @@ typedef struct PgwEndpointSlots
 	NameData	slot[FLEXIBLE_ARRAY_MEMBER];	/* by backend id - 1; "" = free */
 } PgwEndpointSlots;
 
+/* What the check hands to on_admit and on_authenticated (gate.h). */
+typedef struct PgwEndpointNote
+{
+	NameData	name;			/* "": no endpoint serves this connection */
+	NameData	branch;
+	int32		max_connections;
+	bool		read_only;
+} PgwEndpointNote;
+
+StaticAssertDecl(sizeof(PgwEndpointNote) <= sizeof(PgwGateNote),
+				 "PgwEndpointNote must fit in a PgwGateNote");
+
+/* GUC pgwarden.endpoint: chosen with options=-c pgwarden.endpoint=NAME */
+static char *endpoint_setting = NULL;
+
 static PgwEndpointSlots *slots = NULL;
 static int	my_slot = -1;
 
-/* What the gate decided for this backend, applied after authentication. */
-static bool pending_readonly = false;
-static NameData pending_endpoint;
-
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
 
 /* ----------------------------------------------------------------
  *	Shared memory: connections per endpoint
@@ -299,74 +316,38 @@ branches_load(PgwPolicyBuild *build)
 }
 
 /* ----------------------------------------------------------------
- *	The gate check
+ *	The gate rule
  * ----------------------------------------------------------------
  */
 
-static const PgwEndpointItem *
-find_endpoint(const PgwEndpointItem *eps, int n, const char *name)
+static int
+endpoint_key_cmp(const void *key, const void *item)
 {
-	int			lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-		int			c = strcmp(NameStr(eps[mid].name), name);
-
-		if (c == 0)
-			return &eps[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return NULL;
+	return strcmp((const char *) key, NameStr(((const PgwEndpointItem *) item)->name));
 }
 
-static const PgwBranchRoleItem *
-find_branch_role(const PgwBranchRoleItem *roles, int n, const char *name)
+static int
+branch_role_key_cmp(const void *key, const void *item)
 {
-	int			lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-		int			c = strcmp(NameStr(roles[mid].role), name);
-
-		if (c == 0)
-			return &roles[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return NULL;
+	return strcmp((const char *) key, NameStr(((const PgwBranchRoleItem *) item)->role));
 }
 
 static PgwVerdict
-branches_gate_check(const PgwConnInfo *ci, const struct PgwPolicyView *view,
-					char *detail, size_t detaillen)
+endpoints_check(const PgwConnInfo *ci, const PgwPolicyView *view,
+				PgwGateNote *gate_note, char *detail, size_t detaillen)
 {
-	bool		real = ClientAuthInProgress && MyProcPort != NULL;
+	PgwEndpointNote *note = (PgwEndpointNote *) gate_note;
 	const char *requested = ci->endpoint;
-	const PgwEndpointItem *eps;
-	const PgwBranchRoleItem *roles;
 	const PgwEndpointItem *ep = NULL;
-	int			neps;
-	int			nroles;
-	int			count;
 
-	pending_readonly = false;
 	if (ci->dbname == NULL)
-		return PGW_VERDICT_ALLOW;			/* physical replication: no database */
+		return PGW_VERDICT_ALLOW;	/* physical replication: no database */
 
 	/* A branch role may connect to its own branch's database only. */
-	roles = pgw_policy_section(view, PGW_SECTION_BRANCH_ROLES, &nroles);
 	if (ci->role != NULL)
 	{
-		const PgwBranchRoleItem *br = find_branch_role(roles, nroles, ci->role);
+		const PgwBranchRoleItem *br = pgw_policy_find(view, PGW_SECTION_BRANCH_ROLES,
+													  ci->role, branch_role_key_cmp);
 
 		if (br != NULL && br->dboid != ci->dboid)
 		{
@@ -377,10 +358,9 @@ branches_gate_check(const PgwConnInfo *ci, const struct PgwPolicyView *view,
 		}
 	}
 
-	eps = pgw_policy_section(view, PGW_SECTION_ENDPOINTS, &neps);
 	if (requested != NULL)
 	{
-		ep = find_endpoint(eps, neps, requested);
+		ep = pgw_policy_find(view, PGW_SECTION_ENDPOINTS, requested, endpoint_key_cmp);
 		if (ep == NULL)
 		{
 			snprintf(detail, detaillen, "endpoint \"%s\" does not exist", requested);
@@ -396,11 +376,14 @@ branches_gate_check(const PgwConnInfo *ci, const struct PgwPolicyView *view,
 	}
 	else
 	{
+		int			neps;
+		const PgwEndpointItem *eps = pgw_policy_section(view, PGW_SECTION_ENDPOINTS, &neps);
+
 		for (int i = 0; i < neps; i++)
 			if (eps[i].dboid == ci->dboid && eps[i].is_default)
 				ep = &eps[i];
 		if (ep == NULL)
-			return PGW_VERDICT_ALLOW;		/* not a branch */
+			return PGW_VERDICT_ALLOW;	/* not a branch */
 	}
 
 	if (ep->suspended)
@@ -409,7 +392,7 @@ branches_gate_check(const PgwConnInfo *ci, const struct PgwPolicyView *view,
 				 NameStr(ep->name), NameStr(ep->branch));
 		return PGW_VERDICT_ENDPOINT_SUSPENDED;
 	}
-	if (ep->read_only && real && am_walsender)
+	if (ep->read_only && ci->walsender)
 	{
 		/* a walsender's commands (CREATE_REPLICATION_SLOT ...) bypass every check */
 		snprintf(detail, detaillen,
@@ -417,52 +400,81 @@ branches_gate_check(const PgwConnInfo *ci, const struct PgwPolicyView *view,
 				 NameStr(ep->name), NameStr(ep->branch));
 		return PGW_VERDICT_ENDPOINT_REPLICATION;
 	}
-	if (real)
+	note->name = ep->name;
+	note->branch = ep->branch;
+	note->max_connections = ep->max_connections;
+	note->read_only = ep->read_only;
+	return PGW_VERDICT_ALLOW;
+}
+
+/* Admitted: claim a slot of the endpoint, unless it is at its limit. */
+static PgwVerdict
+endpoints_admit(const PgwConnInfo *ci, const PgwGateNote *gate_note,
+				char *detail, size_t detaillen)
+{
+	const PgwEndpointNote *note = (const PgwEndpointNote *) gate_note;
+	int			count;
+
+	if (NameStr(note->name)[0] == '\0')
+		return PGW_VERDICT_ALLOW;
+	if (!claim_slot(NameStr(note->name), note->max_connections, &count))
 	{
-		if (!claim_slot(NameStr(ep->name), ep->max_connections, &count))
-		{
-			snprintf(detail, detaillen,
-					 "endpoint \"%s\" of branch \"%s\" already has %d connections, its limit",
-					 NameStr(ep->name), NameStr(ep->branch), count);
-			return PGW_VERDICT_ENDPOINT_FULL;
-		}
-		pending_readonly = ep->read_only;
-		namestrcpy(&pending_endpoint, NameStr(ep->name));
+		snprintf(detail, detaillen,
+				 "endpoint \"%s\" of branch \"%s\" already has %d connections, its limit",
+				 NameStr(note->name), NameStr(note->branch), count);
+		return PGW_VERDICT_ENDPOINT_FULL;
 	}
 	return PGW_VERDICT_ALLOW;
 }
 
 /*
- * After the gate (called first) admitted the connection: apply the endpoint
- * before the client's startup options are processed.
+ * Authenticated: apply the endpoint before the client's startup options
+ * are processed.
  */
 static void
-endpoints_client_auth_hook(Port *port, int status)
+endpoints_authenticated(const PgwGateNote *gate_note)
 {
-	if (prev_client_auth_hook)
-		prev_client_auth_hook(port, status);
-	if (status != STATUS_OK || NameStr(pending_endpoint)[0] == '\0')
+	const PgwEndpointNote *note = (const PgwEndpointNote *) gate_note;
+
+	if (NameStr(note->name)[0] == '\0')
 		return;
-	SetConfigOption("pgwarden.endpoint", NameStr(pending_endpoint),
+	SetConfigOption("pgwarden.endpoint", NameStr(note->name),
 					PGC_BACKEND, PGC_S_OVERRIDE);
-	if (pending_readonly)
-		pgw_branches_enter_readonly();
+	if (note->read_only)
+		pgw_readonly_enter(NameStr(note->name));
 }
 
 void
 pgw_endpoints_init(void)
 {
+	static const PgwGateRule rule = {
+		.name = "branches and endpoints",
+		.stage = PGW_GATE_STAGE_BRANCH,
+		.exempt_too = true,
+		.check = endpoints_check,
+		.on_admit = endpoints_admit,
+		.on_authenticated = endpoints_authenticated,
+	};
+
+	DefineCustomStringVariable("pgwarden.endpoint",
+							   "Endpoint (compute) of the branch this connection uses.",
+							   "Set at connection start with options=-c pgwarden.endpoint=NAME; "
+							   "without it the branch's default endpoint serves.  The connection "
+							   "gate refuses suspended endpoints, endpoints of another branch and "
+							   "connections past an endpoint's limit.",
+							   &endpoint_setting,
+							   "",
+							   PGC_BACKEND,
+							   GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+
 	pgw_policy_register_loader("branches", branches_load);
-	pgw_gate_register_check(branches_gate_check);
+	pgw_gate_register(&rule);
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = endpoints_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = endpoints_shmem_startup;
-
-	/* installed after the gate's hook, so it runs around it */
-	prev_client_auth_hook = ClientAuthentication_hook;
-	ClientAuthentication_hook = endpoints_client_auth_hook;
 }
 
 /*

@@ -46,10 +46,23 @@
  * refused, and over a Unix socket only a superuser is admitted (to repair
  * the policy, without any endpoint), logged as such.
  *
- * Other concerns (branch credentials, endpoints) add their own rules with
- * pgw_gate_register_check(); they run at the same point with the snapshot
- * held, after the IP rule and before the TLS rule.  Exempt Unix-socket
- * connections skip the IP and TLS rules but still pass those checks.
+ * The rules are a registry (gate.h): each concern registers its own from
+ * its init function, and the gate runs them by stage, never naming one.
+ * The checks run one after the other with the snapshot's shared lock held
+ * (allowlist.c's IP rule, endpoints.c's branch-role and endpoint rule, then
+ * this file's TLS rule) and stop at the first refusal; exempt Unix-socket
+ * connections skip the rules not marked exempt_too (the IP and TLS rules).
+ * Once every check admitted, the lock is released and each rule's on_admit
+ * part runs (claiming an endpoint slot, which may still refuse); after the
+ * password exchange succeeded, ClientAuthentication_hook runs each
+ * on_authenticated part (the endpoint's setting, read-only mode).  Then
+ * every registered observer (gatestats.c) is told the verdict.
+ *
+ * This file owns ClientAuthentication_hook (the only one pgwarden
+ * installs), the PqCommMethods interception, the settings
+ * pgwarden.require_ssl and pgwarden.local_connections, and
+ * pgwarden.check_connection(), the same decision as a dry run: checks
+ * only, no slot claimed, nothing changed.
  *
  *-------------------------------------------------------------------------
  */
@@ -64,7 +77,12 @@
 #include "access/table.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "fmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inet.h"
 #include "utils/relcache.h"
 
 /*
@@ -79,15 +97,32 @@
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
+#include "replication/walsender.h"
 #include "utils/guc.h"
 
 #include "compat.h"
 #include "gate.h"
-#include "gatestats.h"
-#include "pgwarden.h"
 #include "policy.h"
 
-#define PGW_MAX_GATE_CHECKS 8
+#define PGW_MAX_GATE_RULES		8
+#define PGW_MAX_GATE_OBSERVERS	4
+
+typedef enum PgwLocalConnections
+{
+	PGW_LOCAL_EXEMPT,
+	PGW_LOCAL_ENFORCE
+} PgwLocalConnections;
+
+/* What a refused client is told: one short, stable reason per kind. */
+typedef enum PgwClientReason
+{
+	PGW_CLIENT_ADMITTED = 0,
+	PGW_CLIENT_ADDRESS,
+	PGW_CLIENT_TLS,
+	PGW_CLIENT_ENDPOINT,
+	PGW_CLIENT_POLICY,
+	PGW_NUM_CLIENT_REASONS
+} PgwClientReason;
 
 /*
  * The verdicts (gate.h): a stable name each, and the one reason a refused
@@ -134,8 +169,8 @@ static const char *const client_messages[] =
 StaticAssertDecl(lengthof(client_messages) == PGW_NUM_CLIENT_REASONS,
 				 "every PgwClientReason needs a message in client_messages[]");
 
-bool		pgw_require_ssl = true;
-int			pgw_local_connections = PGW_LOCAL_EXEMPT;
+static bool require_ssl = true;
+static int	local_connections = PGW_LOCAL_EXEMPT;
 
 static const struct config_enum_entry local_connections_options[] = {
 	{"exempt", PGW_LOCAL_EXEMPT, false},
@@ -147,44 +182,76 @@ static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
 static const PQcommMethods *prev_comm_methods = NULL;
 static PQcommMethods gate_comm_methods;
 
-static PgwGateCheck gate_checks[PGW_MAX_GATE_CHECKS];
-static int	n_gate_checks = 0;
+/* The registry, filled in the postmaster, sorted by stage. */
+static PgwGateRule rules[PGW_MAX_GATE_RULES];
+static int	nrules = 0;
+static PgwGateObserver observers[PGW_MAX_GATE_OBSERVERS];
+static int	nobservers = 0;
 
-/* per backend: has this connection been judged? */
+/* per backend: has this connection been judged, and was it admitted? */
 static bool gate_decided = false;
+static bool gate_admitted = false;
 
-const char *
-pgw_verdict_name(PgwVerdict verdict)
+/* per backend: what the rules noted for this connection */
+static PgwGateNote gate_notes[PGW_MAX_GATE_RULES];
+
+PG_FUNCTION_INFO_V1(pgwarden_check_connection);
+
+static const char *
+verdict_name(PgwVerdict verdict)
 {
 	if (verdict < 0 || verdict >= PGW_NUM_VERDICTS)
 		return "unknown";
 	return verdicts[verdict].name;
 }
 
-PgwClientReason
-pgw_verdict_client_reason(PgwVerdict verdict)
+/* NULL for the verdicts that admit */
+static const char *
+verdict_client_message(PgwVerdict verdict)
 {
 	/* an out-of-range verdict is a refusal: fail closed */
 	if (verdict < 0 || verdict >= PGW_NUM_VERDICTS)
-		return PGW_CLIENT_POLICY;
-	return verdicts[verdict].client;
+		return client_messages[PGW_CLIENT_POLICY];
+	return client_messages[verdicts[verdict].client];
 }
 
-/* NULL for the verdicts that admit */
-const char *
-pgw_verdict_client_message(PgwVerdict verdict)
+/*
+ * Add a rule (gate.h).  Only in _PG_init: every backend inherits the
+ * registry from the postmaster.  Rules of one stage keep the order they
+ * were registered in.
+ */
+void
+pgw_gate_register(const PgwGateRule *rule)
 {
-	return client_messages[pgw_verdict_client_reason(verdict)];
+	int			i;
+
+	if (!process_shared_preload_libraries_in_progress)
+		elog(ERROR, "pgwarden gate rules must be registered in _PG_init");
+	if (nrules >= PGW_MAX_GATE_RULES)
+		elog(ERROR, "too many pgwarden gate rules");
+	if (rule->check == NULL)
+		elog(ERROR, "pgwarden gate rule \"%s\" has no check", rule->name);
+	for (i = nrules; i > 0 && rules[i - 1].stage > rule->stage; i--)
+		rules[i] = rules[i - 1];
+	rules[i] = *rule;
+	nrules++;
 }
 
 void
-pgw_gate_register_check(PgwGateCheck check)
+pgw_gate_register_observer(PgwGateObserver observer)
 {
 	if (!process_shared_preload_libraries_in_progress)
-		elog(ERROR, "pgwarden gate checks must be registered in _PG_init");
-	if (n_gate_checks >= PGW_MAX_GATE_CHECKS)
-		elog(ERROR, "too many pgwarden gate checks");
-	gate_checks[n_gate_checks++] = check;
+		elog(ERROR, "pgwarden gate observers must be registered in _PG_init");
+	if (nobservers >= PGW_MAX_GATE_OBSERVERS)
+		elog(ERROR, "too many pgwarden gate observers");
+	observers[nobservers++] = observer;
+}
+
+/* Does pgwarden.local_connections = exempt spare this connection the rules? */
+bool
+pgw_gate_exempt(const PgwConnInfo *ci)
+{
+	return ci->local && local_connections == PGW_LOCAL_EXEMPT;
 }
 
 /*
@@ -250,6 +317,7 @@ pgw_conninfo_from_port(Port *port, PgwConnInfo *ci)
 		port->database_name : NULL;
 	ci->endpoint = startup_endpoint(port);
 	ci->ssl = PGW_PORT_USES_TLS(port);
+	ci->walsender = am_walsender;
 	if (sa->sa_family == AF_INET)
 	{
 		ci->family = 4;
@@ -306,62 +374,69 @@ policy_unreadable(const PgwConnInfo *ci, bool exempt, const PgwPolicyStatus *sta
 		PGW_VERDICT_POLICY_NOT_LOADED : PGW_VERDICT_POLICY_DAMAGED;
 }
 
+/* The gate's own rule: pgwarden.require_ssl. */
+static PgwVerdict
+tls_check(const PgwConnInfo *ci, const PgwPolicyView *view, PgwGateNote *note,
+		  char *detail, size_t detaillen)
+{
+	if (!require_ssl || ci->ssl)
+		return PGW_VERDICT_ALLOW;
+	if (ci->local)
+		snprintf(detail, detaillen,
+				 "TLS is required (pgwarden.require_ssl is on) and Unix-socket connections cannot use TLS (pgwarden.local_connections = enforce)");
+	else
+		snprintf(detail, detaillen,
+				 "TLS is required (pgwarden.require_ssl is on) and this connection does not use it");
+	return PGW_VERDICT_TLS_REQUIRED;
+}
+
 /*
- * The gate's verdict.  view == NULL: use the published snapshot (waiting
- * for its first load), otherwise the given one.  detail gets a sentence for
- * the server log (and pgwarden.check_connection), never for the client.
- * Raises no error.
+ * The verdict of the checks, from the published snapshot (waiting for its
+ * first load).  notes[i] gets what rules[i] noted.  detail gets a sentence
+ * for the server log (and pgwarden.check_connection), never for the
+ * client.  Raises no error.
  */
-PgwVerdict
-pgw_gate_decide(const PgwConnInfo *ci, const PgwPolicyView *given,
-				char *detail, size_t detaillen)
+static PgwVerdict
+gate_check(const PgwConnInfo *ci, PgwGateNote *notes, char *detail, size_t detaillen)
 {
 	PgwPolicyView view;
 	PgwPolicyStatus status;
 	PgwVerdict	verdict = PGW_VERDICT_ALLOW;
-	bool		held = false;
-	bool		exempt = ci->local && pgw_local_connections == PGW_LOCAL_EXEMPT;
+	bool		exempt = pgw_gate_exempt(ci);
 
-	/*
-	 * Exempt Unix-socket connections skip the IP and TLS rules but not the
-	 * registered checks (branch roles, endpoints).
-	 */
-	if (given != NULL)
-		view = *given;
-	else
-	{
-		(void) pgw_policy_wait_loaded(pgw_policy_load_timeout_ms);
-		if (!pgw_policy_acquire(&view, &status))
-			return policy_unreadable(ci, exempt, &status, detail, detaillen);
-		held = true;
-	}
+	detail[0] = '\0';
+	memset(notes, 0, sizeof(PgwGateNote) * nrules);
+	(void) pgw_policy_wait_loaded(pgw_policy_load_timeout_ms);
+	if (!pgw_policy_acquire(&view, &status))
+		return policy_unreadable(ci, exempt, &status, detail, detaillen);
 
-	if (!exempt)
-		verdict = pgw_allowlist_decide(&view, ci, detail, detaillen);
-	for (int i = 0; verdict == PGW_VERDICT_ALLOW && i < n_gate_checks; i++)
-		verdict = gate_checks[i] (ci, &view, detail, detaillen);
+	for (int i = 0; verdict == PGW_VERDICT_ALLOW && i < nrules; i++)
+		if (!exempt || rules[i].exempt_too)
+			verdict = rules[i].check(ci, &view, &notes[i], detail, detaillen);
 
-	if (held)
-		pgw_policy_release();
+	pgw_policy_release();
 
-	if (exempt)
-	{
-		if (verdict == PGW_VERDICT_ALLOW)
-			snprintf(detail, detaillen,
-					 "Unix-socket connections are exempt (pgwarden.local_connections = exempt)");
+	if (exempt && verdict == PGW_VERDICT_ALLOW)
+		snprintf(detail, detaillen,
+				 "Unix-socket connections are exempt (pgwarden.local_connections = exempt)");
+	return verdict;
+}
+
+/*
+ * The decision for a real connection: the checks, then, with the lock
+ * released, each rule's on_admit part.  The notes stay in gate_notes for
+ * the on_authenticated parts.
+ */
+static PgwVerdict
+gate_decide(const PgwConnInfo *ci, char *detail, size_t detaillen)
+{
+	PgwVerdict	verdict = gate_check(ci, gate_notes, detail, detaillen);
+
+	if (verdict != PGW_VERDICT_ALLOW)
 		return verdict;
-	}
-
-	if (verdict == PGW_VERDICT_ALLOW && pgw_require_ssl && !ci->ssl)
-	{
-		if (ci->local)
-			snprintf(detail, detaillen,
-					 "TLS is required (pgwarden.require_ssl is on) and Unix-socket connections cannot use TLS (pgwarden.local_connections = enforce)");
-		else
-			snprintf(detail, detaillen,
-					 "TLS is required (pgwarden.require_ssl is on) and this connection does not use it");
-		return PGW_VERDICT_TLS_REQUIRED;
-	}
+	for (int i = 0; verdict == PGW_VERDICT_ALLOW && i < nrules; i++)
+		if (rules[i].on_admit != NULL)
+			verdict = rules[i].on_admit(ci, &gate_notes[i], detail, detaillen);
 	return verdict;
 }
 
@@ -447,8 +522,10 @@ gate_enforce(Port *port)
 	if (ci.local)
 		ci.superuser = role_is_superuser(ci.role);
 
-	verdict = pgw_gate_decide(&ci, NULL, reason, sizeof(reason));
-	pgw_gatestats_count(verdict, &ci);
+	verdict = gate_decide(&ci, reason, sizeof(reason));
+	gate_admitted = PGW_VERDICT_ADMITS(verdict);
+	for (int i = 0; i < nobservers; i++)
+		observers[i] (verdict, &ci);
 	if (verdict == PGW_VERDICT_ALLOW)
 		return;
 	describe_client(&ci, client, sizeof(client));
@@ -463,11 +540,11 @@ gate_enforce(Port *port)
 
 	ereport(FATAL,
 			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-			 errmsg("pgwarden: connection refused: %s", pgw_verdict_client_message(verdict)),
+			 errmsg("pgwarden: connection refused: %s", verdict_client_message(verdict)),
 			 errdetail_log("Connection from %s for role \"%s\" and database \"%s\" refused (%s): %s.",
 						   client, ci.role ? ci.role : "",
 						   ci.dbname ? ci.dbname : "(replication)",
-						   pgw_verdict_name(verdict), reason),
+						   verdict_name(verdict), reason),
 			 verdict != PGW_VERDICT_TLS_REQUIRED ? 0 : EnableSSL ?
 			 errhint("Connect with TLS, for example sslmode=verify-full.") :
 			 errhint("The server has ssl = off, so every TCP connection is refused: give it a certificate (pgwarden tls init) or set pgwarden.require_ssl = off.")));
@@ -507,17 +584,96 @@ gate_client_auth_hook(Port *port, int status)
 		gate_enforce(port);
 	if (prev_client_auth_hook)
 		prev_client_auth_hook(port, status);
+
+	/* authenticated: the rules change the session (before startup options) */
+	if (status == STATUS_OK && gate_admitted)
+		for (int i = 0; i < nrules; i++)
+			if (rules[i].on_authenticated != NULL)
+				rules[i].on_authenticated(&gate_notes[i]);
+}
+
+/*
+ * The policy launcher's task (policy.c): say so once whenever the settings
+ * make every TCP connection fail.
+ */
+static void
+warn_ssl_off(void)
+{
+	static bool warned = false;
+
+	if (require_ssl && !EnableSSL && !warned)
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("pgwarden.require_ssl is on but ssl is off: every TCP connection will be refused"),
+				 errhint("Give the server a certificate with pgwarden tls init, or set pgwarden.require_ssl = off.")));
+	warned = require_ssl && !EnableSSL;
+}
+
+static void
+conninfo_from_inet(inet *ip, PgwConnInfo *ci)
+{
+	int			family = ip_family(ip) == PGSQL_AF_INET ? 4 : 6;
+
+	ci->family = family;
+	memset(ci->addr, 0, 16);
+	memcpy(ci->addr, ip_addr(ip), family == 4 ? 4 : 16);
+}
+
+/*
+ * pgwarden.check_connection(client inet, role name, database name) RETURNS text
+ * What the gate would decide now, from the published policy, for a TLS
+ * connection from client (NULL: a Unix-socket connection).  A dry run: the
+ * checks only (no endpoint slot is claimed, so no connection limit is
+ * reached), nothing counted.
+ */
+Datum
+pgwarden_check_connection(PG_FUNCTION_ARGS)
+{
+	PgwConnInfo ci;
+	PgwGateNote notes[PGW_MAX_GATE_RULES];
+	char		reason[512];
+	bool		allow;
+	StringInfoData out;
+
+	memset(&ci, 0, sizeof(ci));
+	ci.ssl = true;
+	ci.local = PG_ARGISNULL(0);
+	if (!ci.local)
+		conninfo_from_inet(PG_GETARG_INET_PP(0), &ci);
+	ci.role = PG_ARGISNULL(1) ? NULL : NameStr(*PG_GETARG_NAME(1));
+	ci.dbname = PG_ARGISNULL(2) ? NULL : NameStr(*PG_GETARG_NAME(2));
+	ci.dboid = ci.dbname ? get_database_oid(ci.dbname, true) : InvalidOid;
+	if (ci.local && ci.role != NULL)
+	{
+		Oid			roleid = get_role_oid(ci.role, true);
+
+		ci.superuser = OidIsValid(roleid) && superuser_arg(roleid);
+	}
+
+	allow = PGW_VERDICT_ADMITS(gate_check(&ci, notes, reason, sizeof(reason)));
+	initStringInfo(&out);
+	appendStringInfo(&out, "%s: %s", allow ? "allow" : "deny", reason);
+	if (allow && !ci.local && require_ssl)
+		appendStringInfoString(&out, " (TLS is required: pgwarden.require_ssl is on)");
+	PG_RETURN_TEXT_P(cstring_to_text(out.data));
 }
 
 void
 pgw_gate_init(void)
 {
+	static const PgwGateRule tls_rule = {
+		.name = "tls",
+		.stage = PGW_GATE_STAGE_TRANSPORT,
+		.exempt_too = false,
+		.check = tls_check,
+	};
+
 	DefineCustomBoolVariable("pgwarden.require_ssl",
 							 "Refuse TCP connections that do not use TLS.",
 							 "Checked at authentication before the client is asked for a password; "
 							 "the refusal says that TLS is required.  Unix-socket connections are "
 							 "covered only when pgwarden.local_connections = enforce.",
-							 &pgw_require_ssl,
+							 &require_ssl,
 							 true,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
@@ -527,14 +683,14 @@ pgw_gate_init(void)
 							 "Unix-socket connection has no address, so it is refused whenever IP "
 							 "allowlist entries apply to its role, and whenever pgwarden.require_ssl "
 							 "is on (PostgreSQL cannot use TLS over Unix sockets).",
-							 &pgw_local_connections,
+							 &local_connections,
 							 PGW_LOCAL_EXEMPT,
 							 local_connections_options,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
 
-	pgw_allowlist_init();
-	pgw_policy_init();
+	pgw_gate_register(&tls_rule);
+	pgw_policy_register_launcher_task(warn_ssl_off);
 
 	prev_client_auth_hook = ClientAuthentication_hook;
 	ClientAuthentication_hook = gate_client_auth_hook;

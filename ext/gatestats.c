@@ -6,8 +6,9 @@
  *	  of the last decision of each kind; pgwarden.gate_stats and
  *	  pgwarden.gate_stats_reset().
  *
- * The gate calls pgw_gatestats_count() once per decision, on the connection
- * path, before the refusal is sent.  It takes no lock: the counter is one
+ * The gate tells gatestats_count(), an observer registered with it
+ * (gate.h), each decision on the connection path, before the refusal is
+ * sent.  It takes no lock: the counter is one
  * atomic add.  The "last" fields of an outcome are guarded by a sequence
  * number used as a seqlock that writers only try to take: a writer that
  * finds another one inside (the number odd, or changed under it) skips
@@ -19,7 +20,7 @@
  * pgwarden.gate_stats (on) switches counting off.
  *
  * The outcome is chosen from the gate's verdict code (gate.h) by
- * pgw_gatestats_outcome(); several verdicts share an outcome.
+ * verdict_outcome(); several verdicts share an outcome.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,7 +41,24 @@
 #include "utils/inet.h"
 #include "utils/timestamp.h"
 
+#include "gate.h"
 #include "gatestats.h"
+
+/* What the gate decided for one connection; the order of the view's rows. */
+typedef enum PgwGateOutcome
+{
+	PGW_GATE_ADMITTED = 0,
+	PGW_GATE_ADDRESS_NOT_ALLOWED,	/* not in the IP allowlist (or no address) */
+	PGW_GATE_TLS_REQUIRED,
+	PGW_GATE_ENDPOINT_SUSPENDED,
+	PGW_GATE_ENDPOINT_OVER_LIMIT,
+	PGW_GATE_ENDPOINT_FOREIGN,	/* the endpoint serves another database */
+	PGW_GATE_ENDPOINT_UNKNOWN,
+	PGW_GATE_BRANCH_ROLE_CONFINED,	/* a branch role outside its branch */
+	PGW_GATE_POLICY_UNREADABLE, /* not loaded yet, or damaged */
+	PGW_GATE_OTHER,				/* a refusal of a rule not listed above */
+	PGW_GATE_NUM_OUTCOMES
+} PgwGateOutcome;
 
 typedef struct PgwGateCounter
 {
@@ -70,7 +88,7 @@ static const char *const outcome_names[PGW_GATE_NUM_OUTCOMES] = {
 	"other",
 };
 
-bool		pgw_gate_stats = true;
+static bool gate_stats_on = true;
 
 static PgwGateStats *stats = NULL;
 
@@ -117,8 +135,8 @@ gatestats_shmem_startup(void)
 }
 
 /* The counter of a verdict (gate.h): several verdicts share one outcome. */
-PgwGateOutcome
-pgw_gatestats_outcome(PgwVerdict verdict)
+static PgwGateOutcome
+verdict_outcome(PgwVerdict verdict)
 {
 	switch (verdict)
 	{
@@ -148,15 +166,16 @@ pgw_gatestats_outcome(PgwVerdict verdict)
 	}
 }
 
-void
-pgw_gatestats_count(PgwVerdict verdict, const PgwConnInfo *ci)
+/* The gate's observer: atomics only, never a lock. */
+static void
+gatestats_count(PgwVerdict verdict, const PgwConnInfo *ci)
 {
 	PgwGateCounter *c;
 	uint32		seq;
 
-	if (stats == NULL || !pgw_gate_stats)
+	if (stats == NULL || !gate_stats_on)
 		return;
-	c = &stats->c[pgw_gatestats_outcome(verdict)];
+	c = &stats->c[verdict_outcome(verdict)];
 	pg_atomic_fetch_add_u64(&c->count, 1);
 
 	/* the last time and address: only if no other writer is inside */
@@ -263,10 +282,12 @@ pgw_gatestats_init(void)
 							 "Count the connection gate's decisions (pgwarden.gate_stats).",
 							 "One atomic counter per outcome, plus the time and address of the last "
 							 "connection of each kind; no lock is taken on the connection path.",
-							 &pgw_gate_stats,
+							 &gate_stats_on,
 							 true,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
+
+	pgw_gate_register_observer(gatestats_count);
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = gatestats_shmem_request;

@@ -49,7 +49,7 @@
 #include "utils/memutils.h"
 
 #include "compat.h"
-#include "pgwarden.h"
+#include "logmask.h"
 
 #define MASK			"********"
 /* Remembered passwords shorter than this are not scrubbed (too many false hits). */

@@ -35,13 +35,27 @@
 #include "utils/varlena.h"
 
 #include "entropy.h"
-#include "pgwarden.h"
+#include "logmask.h"
+#include "password.h"
+
+typedef enum PgwPasswordCheck
+{
+	PGW_CHECK_OFF,
+	PGW_CHECK_WARN,
+	PGW_CHECK_ENFORCE
+} PgwPasswordCheck;
+
+typedef enum PgwHashedPasswords
+{
+	PGW_HASHED_REJECT,
+	PGW_HASHED_ALLOW
+} PgwHashedPasswords;
 
 /* GUCs */
 double		pgw_min_password_entropy = 60.0;
-int			pgw_password_check = PGW_CHECK_ENFORCE;
-int			pgw_hashed_passwords = PGW_HASHED_REJECT;
-char	   *pgw_password_banned_words = NULL;
+static int	pgw_password_check = PGW_CHECK_ENFORCE;
+static int	pgw_hashed_passwords = PGW_HASHED_REJECT;
+static char *pgw_password_banned_words = NULL;
 
 static const struct config_enum_entry password_check_options[] = {
 	{"enforce", PGW_CHECK_ENFORCE, false},

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * pgwarden.c
- *	  Module entry point: refuses to load outside shared_preload_libraries,
- *	  lets each concern define its GUCs and install its hooks, then
- *	  reserves the "pgwarden." GUC prefix.
+ *	  Module entry point: refuses to load outside shared_preload_libraries
+ *	  or into another major than it was built for, does nothing under
+ *	  binary upgrade, calls every concern's init function in one flat list,
+ *	  then reserves the "pgwarden." GUC prefix.
  *
  *-------------------------------------------------------------------------
  */
@@ -13,10 +14,19 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "allowlist.h"
 #include "audit.h"
+#include "branches.h"
 #include "compat.h"
+#include "endpoints.h"
+#include "gate.h"
 #include "gatestats.h"
-#include "pgwarden.h"
+#include "logmask.h"
+#include "password.h"
+#include "policy.h"
+#include "protect.h"
+#include "readonly.h"
+#include "utility.h"
 
 PG_MODULE_MAGIC;
 
@@ -57,14 +67,25 @@ _PG_init(void)
 	if (IsBinaryUpgrade)
 		return;
 
+	/*
+	 * Every concern defines its settings, installs its hooks and registers
+	 * what it adds to the others (policy loaders and tasks, gate rules and
+	 * observers).  Registration order does not matter: the gate orders its
+	 * rules by stage.  Hook chains are built in this order, so audit.c,
+	 * whose hooks must see everything first, comes last.
+	 */
 	pgw_password_init();
 	pgw_logmask_init();
 	pgw_utility_init();
+	pgw_policy_init();
 	pgw_gate_init();
+	pgw_allowlist_init();
+	pgw_endpoints_init();
+	pgw_readonly_init();
 	pgw_branches_init();
 	pgw_protect_init();
 	pgw_gatestats_init();
-	pgw_audit_init();			/* last: wraps the hooks installed above */
+	pgw_audit_init();
 
 	MarkGUCPrefixReserved("pgwarden");
 }

@@ -85,17 +85,17 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "pgwarden.h"
+#include "constants.h"
 #include "policy.h"
+#include "protect.h"
+#include "safespi.h"
 
 #define PGW_POLICY_MAGIC		0x50475750	/* "PGWP" */
 #define PGW_POLL_MS				100
 #define PGW_MAX_LOADERS			8
 #define PGW_MAX_TASKS			4
+#define PGW_MAX_LAUNCHER_TASKS	2
 #define PGW_TRANSIENT_RETRIES	10	/* x PGW_POLL_MS before "damaged" */
-#define PGW_CONTROL_PROVIDER	"pgwarden_control"
-#define PGW_CONTROL_LABEL		"control database"
-#define PGW_BRANCH_PROVIDER		"pgwarden"	/* branches.c's labels */
 
 typedef struct PgwPolicyShared
 {
@@ -131,6 +131,9 @@ static int	pgw_nloaders = 0;
 
 static PgwPolicyTask pgw_tasks[PGW_MAX_TASKS];
 static int	pgw_ntasks = 0;
+
+static PgwPolicyTask pgw_launcher_tasks[PGW_MAX_LAUNCHER_TASKS];
+static int	pgw_nlauncher_tasks = 0;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -226,6 +229,16 @@ pgw_policy_register_task(PgwPolicyTask task)
 	pgw_tasks[pgw_ntasks++] = task;
 }
 
+void
+pgw_policy_register_launcher_task(PgwPolicyTask task)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		elog(ERROR, "pgwarden launcher tasks must be registered in _PG_init");
+	if (pgw_nlauncher_tasks >= PGW_MAX_LAUNCHER_TASKS)
+		elog(ERROR, "too many pgwarden launcher tasks");
+	pgw_launcher_tasks[pgw_nlauncher_tasks++] = task;
+}
+
 /* Wake the loader now (its tasks have work); harmless when none runs. */
 void
 pgw_policy_wake_loader(void)
@@ -236,8 +249,8 @@ pgw_policy_wake_loader(void)
 		SetLatch(latch);
 }
 
-void
-pgw_policy_build_init(PgwPolicyBuild *build)
+static void
+policy_build_init(PgwPolicyBuild *build)
 {
 	initStringInfo(&build->data);
 	memset(build->sections, 0, sizeof(build->sections));
@@ -259,6 +272,7 @@ pgw_policy_build_section(PgwPolicyBuild *build, PgwSectionId id,
 							   MAXALIGN(build->data.len) - build->data.len);
 	build->sections[id].offset = build->data.len;
 	build->sections[id].size = size;
+	build->sections[id].itemsize = itemsize;
 	build->sections[id].nitems = nitems;
 	build->sections[id].present = true;
 	if (size > 0)
@@ -266,8 +280,8 @@ pgw_policy_build_section(PgwPolicyBuild *build, PgwSectionId id,
 }
 
 /* Run every registered loader.  Caller: in a transaction, SPI connected. */
-void
-pgw_policy_build_run_loaders(PgwPolicyBuild *build)
+static void
+policy_build_run_loaders(PgwPolicyBuild *build)
 {
 	for (int i = 0; i < pgw_nloaders; i++)
 		pgw_loaders[i].fn(build);
@@ -283,9 +297,9 @@ pgw_policy_build_local(PgwPolicyBuild *build, PgwPolicyView *view)
 {
 	int			nestlevel;
 
-	pgw_policy_build_init(build);
+	policy_build_init(build);
 	nestlevel = pgw_spi_connect();
-	pgw_policy_build_run_loaders(build);
+	policy_build_run_loaders(build);
 	pgw_spi_finish(nestlevel);
 	view->base = build->data.data;
 	view->sections = build->sections;
@@ -303,6 +317,33 @@ pgw_policy_section(const PgwPolicyView *view, PgwSectionId id, int *nitems)
 	}
 	*nitems = s->nitems;
 	return view->base + s->offset;
+}
+
+/*
+ * The item of items first .. first + count - 1 of a section that cmp says
+ * equals key, or NULL; the section must be sorted by cmp.  A slice outside
+ * the section finds nothing (a damaged snapshot fails closed).  Caller
+ * holds the view; raises no error.
+ */
+const void *
+pgw_policy_find_slice(const PgwPolicyView *view, PgwSectionId id,
+					  int first, int count, const void *key, PgwItemCmp cmp)
+{
+	const PgwSectionInfo *s = &view->sections[id];
+
+	if (!s->present || s->itemsize == 0 || first < 0 || count <= 0 ||
+		first > s->nitems || count > s->nitems - first)
+		return NULL;
+	return bsearch(key, view->base + s->offset + (Size) first * s->itemsize,
+				   count, s->itemsize, cmp);
+}
+
+/* The item of a whole section that cmp says equals key, or NULL. */
+const void *
+pgw_policy_find(const PgwPolicyView *view, PgwSectionId id,
+				const void *key, PgwItemCmp cmp)
+{
+	return pgw_policy_find_slice(view, id, 0, view->sections[id].nitems, key, cmp);
 }
 
 static void
@@ -340,7 +381,8 @@ header_valid(const char **why)
 			if (s->present &&
 				(s->offset > pgw_policy->used ||
 				 s->size > pgw_policy->used - s->offset ||
-				 s->nitems < 0))
+				 s->nitems < 0 ||
+				 s->size != s->itemsize * (Size) s->nitems))
 			{
 				*why = "the policy in shared memory is damaged (section out of bounds)";
 				return false;
@@ -393,8 +435,8 @@ pgw_policy_release(void)
 	LWLockRelease(pgw_policy->lock);
 }
 
-void
-pgw_policy_get_status(PgwPolicyStatus *status)
+static void
+policy_get_status(PgwPolicyStatus *status)
 {
 	PgwPolicyView view;
 
@@ -413,7 +455,7 @@ pgw_policy_wait_loaded(int timeout_ms)
 	PgwPolicyStatus status;
 	TimestampTz deadline;
 
-	pgw_policy_get_status(&status);
+	policy_get_status(&status);
 	if (status.state != PGW_POLICY_NOT_LOADED || pgw_policy == NULL)
 		return status.state != PGW_POLICY_NOT_LOADED;
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
@@ -421,31 +463,9 @@ pgw_policy_wait_loaded(int timeout_ms)
 	{
 		CHECK_FOR_INTERRUPTS();
 		pg_usleep(10000L);
-		pgw_policy_get_status(&status);
+		policy_get_status(&status);
 		if (status.state != PGW_POLICY_NOT_LOADED)
 			return true;
-	}
-	return false;
-}
-
-bool
-pgw_policy_database_protected(const PgwPolicyView *view, Oid dboid)
-{
-	int			n;
-	const Oid  *oids = pgw_policy_section(view, PGW_SECTION_PROTECTED_DATABASES, &n);
-	int			lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (oids[mid] == dboid)
-			return true;
-		if (oids[mid] < dboid)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
 	}
 	return false;
 }
@@ -526,7 +546,7 @@ read_control_label(char *orphan, size_t orphanlen)
 			continue;
 		dboid = DatumGetObjectId(heap_getattr(tup, Anum_pg_shseclabel_objoid,
 											  RelationGetDescr(rel), &isnull));
-		if (strcmp(TextDatumGetCString(provider), PGW_BRANCH_PROVIDER) == 0)
+		if (strcmp(TextDatumGetCString(provider), PGW_LABEL_PROVIDER) == 0)
 		{
 			Datum		label = heap_getattr(tup, Anum_pg_shseclabel_label,
 											 RelationGetDescr(rel), &isnull);
@@ -581,7 +601,6 @@ pgw_policy_launcher_main(Datum main_arg)
 	TimestampTz last_stop = 0;
 	bool		complained = false;
 	bool		warned_orphan = false;
-	bool		warned_ssl_off = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -602,13 +621,8 @@ pgw_policy_launcher_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		/* say so once whenever the settings make every TCP connection fail */
-		if (pgw_require_ssl && !EnableSSL && !warned_ssl_off)
-			ereport(WARNING,
-					(errcode(ERRCODE_CONFIG_FILE_ERROR),
-					 errmsg("pgwarden.require_ssl is on but ssl is off: every TCP connection will be refused"),
-					 errhint("Give the server a certificate with pgwarden tls init, or set pgwarden.require_ssl = off.")));
-		warned_ssl_off = pgw_require_ssl && !EnableSSL;
+		for (int i = 0; i < pgw_nlauncher_tasks; i++)
+			pgw_launcher_tasks[i] ();
 
 		target = read_control_label(orphan, sizeof(orphan));
 
@@ -654,12 +668,12 @@ pgw_policy_launcher_main(Datum main_arg)
 			PgwPolicyStatus status;
 
 			warned_orphan = false;
-			pgw_policy_get_status(&status);
+			policy_get_status(&status);
 			if (status.state != PGW_POLICY_LOADED || OidIsValid(status.control_db))
 			{
 				PgwPolicyBuild empty;
 
-				pgw_policy_build_init(&empty);
+				policy_build_init(&empty);
 				publish_loaded(&empty, 0, InvalidOid,
 							   "pgwarden is not created in any database: no IP allowlist");
 				pfree(empty.data.data);
@@ -731,7 +745,7 @@ loader_poll(int64 loaded_version, bool force, bool *extension_gone,
 		/* ... unless a branch is still protected: then fail closed */
 		ret = SPI_execute("SELECT pg_catalog.substr(l.label, 11) FROM pg_catalog.pg_shseclabel l"
 						  "  JOIN pg_catalog.pg_database d ON d.oid = l.objoid"
-						  " WHERE l.provider OPERATOR(pg_catalog.=) '" PGW_BRANCH_PROVIDER "'"
+						  " WHERE l.provider OPERATOR(pg_catalog.=) '" PGW_LABEL_PROVIDER "'"
 						  "   AND l.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_database'::pg_catalog.regclass"
 						  "   AND l.label OPERATOR(pg_catalog.~~) 'protected:%'"
 						  " ORDER BY 1 LIMIT 1", true, 1);
@@ -763,8 +777,8 @@ loader_poll(int64 loaded_version, bool force, bool *extension_gone,
 		PgwPolicyBuild build;
 		char		detail[256];
 
-		pgw_policy_build_init(&build);
-		pgw_policy_build_run_loaders(&build);
+		policy_build_init(&build);
+		policy_build_run_loaders(&build);
 		if ((Size) build.data.len > pgw_policy_capacity())
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -818,7 +832,7 @@ pgw_policy_loader_main(Datum main_arg)
 		}
 
 		/* republish when someone else (the launcher) overwrote our snapshot */
-		pgw_policy_get_status(&status);
+		policy_get_status(&status);
 		force = status.state != PGW_POLICY_LOADED || status.control_db != dboid;
 
 		MemoryContextSwitchTo(loopcxt);
@@ -895,7 +909,7 @@ pgw_policy_loader_main(Datum main_arg)
 			{
 				PgwPolicyBuild empty;
 
-				pgw_policy_build_init(&empty);
+				policy_build_init(&empty);
 				publish_loaded(&empty, 0, InvalidOid,
 							   "pgwarden is not created in any database: no IP allowlist");
 				proc_exit(0);
@@ -1106,7 +1120,7 @@ pgwarden_policy_status(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	pgw_policy_get_status(&status);
+	policy_get_status(&status);
 	switch (status.state)
 	{
 		case PGW_POLICY_LOADED:

@@ -8,16 +8,18 @@
  * of them in shared memory: a header plus an arena holding "sections", each
  * a flat array of fixed-size items that a concern defines.  A background
  * worker connected to the control database loads the tables, lays the
- * sections out and publishes them under the "pgwarden" LWLock.
+ * sections out and publishes them under the LWLock of tranche
+ * "pgwarden_policy".
  *
  * How another concern adds data to the snapshot (for example protected
  * database OIDs, endpoints, branch-role bindings):
  *
  *	1. Pick the section id below (add one to PgwSectionId if none fits; ids
  *	   are private to one server start, so renumbering is harmless) and
- *	   define the item struct in the concern's own header.  Items must be
- *	   plain data (no pointers): they are copied into shared memory.  Sort
- *	   them so readers can binary-search.
+ *	   define the item struct in the concern's own .c file (only its loader
+ *	   and its gate rule read it).  Items must be plain data (no pointers):
+ *	   they are copied into shared memory.  Sort them with the comparator
+ *	   the readers will search with (pgw_policy_find).
  *	2. Write a loader, void fn(PgwPolicyBuild *build), that runs SPI queries
  *	   over the concern's tables in the control database and calls
  *	   pgw_policy_build_section() once per section it fills.  It runs in the
@@ -35,14 +37,18 @@
  *	   also makes the transaction run every loader just before it commits:
  *	   a change after which the policy would not fit in pgwarden.policy_memory
  *	   (or a loader would raise) is refused then, so it never commits.
- *	5. Read it with pgw_policy_section() on a PgwPolicyView obtained from
- *	   pgw_policy_acquire() (shared lock held until pgw_policy_release();
- *	   never ereport() while holding it) or from pgw_policy_build_local().
+ *	5. Read it with pgw_policy_section() or look an item up with
+ *	   pgw_policy_find() (bsearch over the section, or a slice of it) on a
+ *	   PgwPolicyView obtained from pgw_policy_acquire() (shared lock held
+ *	   until pgw_policy_release(); never ereport() while holding it) or
+ *	   from pgw_policy_build_local().  The gate does this for its rules
+ *	   (gate.h).
  *
- * Protected databases (PGW_SECTION_PROTECTED_DATABASES) are already read by
- * the gate: the section holds a sorted array of Oid, and the IP allowlist's
- * protected-only mode restricts exactly the databases listed there.  While
- * no loader fills it, no database is protected.
+ * Protected databases (PGW_SECTION_PROTECTED_DATABASES, filled by
+ * endpoints.c's loader) are read by allowlist.c: the section holds a sorted
+ * array of Oid, and the IP allowlist's protected-only mode restricts
+ * exactly the databases listed there.  While no loader fills it, no
+ * database is protected.
  *
  *-------------------------------------------------------------------------
  */
@@ -58,16 +64,17 @@ typedef enum PgwSectionId
 	PGW_SECTION_IP_SCOPES,		/* PgwIpScope[], global first, then by role */
 	PGW_SECTION_IP_V4,			/* PgwIpV4Range[], per scope, sorted, disjoint */
 	PGW_SECTION_IP_V6,			/* PgwIpV6Range[], per scope, sorted, disjoint */
-	PGW_SECTION_PROTECTED_DATABASES,	/* Oid[], sorted (branches, issue 5) */
-	PGW_SECTION_ENDPOINTS,		/* reserved for endpoints */
-	PGW_SECTION_BRANCH_ROLES,	/* reserved for branch-role bindings */
+	PGW_SECTION_PROTECTED_DATABASES,	/* Oid[], sorted (endpoints.c) */
+	PGW_SECTION_ENDPOINTS,		/* PgwEndpointItem[] by name (endpoints.c) */
+	PGW_SECTION_BRANCH_ROLES,	/* PgwBranchRoleItem[] by role (endpoints.c) */
 	PGW_NUM_SECTIONS
 } PgwSectionId;
 
 typedef struct PgwSectionInfo
 {
 	Size		offset;			/* from the start of the arena, MAXALIGNed */
-	Size		size;			/* bytes */
+	Size		size;			/* bytes: itemsize * nitems */
+	Size		itemsize;
 	int32		nitems;
 	bool		present;
 } PgwSectionInfo;
@@ -88,11 +95,17 @@ typedef struct PgwPolicyBuild
 
 typedef void (*PgwPolicyLoader) (PgwPolicyBuild *build);
 
+/* bsearch's comparator: the key searched for against one item. */
+typedef int (*PgwItemCmp) (const void *key, const void *item);
+
 /*
  * A task the policy loader runs after every poll (at least every 100 ms, and
  * when woken by pgw_policy_wake_loader()), on primaries and standbys.  It
  * runs outside any transaction, must start and end its own and must catch
- * its own errors (an error escaping it restarts the loader).
+ * its own errors (an error escaping it restarts the loader).  A launcher
+ * task runs in the policy launcher (connected to no database) after every
+ * poll and configuration reload, also while pgwarden is created nowhere;
+ * it must not raise an error.
  */
 typedef void (*PgwPolicyTask) (void);
 
@@ -123,22 +136,23 @@ extern void pgw_policy_init(void);
 extern void pgw_policy_forget_control_database(void);
 extern void pgw_policy_register_loader(const char *name, PgwPolicyLoader loader);
 extern void pgw_policy_register_task(PgwPolicyTask task);
+extern void pgw_policy_register_launcher_task(PgwPolicyTask task);
 extern void pgw_policy_wake_loader(void);
 extern void pgw_policy_build_section(PgwPolicyBuild *build, PgwSectionId id,
 									 const void *items, Size itemsize, int nitems);
 extern const void *pgw_policy_section(const PgwPolicyView *view, PgwSectionId id,
 									  int *nitems);
+extern const void *pgw_policy_find(const PgwPolicyView *view, PgwSectionId id,
+								   const void *key, PgwItemCmp cmp);
+extern const void *pgw_policy_find_slice(const PgwPolicyView *view, PgwSectionId id,
+										 int first, int count,
+										 const void *key, PgwItemCmp cmp);
 
 extern bool pgw_policy_acquire(PgwPolicyView *view, PgwPolicyStatus *status);
 extern void pgw_policy_release(void);
-extern void pgw_policy_get_status(PgwPolicyStatus *status);
 extern bool pgw_policy_wait_loaded(int timeout_ms);
 
-extern void pgw_policy_build_init(PgwPolicyBuild *build);
-extern void pgw_policy_build_run_loaders(PgwPolicyBuild *build);
 extern void pgw_policy_build_local(PgwPolicyBuild *build, PgwPolicyView *view);
 extern Size pgw_policy_capacity(void);
-
-extern bool pgw_policy_database_protected(const PgwPolicyView *view, Oid dboid);
 
 #endif							/* PGWARDEN_POLICY_H */

@@ -56,7 +56,9 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-#include "pgwarden.h"
+#include "branches.h"
+#include "constants.h"
+#include "protect.h"
 
 static object_access_hook_type prev_object_access_hook = NULL;
 

@@ -5,17 +5,30 @@
  *	  read-only transaction: the functions and statements that write WAL,
  *	  files or shared state without asking whether the transaction may.
  *
- * branches.c makes every transaction of a read-only session read-only
- * (XactReadOnly forced on, the settings that could turn it off refused)
- * and, as a backstop, fails the commit of any transaction that acquired a
- * transaction ID.  That stops every write that goes through the executor or
- * needs a transaction ID.  What remains are the server functions and
- * statements that act without one: WAL records without a transaction
- * (logical messages, WAL switches, restore points, index summarisation),
- * replication slots and origins, shared statistics, the server's own state
- * (configuration reload, log rotation, promotion, backups), notifications
- * to other sessions (queued after every commit check), and the assignment
- * of transaction IDs itself.
+ * Once the connection gate has admitted a connection through a read-only
+ * endpoint, endpoints.c calls pgw_readonly_enter() after authentication,
+ * before the client's startup options are processed.  From then on
+ * default_transaction_read_only is forced on (source override, so client
+ * startup options and per-role/database settings cannot undo it), the
+ * check hooks of default_transaction_read_only and transaction_read_only
+ * refuse "off" (covering SET, SET SESSION CHARACTERISTICS, BEGIN READ
+ * WRITE, set_config() and function SET clauses), and every statement runs
+ * with XactReadOnly forced on before the executor (ExecutorStart_hook) or
+ * utility processing (pgw_readonly_utility_check, from utility.c) sees it.
+ * That stops every write that goes through the executor or needs a
+ * transaction ID, and as a backstop a transaction of a read-only session
+ * that acquired a transaction ID fails at commit.
+ *
+ * What remains are the server functions and statements that act without
+ * one: WAL records without a transaction (logical messages, WAL switches,
+ * restore points, index summarisation), replication slots and origins,
+ * shared statistics, the server's own state (configuration reload, log
+ * rotation, promotion, backups), notifications to other sessions (queued
+ * after every commit check), and the assignment of transaction IDs
+ * itself; and statements PostgreSQL allows in a read-only transaction
+ * (ALTER SYSTEM, VACUUM, CLUSTER, REINDEX, CHECKPOINT, LOAD, COPY TO a
+ * server file or program, NOTIFY, strong LOCKs, two-phase commit).  This
+ * file refuses those.
  *
  * How the list was made: from the server's catalog, not from memory.
  * tests/readonly_functions.py lists every function of pg_proc that is not
@@ -31,7 +44,7 @@
  * turn read-only off (branches.c refuses those), exporting snapshots.
  *
  * Functions are checked as they are about to run (OAT_FUNCTION_EXECUTE,
- * branches.c's object_access_hook), by OID for the built-in ones.  A
+ * this file's object_access_hook), by OID for the built-in ones.  A
  * function of LANGUAGE internal created later (by a superuser, on a
  * read-write endpoint) is judged as the built-in it calls, and pgwarden's
  * own C functions that write catalogs by their symbol.
@@ -42,8 +55,11 @@
 
 #include "access/htup_details.h"
 #include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/objectaccess.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -51,11 +67,14 @@
 #include "storage/lockdefs.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/guc_tables.h"
+#include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
 #include "compat.h"
-#include "pgwarden.h"
 #include "readonly.h"
+#include "safespi.h"
 
 typedef enum PgwReadonlyKind
 {
@@ -192,7 +211,17 @@ static const struct
 	{"pgwarden_gate_stats_reset", PGW_RO_STATISTICS},
 };
 
+/* Set once this backend was admitted through a read-only endpoint. */
+static bool readonly_session = false;
+static NameData readonly_endpoint;
+
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static object_access_hook_type prev_object_access_hook = NULL;
+static GucBoolCheckHook prev_check_default_xact_ro = NULL;
+static GucBoolCheckHook prev_check_xact_ro = NULL;
+
 PG_FUNCTION_INFO_V1(pgwarden_readonly_refusals);
+PG_FUNCTION_INFO_V1(pgwarden_readonly_session);
 
 static int
 builtin_kind(Oid fn)
@@ -267,19 +296,45 @@ function_kind(Oid fn)
 	return kind;
 }
 
-const char *
-pgw_readonly_refused_function(Oid fn)
+/*
+ * NULL when a read-only endpoint may call the function, else a sentence
+ * saying what it would change (for the DETAIL of the refusal).
+ */
+static const char *
+refused_function(Oid fn)
 {
 	int			kind = function_kind(fn);
 
 	return kind < 0 ? NULL : kinds[kind].detail;
 }
 
-const char *
-pgw_readonly_refused_statement(Node *parsetree)
+/*
+ * NULL when a read-only endpoint may run the utility statement, else the
+ * statement's name for the message.
+ */
+static const char *
+refused_statement(Node *parsetree)
 {
 	switch (nodeTag(parsetree))
 	{
+		case T_AlterSystemStmt:
+			return "ALTER SYSTEM";
+		case T_VacuumStmt:
+			return "VACUUM or ANALYZE";
+		case T_ClusterStmt:
+			return "CLUSTER";
+		case T_ReindexStmt:
+			return "REINDEX";
+		case T_CheckPointStmt:
+			return "CHECKPOINT";
+		case T_LoadStmt:
+			return "LOAD";
+		case T_CopyStmt:
+			/* COPY ... TO a server file or program writes outside the database */
+			if (!((CopyStmt *) parsetree)->is_from &&
+				((CopyStmt *) parsetree)->filename != NULL)
+				return "COPY TO a server file or program";
+			break;
 		case T_NotifyStmt:
 			/* the notification is queued after every commit-time check */
 			return "NOTIFY";
@@ -363,4 +418,168 @@ pgwarden_readonly_refusals(PG_FUNCTION_ARGS)
 	}
 	pgw_spi_finish(nestlevel);
 	return (Datum) 0;
+}
+
+/* pgwarden.readonly_session(): is this connection on a read-only endpoint? */
+Datum
+pgwarden_readonly_session(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(readonly_session);
+}
+
+/* ----------------------------------------------------------------
+ *	The read-only session
+ * ----------------------------------------------------------------
+ */
+
+void
+pgw_readonly_utility_check(Node *parsetree)
+{
+	const char *what;
+
+	if (!readonly_session)
+		return;
+	what = refused_statement(parsetree);
+	if (what)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot execute %s through read-only endpoint \"%s\"",
+						what, NameStr(readonly_endpoint)),
+				 errhint("Connect through a read-write endpoint of the branch.")));
+	XactReadOnly = true;
+}
+
+static bool
+check_default_xact_ro(bool *newval, void **extra, GucSource source)
+{
+	if (readonly_session && !*newval)
+	{
+		GUC_check_errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION);
+		GUC_check_errmsg("cannot turn off default_transaction_read_only through read-only endpoint \"%s\"",
+						 NameStr(readonly_endpoint));
+		GUC_check_errhint("Connect through a read-write endpoint of the branch.");
+		return false;
+	}
+	return prev_check_default_xact_ro ? prev_check_default_xact_ro(newval, extra, source) : true;
+}
+
+static bool
+check_xact_ro(bool *newval, void **extra, GucSource source)
+{
+	if (readonly_session && !*newval)
+	{
+		GUC_check_errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION);
+		GUC_check_errmsg("cannot start a read-write transaction through read-only endpoint \"%s\"",
+						 NameStr(readonly_endpoint));
+		GUC_check_errhint("Connect through a read-write endpoint of the branch.");
+		return false;
+	}
+	return prev_check_xact_ro ? prev_check_xact_ro(newval, extra, source) : true;
+}
+
+/*
+ * Put our check hooks in front of those of the two core settings that can
+ * make a transaction read-write.
+ */
+static void
+wrap_read_only_checks(void)
+{
+	int			n;
+	struct config_generic **vars = PGW_GET_GUC_VARIABLES(&n);
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		struct config_generic *g = vars[i];
+		struct config_bool *b;
+
+		if (g->vartype != PGC_BOOL)
+			continue;
+		b = (struct config_bool *) g;
+		if (strcmp(g->name, "default_transaction_read_only") == 0)
+		{
+			prev_check_default_xact_ro = b->check_hook;
+			b->check_hook = check_default_xact_ro;
+		}
+		else if (strcmp(g->name, "transaction_read_only") == 0)
+		{
+			prev_check_xact_ro = b->check_hook;
+			b->check_hook = check_xact_ro;
+		}
+	}
+	if (prev_check_xact_ro == NULL)
+		elog(WARNING, "pgwarden: transaction_read_only has no check hook to wrap");
+}
+
+/*
+ * The backstop: a few built-in functions write without asking whether the
+ * transaction is read-only (large objects: lo_create(), lo_import(),
+ * lowrite() ... in PostgreSQL 15).  Any write to the database needs a
+ * transaction ID, so a read-only session's transaction that got one is
+ * refused at commit (or PREPARE) and rolled back.
+ */
+static void
+readonly_xact_callback(XactEvent event, void *arg)
+{
+	if (!readonly_session)
+		return;
+	if ((event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE) &&
+		TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot commit a transaction that wrote through read-only endpoint \"%s\"",
+						NameStr(readonly_endpoint)),
+				 errdetail("The transaction was rolled back."),
+				 errhint("Connect through a read-write endpoint of the branch.")));
+}
+
+void
+pgw_readonly_enter(const char *endpoint)
+{
+	namestrcpy(&readonly_endpoint, endpoint);
+	readonly_session = true;
+	RegisterXactCallback(readonly_xact_callback, NULL);
+	SetConfigOption("default_transaction_read_only", "on",
+					PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+static void
+readonly_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (readonly_session)
+		XactReadOnly = true;
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/* The functions that write without asking, refused as they are called. */
+static void
+readonly_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+					   int subId, void *arg)
+{
+	const char *why;
+
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access == OAT_FUNCTION_EXECUTE && readonly_session &&
+		(why = refused_function(objectId)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot execute %s() through read-only endpoint \"%s\"",
+						get_func_name(objectId), NameStr(readonly_endpoint)),
+				 errdetail("%s", why),
+				 errhint("Connect through a read-write endpoint of the branch.")));
+}
+
+void
+pgw_readonly_init(void)
+{
+	wrap_read_only_checks();
+
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = readonly_ExecutorStart;
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = readonly_object_access;
 }

@@ -1,26 +1,30 @@
 /*-------------------------------------------------------------------------
  *
  * readonly.h
- *	  What a read-only endpoint refuses beyond PostgreSQL's own checks of a
- *	  read-only transaction (readonly.c).
+ *	  Read-only sessions (readonly.c): what a connection admitted through a
+ *	  read-only endpoint may no longer do.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef PGWARDEN_READONLY_H
 #define PGWARDEN_READONLY_H
 
-#include "nodes/nodes.h"
+struct Node;
 
 /*
- * NULL when a read-only endpoint may call the function, else a sentence
- * saying what it would change (for the DETAIL of the refusal).
+ * This backend was admitted through the read-only endpoint of that name
+ * (endpoints.c, after authentication and before the client's startup
+ * options are applied): from now on every transaction is read-only.
  */
-extern const char *pgw_readonly_refused_function(Oid fn);
+extern void pgw_readonly_enter(const char *endpoint);
 
 /*
- * NULL when a read-only endpoint may run the utility statement as far as
- * readonly.c is concerned, else the statement's name for the message.
+ * ProcessUtility (utility.c): in a read-only session, refuse the statements
+ * PostgreSQL allows in a read-only transaction but a read-only endpoint
+ * does not, and make the statement's transaction read-only.
  */
-extern const char *pgw_readonly_refused_statement(Node *parsetree);
+extern void pgw_readonly_utility_check(struct Node *parsetree);
+
+extern void pgw_readonly_init(void);
 
 #endif							/* PGWARDEN_READONLY_H */

@@ -21,7 +21,7 @@
 #include "executor/spi.h"
 #include "utils/guc.h"
 
-#include "pgwarden.h"
+#include "safespi.h"
 
 #define PGW_SAFE_SEARCH_PATH "pg_catalog, pg_temp"
 

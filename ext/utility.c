@@ -11,10 +11,16 @@
  * extension is dropped this hook clears the mark so it can be created again,
  * in any database.
  *
- * Every utility statement, top level or nested in a function, is first shown
- * to branches.c, which refuses what would harm a protected branch (for
- * superusers too) before any earlier hook or the standard processing runs;
- * after it ran, branches.c labels databases created from a branch.
+ * Every utility statement, top level or nested in a function, is shown, in
+ * this order and before any earlier hook or the standard processing runs,
+ * to protect.c (pgwarden's own objects while a branch is protected),
+ * readonly.c (what a read-only endpoint's session may not run; it also
+ * makes the statement's transaction read-only there) and branches.c (what
+ * would harm a protected branch, what a branch role may not do), each of
+ * which may refuse it, for superusers too.  After it ran, branches.c
+ * labels databases created from a branch; after DROP EXTENSION pgwarden,
+ * the control mark, branches.c's labels and policy.c's control label are
+ * removed in the same transaction.
  *
  * Only superusers may grant the roles that act as the server's operating
  * system user (pg_execute_server_program, pg_write_server_files,
@@ -33,8 +39,12 @@
 #include "tcop/utility.h"
 #include "utils/syscache.h"
 
-#include "pgwarden.h"
+#include "branches.h"
 #include "policy.h"
+#include "protect.h"
+#include "readonly.h"
+#include "safespi.h"
+#include "utility.h"
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
@@ -137,6 +147,7 @@ pgw_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	check_server_role_grants(pstmt->utilityStmt);
 	pgw_protect_utility_check(pstmt->utilityStmt);
+	pgw_readonly_utility_check(pstmt->utilityStmt);
 	pgw_branches_utility_check(pstmt);
 
 	if (prev_ProcessUtility)

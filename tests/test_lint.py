@@ -1,4 +1,5 @@
-"""ruff and mypy --strict are clean: `make test` fails on a lint error, as `make lint` does."""
+"""ruff and mypy --strict are clean, and the C files of ext/ depend on each other one
+way only: `make test` fails on a lint error, as `make lint` does."""
 
 from __future__ import annotations
 
@@ -30,3 +31,13 @@ def test_ruff_clean() -> None:
 def test_mypy_strict_clean() -> None:
     out = run("mypy", "--strict", "python/pgwarden")
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_ext_dependencies_point_one_way() -> None:
+    """No include cycle, no two concerns of ext/ using each other, no call cycle
+    between the built objects (scripts/check_includes.py; `make test` builds them)."""
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_includes.py"),
+                          "--symbols"], cwd=ROOT, capture_output=True, text=True,
+                         check=False, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "no call cycle" in out.stdout, out.stdout
