@@ -483,7 +483,7 @@ relax_run(dpstate *d, int i, int j, double bits)
  * classes and their characters) when a pattern precedes them.
  */
 static void
-relax_tail(dpstate *d, int i, double bits)
+relax_tail(dpstate *d, int i, double bits, pmask mask)
 {
 	int			o = ST_P;
 	int			k;
@@ -493,8 +493,27 @@ relax_tail(dpstate *d, int i, double bits)
 			o = k;
 	if (d->cost[ST_S][i] < d->cost[o][i])
 		o = ST_S;
-	update(d, ST_P, d->end, d->cost[o][i] + K_TAIL + bits, d->mask[o][i],
-		   i, o, bits, 0);
+	update(d, ST_P, d->end, d->cost[o][i] + K_TAIL + bits, d->mask[o][i] | mask,
+		   i, o, bits, mask);
+}
+
+/*
+ * Words of two languages in one password: the attacker must have chosen to
+ * combine those lists, a choice a word of the language already used does
+ * not pay (the dictionaries of the languages are bits PGW_DICT_EN ..
+ * PGW_DICT_EL of the findings).
+ */
+#ifndef LANG_SWITCH_BITS
+#define LANG_SWITCH_BITS	2.0
+#endif
+#define LANG_DICTS	((((pmask) 1 << (PGW_DICT_EL + 1)) - ((pmask) 1 << PGW_DICT_EN)) << 32)
+
+static inline double
+lang_switch(pmask before, pmask word)
+{
+	before &= LANG_DICTS;
+	word &= LANG_DICTS;
+	return (before != 0 && word != 0 && (before & word) == 0) ? LANG_SWITCH_BITS : 0.0;
 }
 
 /*
@@ -506,7 +525,8 @@ relax_word(dpstate *d, int i, int j, double bits, double casebits, int style,
 		   pmask mask)
 {
 	int			o = pattern_origin(d, i);
-	double		c = d->cost[o][i] + K_PATTERN + bits + casebits;
+	double		c = d->cost[o][i] + K_PATTERN + bits + casebits +
+		lang_switch(d->mask[o][i], mask);
 	pmask m = d->mask[o][i] | mask;
 
 	update(d, ST_P, j, c, m, i, o, bits + casebits, mask);
@@ -518,14 +538,17 @@ relax_word(dpstate *d, int i, int j, double bits, double casebits, int style,
 		update(d, w, j, c, m, i, o, bits + casebits, mask);
 		/* the next word of a chain in the same style */
 		o = d->cost[x][i] < d->cost[w][i] ? x : w;
-		c = d->cost[o][i] + K_CHAIN + bits;
+		c = d->cost[o][i] + K_CHAIN + bits + lang_switch(d->mask[o][i], mask);
 		m = d->mask[o][i] | mask;
 		update(d, ST_P, j, c, m, i, o, bits, mask);
 		update(d, w, j, c, m, i, o, bits, mask);
 	}
 }
 
-/* Capitalisation cost of a[i..j): 0 if no upper case. */
+#ifndef MIXCASE_BITS
+#define MIXCASE_BITS		2.0
+#endif
+
 /*
  * Capitalisation cost of a word with upper and lower letters, its first
  * and last letter upper or not: 0 for none, style 0..3 (lower,
@@ -559,8 +582,17 @@ case_from_counts(int upper, int lower, int first_upper, int last_upper,
 		*mask |= PGW_PAT_CAPITALIZATION;
 		return 2.0;
 	}
-	/* an arbitrary mix: priced as such, not "predictable" */
-	return log2_variants(upper, lower);
+	if (lower == 1 && !first_upper && upper > 1 && last_upper)
+	{
+		/* capitalisation inverted (hashcat's C, or t on a capitalised word) */
+		*mask |= PGW_PAT_CAPITALIZATION;
+		return 2.0;
+	}
+	/*
+	 * An arbitrary mix: priced as such, not "predictable", plus the rule
+	 * that says a mix was applied (few words wear one; random strings do).
+	 */
+	return log2_variants(upper, lower) + MIXCASE_BITS;
 }
 
 /* Letters in upper and lower case, in any script (see case_key). */
@@ -851,6 +883,9 @@ script_allows(int sc, int dict)
 #define ACCENT_BITS			2.0
 #endif
 
+static void relax_inflected(const analysis *a, dpstate *d, int s0, int e0,
+							double bits, pmask mask);
+
 /* Price a dictionary match found at trie node word w; relax it into d. */
 static void
 report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
@@ -923,6 +958,8 @@ report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
 		mask |= PGW_PAT_REVERSED;
 	}
 	relax_word(d, s0, e0, bits, casebits, style, mask);
+	if (dir > 0 && submask == 0)
+		relax_inflected(a, d, s0, e0, bits, mask);
 }
 
 /*
@@ -1338,6 +1375,58 @@ match_wordlike(const analysis *a, dpstate *d, int i, int hi)
 	}
 }
 
+/*
+ * A dictionary word with an ending no list has ("zielony" + "mi", "Urteil" +
+ * "stext"): the rule "add an ending" costs INFLECT_BITS, and the ending is
+ * priced by the character model after the word's last letters, end
+ * included, so likely endings of the word's language cost a few bits.
+ */
+#ifndef INFLECT_BITS
+#define INFLECT_BITS		0.0
+#endif
+#ifndef MAX_ENDING
+#define MAX_ENDING			5
+#endif
+#ifndef INFLECT_SCALE
+#define INFLECT_SCALE		0.75
+#endif
+
+static void
+relax_inflected(const analysis *a, dpstate *d, int s0, int e0, double bits,
+				pmask mask)
+{
+	int			c1 = e0 - 3 >= s0 ? a->midx[e0 - 3] : 0;
+	int			c2 = e0 - 2 >= s0 ? a->midx[e0 - 2] : 0;
+	int			c3 = a->midx[e0 - 1];
+	int			sc0,
+				j;
+	double		sum = 0.0;
+
+	if (c3 == 0 || e0 >= d->end || a->midx[e0] == 0)
+		return;
+	sc0 = span_script(a, e0 - 1, e0);
+	for (j = e0; j < d->end && j - e0 < MAX_ENDING && a->midx[j] != 0; j++)
+	{
+		int			x = a->midx[j];
+		pmask		m = mask | PGW_PAT_WORDLIKE;
+		int			style;
+		double		casebits;
+
+		if (span_script(a, j, j + 1) != sc0)
+			break;
+		sum += model_cost(c1, c2, c3, x);
+		if (a->cls[j] == CC_LATIN_EXT)
+			sum += ACCENT_BITS;
+		c1 = c2;
+		c2 = c3;
+		c3 = x;
+		casebits = case_bits(a, s0, j + 1, &m, &style);
+		relax_word(d, s0, j + 1,
+				   bits + INFLECT_BITS + INFLECT_SCALE * (sum + model_cost(c1, c2, c3, 0)),
+				   casebits, style, m);
+	}
+}
+
 /* ------------------------------------------------------------------------
  * Sequences, years, dates
  * ------------------------------------------------------------------------
@@ -1407,6 +1496,10 @@ is_sep(uint32_t c)
 		c == '\\' || c == ',';
 }
 
+#ifndef DIGIT_GLUE_BITS
+#define DIGIT_GLUE_BITS		3.0
+#endif
+
 /*
  * Price of one character joining two patterns: the usual separators cost
  * SEPARATOR_BITS, other symbols that people put between words ("&", "+",
@@ -1420,6 +1513,11 @@ sep_bits(uint32_t c)
 	if (c == '&' || c == '+' || c == '@' || c == '#' || c == '*' || c == '!' ||
 		c == ':' || c == '|' || c == '~' || c == '=' || c == ';')
 		return SEPARATOR_BITS + 2.0;
+	/* a digit standing for a word between two ("romeo4juliet", "me2you") */
+	if (c == '4' || c == '2')
+		return SEPARATOR_BITS + DIGIT_GLUE_BITS;
+	if (c >= '0' && c <= '9')
+		return SEPARATOR_BITS + DIGIT_GLUE_BITS + 3.0;
 	return 0.0;
 }
 
@@ -1792,33 +1890,118 @@ match_context(const analysis *a, dpstate *d, int i, int hi)
 	}
 }
 
-static void
-match_tail(const analysis *a, dpstate *d, int i, int hi)
+/*
+ * Digits and symbols around a word, priced as a PCFG does: each run of one
+ * class says its class, then its characters.  Symbols are priced by how
+ * often people append them ("!" first, then a dozen usual ones, then the
+ * rest, so that the prices stay a distribution); a run of four digits that
+ * is a recent year costs what a year costs.
+ */
+#ifndef SYM_TOP_BITS
+#define SYM_TOP_BITS		2.0
+#endif
+#ifndef SYM_COMMON_BITS
+#define SYM_COMMON_BITS		4.3
+#endif
+#ifndef SYM_OTHER_BITS
+#define SYM_OTHER_BITS		6.5
+#endif
+
+static double
+affix_symbol_bits(uint32_t c)
+{
+	if (c == '!')
+		return SYM_TOP_BITS;
+	if (c == '.' || c == '@' || c == '#' || c == '$' || c == '*' || c == '?' ||
+		c == '_' || c == '-' || c == '&' || c == '+' || c == '%')
+		return SYM_COMMON_BITS;
+	return SYM_OTHER_BITS;
+}
+
+/*
+ * Price of the affix a[i..k) of up to two class runs of digits and symbols,
+ * or a negative value when a[i..] holds none; *end receives k, the end of
+ * the longest such affix within hi (shorter ones are not priced here).
+ */
+static double
+affix_bits(const analysis *a, int i, int hi, int *end, pmask *mask)
 {
 	int			k = i;
 	int			runs = 0;
 	double		bits = 0.0;
 
-	if (hi != d->end || i == d->start ||
-		(a->cls[i] != CC_DIGIT && a->cls[i] != CC_SYMBOL) ||
-		a->cls[i - 1] == a->cls[i])
-		return;
 	while (k < hi && runs < 2)
 	{
 		int			cls = a->cls[k];
+		int			s = k;
 
 		if (cls != CC_DIGIT && cls != CC_SYMBOL)
-			return;
+			break;
 		runs++;
 		bits += CLASS_RUN_BITS;
 		while (k < hi && a->cls[k] == cls)
 		{
-			bits += log2(class_pool[cls]);
+			bits += (cls == CC_DIGIT) ? log2(10.0) : affix_symbol_bits(a->cp[k]);
 			k++;
 		}
+		if (cls == CC_DIGIT && k - s == 4)
+		{
+			int			y = read_num(a, s, 4, hi);
+
+			if (y >= 1900 && y <= 2099 && year_space(y) + 1.0 < 4 * log2(10.0))
+			{
+				bits -= 4 * log2(10.0) - (year_space(y) + 1.0);
+				*mask |= PGW_PAT_YEAR;
+			}
+		}
 	}
-	if (k == hi)
-		relax_tail(d, i, bits);
+	*end = k;
+	return runs > 0 ? bits : -1.0;
+}
+
+static void
+match_tail(const analysis *a, dpstate *d, int i, int hi)
+{
+	int			k;
+	double		bits;
+	pmask		m = 0;
+
+	if (hi != d->end || i == d->start ||
+		(a->cls[i] != CC_DIGIT && a->cls[i] != CC_SYMBOL) ||
+		a->cls[i - 1] == a->cls[i])
+		return;
+	bits = affix_bits(a, i, hi, &k, &m);
+	if (bits >= 0.0 && k == hi)
+		relax_tail(d, i, bits, m);
+}
+
+/*
+ * The head of a password before a pattern: digits and symbols put in front
+ * of a word ("2Papyrologie!", "+Kinderschoen"), a rule of its own like the
+ * tail.  Priced as a tail, it only leads to a pattern state, so a head
+ * followed by unmatched characters still pays for their run.
+ */
+#ifndef K_HEAD
+#define K_HEAD				2.0
+#endif
+
+static void
+match_head(const analysis *a, dpstate *d, int i, int hi)
+{
+	int			k;
+	double		bits;
+	pmask		m = 0;
+
+	if (i != d->start)
+		return;
+	bits = affix_bits(a, i, hi, &k, &m);
+	if (bits < 0.0 || k >= hi || k == i)
+		return;
+	/* a letter must follow */
+	if (a->cls[k] == CC_DIGIT || a->cls[k] == CC_SYMBOL || a->cls[k] == CC_SPACE)
+		return;
+	update(d, ST_S, k, d->cost[ST_P][i] + K_HEAD + bits, d->mask[ST_P][i] | m,
+		   i, ST_P, bits, m);
 }
 
 /*
@@ -2285,6 +2468,7 @@ dp_range(const analysis *a, int start, int end, int depth,
 		match_context(a, &d, i, end);
 		match_class_run(a, &d, i, end);
 		match_tail(a, &d, i, end);
+		match_head(a, &d, i, end);
 	}
 
 	/* a final run of unmatched characters has an implied length */

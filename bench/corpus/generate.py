@@ -126,9 +126,15 @@ DEBIAN_DICTS = {  # language -> (file, Debian package)
     "sv": ("swedish", "wswedish"), "da": ("danish", "wdanish"),
     "nb": ("bokmaal", "wnorwegian"),
 }
-# The tune half also draws words the estimator has no list for (wordfreq
-# ranks beyond its cutoff), so that the character model is tuned too.
-UNSEEN_TUNE_WORDS = True
+# The tune half draws, as the held-out half does from spelling dictionaries,
+# mostly words that no compiled list has: half of each compiled language's
+# words are the most frequent ones (compiled in), half are drawn uniformly
+# from wordfreq's ranks beyond every compiled cutoff (inflected and compound
+# forms, rare words: priced by the character model); the tune half's
+# Cyrillic words are Ukrainian and Bulgarian (wordfreq; not compiled), as
+# the held-out half's are Ukrainian (wukrainian); and Tagalog stands for the
+# languages no list has.
+TUNE_TAIL = (130000, 500000)
 COMPILED_LANGS = ["en", "de", "fr", "es", "it", "pt", "nl", "pl", "sv", "da",
                   "nb", "tr", "el"]
 OTHER_LANGS = ["ca", "cs", "fi", "hu", "ro", "sk", "sl", "sh", "lt", "lv",
@@ -155,16 +161,19 @@ class Lists:
     def __init__(self, half: str) -> None:
         self.half = half
         self.words: dict[str, list[str]] = {}     # language -> base words
+        self.top: dict[str, list[str]] = {}       # language -> most frequent
         if half == "tune":
             self.common = _uniq(_read(DICT / "passwords.txt"))[:20000]
             for lang in COMPILED_LANGS:
-                # the most frequent words (compiled in), and words ranked
-                # beyond what the generator compiles (priced by the model)
-                ws = _wordfreq(lang, 30000)
-                if UNSEEN_TUNE_WORDS:
-                    ws = ws[:15000] + _wordfreq(lang, 200000)[140000:155000]
-                self.words[lang] = ws
-            self.other = {lang: _wordfreq(lang, 30000) for lang in ("ru",)}
+                ws = _wordfreq(lang, TUNE_TAIL[1])
+                rr = random.Random("tune-words-" + lang)
+                tail = ws[TUNE_TAIL[0]:]
+                mix = ws[:15000] + rr.sample(tail, min(len(tail), 15000))
+                rr.shuffle(mix)
+                self.top[lang] = ws[:500]
+                self.words[lang] = mix
+            self.words["x-fil"] = _wordfreq("fil", 30000)
+            self.other = {lang: _wordfreq(lang, 30000) for lang in ("uk", "bg")}
             from faker import Faker  # PyPI Faker (compiled in)
             first: list[str] = []
             last: list[str] = []
@@ -182,8 +191,8 @@ class Lists:
             self.last = _letters(last, 2, 14)
             self.cities = _letters(cities, 3, 14)
             self.months = _letters(months, 3, 12)
-            self.cyrillic = self.other["ru"] + [w for w in self.first + self.last
-                                                if not w.isascii()]
+            self.cyrillic = (self.other["uk"] + self.other["bg"]
+                             + [w for w in self.first + self.last if not w.isascii()])
         else:
             john = "/usr/share/john/password.lst"
             if not os.path.exists(john):
@@ -516,7 +525,7 @@ def weak_generators(L: Lists) -> list[Generator]:
 
     def phrase(r: random.Random) -> Sample:
         lang = r.choice(langs)
-        top = L.words[lang][:500] if L.half == "tune" else L.common[:500]
+        top = L.top.get(lang, L.common)[:500]
         n = 3 + r.randrange(2)
         ws = [r.choice(top) for _ in range(n)]
         style = r.randrange(3)
