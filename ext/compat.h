@@ -79,6 +79,24 @@
 #endif
 
 /*
+ * Built-in functions that write without a transaction ID, by the major that
+ * added them: pg_log_standby_snapshot() (16, a WAL record),
+ * pg_sync_replication_slots() (17, slots on a standby), and 18's statistics
+ * import functions (pg_restore_relation_stats() and friends update pg_class
+ * in place) and pg_stat_reset_backend_stats().
+ */
+#if PG_VERSION_NUM >= 160000
+#define PGW_HAVE_LOG_STANDBY_SNAPSHOT 1
+#endif
+#if PG_VERSION_NUM >= 170000
+#define PGW_HAVE_SYNC_REPLICATION_SLOTS 1
+#endif
+#if PG_VERSION_NUM >= 180000
+#define PGW_HAVE_STATS_IMPORT 1
+#define PGW_HAVE_STAT_RESET_BACKEND_STATS 1
+#endif
+
+/*
  * Whether a client connection uses TLS.  Port.ssl_in_use exists in every
  * build, but headers from a build without OpenSSL leave USE_SSL undefined
  * although the server that loads the library may have TLS (PostgreSQL 16

@@ -45,6 +45,7 @@ ALLOWED: dict[str, tuple[str, tuple[str, ...]]] = {
          "to_number", "to_timestamp", "to_json", "to_jsonb", "row_to_json", "array_to_json",
          "array_to_string", "format", "format_type", "concat", "concat_ws", "xml_is_well_formed",
          "oidvectortypes", "pg_typeof", "pg_column_size", "pg_column_compression",
+         "pg_input_is_valid", "pg_input_error_info", "pg_basetype",
          "to_reg*", "pg_char_to_encoding", "pg_encoding_to_char", "enum_first", "enum_last",
          "enum_range", "pg_collation_for", "pg_options_to_table")),
     "computes": (
@@ -59,7 +60,8 @@ ALLOWED: dict[str, tuple[str, tuple[str, ...]]] = {
     "clock": (
         "reads the clock or draws random numbers",
         ("now", "clock_timestamp", "statement_timestamp", "transaction_timestamp",
-         "timeofday", "random", "gen_random_uuid", "pgwarden.generate_password")),
+         "timeofday", "random", "random_normal", "array_sample", "array_shuffle",
+         "gen_random_uuid", "uuidv4", "uuidv7", "pgwarden.generate_password")),
     "reads": (
         "reads the catalogs, statistics, files or the state of the server and changes nothing",
         ("pg_stat_get_*", "pg_stat_have_stats", "pg_stat_file", "has_*_privilege",
@@ -82,6 +84,9 @@ ALLOWED: dict[str, tuple[str, tuple[str, ...]]] = {
          "pg_notification_queue_usage", "pg_show_all_settings", "pg_show_all_file_settings",
          "pg_settings_get_flags", "pg_hba_file_rules", "pg_ident_file_mappings",
          "pg_config", "pg_conf_load_time", "pg_postmaster_start_time", "pg_jit_available",
+         "pg_numa_available", "pg_available_wal_summaries", "pg_wal_summary_contents",
+         "pg_split_walfile_name", "pg_column_toast_chunk_id", "system_user",
+         "pg_timezone_abbrevs_abbrevs", "pg_timezone_abbrevs_zone",
          "pg_available_extensions", "pg_available_extension_versions",
          "pg_extension_update_paths", "pg_collation_actual_version",
          "pg_database_collation_actual_version", "pg_timezone_abbrevs", "pg_timezone_names",

@@ -92,6 +92,7 @@ class Sec:
             conn.execute("CREATE INDEX regress_gin ON items USING gin (doc)"
                          " WITH (fastupdate = on)")
             conn.execute("CREATE SEQUENCE regress_seq")
+            conn.execute("ANALYZE items")  # statistics for the import attacks to change
             conn.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO regress_ro_user")
             conn.execute("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO regress_ro_user")
         project = self.project()
@@ -666,9 +667,12 @@ def refusals(sec: Sec) -> list[tuple[str, str, str]]:
                    pg_get_function_arguments(p.oid), pg_get_function_identity_arguments(p.oid),
                    pg_get_function_result(p.oid),
                    (SELECT string_agg(CASE WHEN o = p.pronargs AND p.provariadic <> 0
+                                            AND p.provariadic <> '"any"'::regtype
                                            THEN 'VARIADIC ' ELSE '' END
                                       || '(CASE WHEN random() >= 0 THEN NULL END)::'
-                                      || format_type(t, NULL), ', ' ORDER BY o)
+                                      || format_type(CASE WHEN t = '"any"'::regtype
+                                                          THEN 'text'::regtype ELSE t END,
+                                                     NULL), ', ' ORDER BY o)
                       FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY AS a(t, o))
               FROM pgwarden.readonly_refusals() r
               JOIN pg_proc p ON p.oid = r.function
@@ -755,6 +759,22 @@ WRITE_ATTACKS = [
     "COPY (SELECT 1) TO PROGRAM 'true'",
 ]
 
+#: Attacks on functions that later majors added, by the first major that has them.
+WRITE_ATTACKS_FROM = {
+    160000: ["SELECT pg_log_standby_snapshot()"],
+    170000: ["SELECT pg_sync_replication_slots()"],
+    180000: ["SELECT pg_clear_relation_stats('public', 'items')",
+             ("SELECT pg_restore_relation_stats('schemaname', 'public', 'relname', 'items',"
+              " 'relpages', 4242::integer, 'reltuples', 4242::real)"),
+             "SELECT pg_clear_attribute_stats('public', 'items', 'v', false)",
+             "SELECT pg_stat_reset_backend_stats(pg_backend_pid())"],
+}
+
+
+def write_attacks(server_version: int) -> list[str]:
+    return WRITE_ATTACKS + [stmt for since, stmts in WRITE_ATTACKS_FROM.items()
+                            if server_version >= since for stmt in stmts]
+
 
 @pytest.fixture(scope="module")
 def targets(sec: Sec) -> Iterator[None]:
@@ -792,6 +812,9 @@ def fingerprint(sec: Sec) -> tuple[Any, ...]:
                    pg_walfile_name(pg_current_wal_lsn()),
                    pg_snapshot_xmax(pg_current_snapshot()),
                    (SELECT count(*) FROM pg_collation),
+                   (SELECT relpages || ':' || reltuples FROM pg_class
+                     WHERE oid = 'items'::regclass),
+                   (SELECT count(*) FROM pg_statistic WHERE starelid = 'items'::regclass),
                    (SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM items t),
                    (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')
             """).fetchone()
@@ -814,7 +837,7 @@ def test_write_attacks_through_a_read_only_endpoint(sec: Sec, targets: None, use
         time.sleep(0.2)
         before = fingerprint(sec)
         got_through: list[str] = []
-        for stmt in WRITE_ATTACKS:
+        for stmt in write_attacks(listener.info.server_version):
             with sec.local(SHOP, user=user, endpoint=RO) as conn:
                 try:
                     for part in stmt.split("; "):
