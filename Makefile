@@ -48,7 +48,8 @@ VENV    ?= $(CURDIR)/.venv
 PY      := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: deps venv pyinstall test test-majors build-majors test-deb demo bench lint update-entropy-data check-entropy-data
+.PHONY: deps venv pyinstall test test-majors build-majors test-deb demo bench lint update-entropy-data check-entropy-data \
+	indent check-indent update-typedefs
 
 # PG_MAJOR: the PostgreSQL major `make test` runs the suite on.  Empty or 15:
 # here, on $(PG_CONFIG).  16, 17 or 18: scripts/majors.sh builds and runs the
@@ -119,6 +120,32 @@ update-entropy-data: deps $(TOOLS_VENV)/bin/python
 
 check-entropy-data: deps $(TOOLS_VENV)/bin/python
 	$(TOOLS_VENV)/bin/python tools/gen_entropy_data.py --check
+
+# C formatting as pgindent does it: PostgreSQL's settings for pg_bsd_indent
+# (Debian's pg-bsd-indent, 2.1.1 as PostgreSQL 15 uses), which must know
+# every type name: ext/typedefs.list, made from a build's debugging
+# information plus the typedefs of ext/ (make update-typedefs, after a header
+# gains one).  indent rewrites INDENT_FILES in place; check-indent lists
+# those it would change and fails if there are any.  The generated tables
+# are left as the generator writes them.
+PG_BSD_INDENT ?= pg_bsd_indent
+INDENT_OPTS = -bad -bap -bbb -bc -bl -cli1 -cp33 -cdb -nce -d0 -di12 -nfc1 -i4 -l79 \
+	-lp -lpl -nip -npro -sac -tpg -ts4
+INDENT_FILES ?= $(filter-out ext/entropy_data.%,$(sort $(wildcard ext/*.c ext/*.h)))
+
+indent check-indent: ext/typedefs.list
+	@bash scripts/deps.sh indent
+	@changed=; for f in $(INDENT_FILES); do \
+		$(PG_BSD_INDENT) $(INDENT_OPTS) -Uext/typedefs.list $$f $$f.indented || exit 3; \
+		if cmp -s $$f $$f.indented; then rm -f $$f.indented; \
+		elif [ $@ = indent ]; then mv $$f.indented $$f; echo "indented $$f"; \
+		else rm -f $$f.indented; changed="$$changed $$f"; fi; \
+	done; \
+	if [ -n "$$changed" ]; then echo "not indented:$$changed (make indent)"; exit 1; fi
+
+update-typedefs: all
+	@bash scripts/deps.sh indent
+	python3 scripts/typedefs.py > ext/typedefs.list
 
 # Benchmarks, the long fuzz run's short form and the slow tests (BENCHMARKS.md).
 bench: deps check-entropy-data

@@ -81,7 +81,7 @@ typedef struct PgwGateConfig
 typedef struct PgwIpScope
 {
 	NameData	role;			/* empty for the global scope */
-	bool		global;
+	bool		is_global;
 	int32		nentries;		/* entries as stored (before merging) */
 	int32		v4_first;
 	int32		v4_count;
@@ -496,7 +496,7 @@ allowlist_load(PgwPolicyBuild *build)
 			(r->role != NULL && strcmp(r->role, rows[i - 1].role) != 0))
 		{
 			s = &scopes[nscopes++];
-			s->global = r->role == NULL;
+			s->is_global = r->role == NULL;
 			if (r->role)
 				namestrcpy(&s->role, r->role);
 			s->v4_first = nv4;
@@ -586,19 +586,11 @@ scope_cmp(const void *key, const void *item)
 	return strcmp((const char *) key, NameStr(((const PgwIpScope *) item)->role));
 }
 
-static int
-oid_key_cmp(const void *key, const void *item)
-{
-	Oid			a = *(const Oid *) key;
-	Oid			b = *(const Oid *) item;
-
-	return (a > b) - (a < b);
-}
-
 static bool
 database_protected(const PgwPolicyView *view, Oid dboid)
 {
-	return pgw_policy_find(view, PGW_SECTION_PROTECTED_DATABASES, &dboid, oid_key_cmp) != NULL;
+	return pgw_policy_find(view, PGW_SECTION_PROTECTED_DATABASES, &dboid,
+						   pgw_policy_oid_cmp) != NULL;
 }
 
 static bool
@@ -639,7 +631,7 @@ allowlist_check(const PgwConnInfo *ci, const PgwPolicyView *view,
 	int			n;
 	const PgwGateConfig *config = pgw_policy_section(view, PGW_SECTION_GATE_CONFIG, &n);
 	const PgwIpScope *scopes;
-	const PgwIpScope *global = NULL;
+	const PgwIpScope *global_scope = NULL;
 	const PgwIpScope *mine;
 	int			nscopes;
 	int			applicable;
@@ -647,8 +639,8 @@ allowlist_check(const PgwConnInfo *ci, const PgwPolicyView *view,
 
 	/*
 	 * Protected-only mode.  A physical replication connection (no database)
-	 * streams every database of the cluster, protected branches included:
-	 * the allowlist applies to it whenever any branch is protected.
+	 * streams every database of the cluster, protected branches included: the
+	 * allowlist applies to it whenever any branch is protected.
 	 */
 	if (config != NULL && n == 1 && config->protected_only &&
 		ci->dbname == NULL && !ci->local)
@@ -673,11 +665,12 @@ allowlist_check(const PgwConnInfo *ci, const PgwPolicyView *view,
 	}
 
 	scopes = pgw_policy_section(view, PGW_SECTION_IP_SCOPES, &nscopes);
-	if (nscopes > 0 && scopes[0].global)
-		global = &scopes[0];
+	if (nscopes > 0 && scopes[0].is_global)
+		global_scope = &scopes[0];
 	mine = ci->role == NULL || ci->role[0] == '\0' ? NULL :
 		pgw_policy_find(view, PGW_SECTION_IP_SCOPES, ci->role, scope_cmp);
-	applicable = (global ? global->nentries : 0) + (mine ? mine->nentries : 0);
+	applicable = (global_scope ? global_scope->nentries : 0) +
+		(mine ? mine->nentries : 0);
 
 	if (applicable == 0)
 	{
@@ -696,7 +689,7 @@ allowlist_check(const PgwConnInfo *ci, const PgwPolicyView *view,
 	}
 
 	format_address(ci->family, ci->addr, addr, sizeof(addr));
-	if (global && scope_matches(view, global, ci))
+	if (global_scope && scope_matches(view, global_scope, ci))
 	{
 		snprintf(detail, detaillen, "address %s is in the IP allowlist", addr);
 		return PGW_VERDICT_ALLOW;

@@ -8,20 +8,20 @@
  * file owns what the triggers cannot do:
  *
  *	- ALTER SYSTEM of a pgwarden.* setting or of shared_preload_libraries
- *	  (ProcessUtility hook).  In the
- *	  control database the row is written in the statement's own transaction
- *	  before the file is changed (a failing ALTER SYSTEM leaves no row);
- *	  elsewhere, and where the transaction cannot write (a standby, a
- *	  read-only transaction), it is queued once the statement succeeded.
+ *	  (ProcessUtility hook).  In the control database the row is written in
+ *	  the statement's own transaction before the file is changed (a failing
+ *	  ALTER SYSTEM leaves no row); elsewhere, and where the transaction
+ *	  cannot write (a standby, a read-only transaction), it is queued once
+ *	  the statement succeeded.
  *	- Refusals, whose transaction aborts: a password the policy refused
  *	  (check_password_hook wrapped around password.c's, which is never shown
  *	  the difference) and every error with SQLSTATE PW001 or PW002, however
  *	  it is raised (C, PL/pgSQL, caught by an exception block or not): an
  *	  error context callback, pushed by the ProcessUtility and executor
- *	  (start, run, finish) hooks, sees every error as it is raised.  Such events go to a queue in
- *	  shared memory; the policy loader (policy.c, a task registered here)
- *	  writes them into pgwarden.audit_log in a transaction of its own within
- *	  a poll (100 ms), woken at once.  The queue holds AUDIT_QUEUE_LEN
+ *	  (start, run, finish) hooks, sees every error as it is raised.  Such
+ *	  events go to a queue in shared memory; the policy loader (policy.c, a
+ *	  task registered here) writes them into pgwarden.audit_log in a
+ *	  transaction of its own within a poll (100 ms), woken at once.  The queue holds AUDIT_QUEUE_LEN
  *	  events; beyond that events are counted as dropped and the count is
  *	  recorded (action audit.dropped).  A crash loses what was queued.
  *	- Append-only: the trigger pgwarden._audit_append_only() refuses UPDATE,
@@ -107,7 +107,7 @@
 
 #define AUDIT_QUEUE_LEN		128
 #define AUDIT_JSON_LEN		1536
-#define AUDIT_TEXT_CLIP		400		/* bytes of a message kept in an event */
+#define AUDIT_TEXT_CLIP		400 /* bytes of a message kept in an event */
 #define AUDIT_FLUSH_BATCH	32
 #define AUDIT_DROPPED_ROLES 64
 
@@ -1137,7 +1137,7 @@ pgwarden_audit_append_only(PG_FUNCTION_ARGS)
 	op = TRIGGER_FIRED_BY_DELETE(td->tg_event) ? "DELETE" :
 		TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? "UPDATE" : "TRUNCATE";
 	audit_enqueue("audit.tamper_refused", "table pgwarden.audit_log",
-					  psprintf("{\"statement\": \"%s\"}", op));
+				  psprintf("{\"statement\": \"%s\"}", op));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("pgwarden.audit_log is append-only: %s is refused", op),

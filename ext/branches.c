@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * branches.c
- *	  Protected branches, branch credentials and read-only endpoints, as
- *	  enforced inside every backend (ProcessUtility, executor, GUC checks).
+ *	  Protected branches and branch credentials, as enforced inside every
+ *	  backend (ProcessUtility, function calls), and the C helpers of the
+ *	  branch operations (labels, settings copy, branch-role passwords).
  *
  * The source of truth for branches is the table pgwarden.branch in the
  * control database.  A backend connected to any other database cannot read
@@ -39,10 +40,16 @@
  *
  * Called from the ProcessUtility hook (utility.c) before and after every
  * utility statement, and from its own object access hook for the functions
- * that signal other sessions.  The connection-time side of branches (branch
- * roles confined to their branch, endpoints) is endpoints.c's gate rule;
- * what a read-only endpoint's session may not do is readonly.c's; the
- * protection of pgwarden's own objects is protect.c's.
+ * that signal other sessions.  The branch helper (python/pgwarden) calls
+ * the internal SQL functions of this file between its steps:
+ * _allow_template_copy, _created_here (databases this session created),
+ * _copy_settings (pg_db_role_setting rows copied as stored, never
+ * re-parsed) and _set_role_password (a branch role's first SCRAM secret).
+ *
+ * The connection-time side of branches (branch roles confined to their
+ * branch, endpoints) is endpoints.c's gate rule; what a read-only
+ * endpoint's session may not do is readonly.c's; the protection of
+ * pgwarden's own objects is protect.c's.
  *
  *-------------------------------------------------------------------------
  */
@@ -535,7 +542,7 @@ drops_pgwarden_objects(Node *parsetree)
 		return false;
 	foreach(lc, drop->objects)
 		if (strcmp(strVal(lfirst(lc)), "pgwarden") == 0)
-			return true;
+		return true;
 	return false;
 }
 
@@ -543,7 +550,7 @@ drops_pgwarden_objects(Node *parsetree)
  * The quoted, comma-separated names of every protected branch, or NULL when
  * none is protected (read from the labels: works from any database).
  */
-char *
+char	   *
 pgw_protected_branch_names(void)
 {
 	char	   *names = NULL;
@@ -668,7 +675,7 @@ check_branch_role(Node *parsetree)
 
 				foreach(lc, stmt->options)
 					if (strcmp(lfirst_node(DefElem, lc)->defname, "password") != 0)
-						password_only = false;
+					password_only = false;
 				if (password_only &&
 					get_rolespec_oid(stmt->role, true) == GetSessionUserId())
 					return;

@@ -91,7 +91,8 @@ typedef struct PgwEndpointSlots
 {
 	LWLock	   *lock;
 	int			nslots;
-	NameData	slot[FLEXIBLE_ARRAY_MEMBER];	/* by backend id - 1; "" = free */
+	NameData	slot[FLEXIBLE_ARRAY_MEMBER];	/* by backend id - 1; "" =
+												 * free */
 } PgwEndpointSlots;
 
 /* What the check hands to on_admit and on_authenticated (gate.h). */
@@ -206,15 +207,6 @@ claim_slot(const char *endpoint, int limit, int *count)
  */
 
 static int
-cmp_oid(const void *a, const void *b)
-{
-	Oid			x = *(const Oid *) a;
-	Oid			y = *(const Oid *) b;
-
-	return (x > y) - (x < y);
-}
-
-static int
 cmp_endpoint(const void *a, const void *b)
 {
 	return strcmp(NameStr(((const PgwEndpointItem *) a)->name),
@@ -234,6 +226,19 @@ value_or_empty(HeapTuple tup, TupleDesc desc, int col)
 	char	   *v = SPI_getvalue(tup, desc, col);
 
 	return v ? v : "";
+}
+
+/* Columns 1 to 4 of both queries below: a name, its branch, database, OID. */
+static void
+read_binding(HeapTuple tup, TupleDesc desc, NameData *name, NameData *branch,
+			 NameData *database, Oid *dboid)
+{
+	bool		isnull;
+
+	namestrcpy(name, value_or_empty(tup, desc, 1));
+	namestrcpy(branch, value_or_empty(tup, desc, 2));
+	namestrcpy(database, value_or_empty(tup, desc, 3));
+	*dboid = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
 }
 
 static void
@@ -259,7 +264,7 @@ branches_load(PgwPolicyBuild *build)
 		oids[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 												 SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	qsort(oids, n, sizeof(Oid), cmp_oid);
+	qsort(oids, n, sizeof(Oid), pgw_policy_oid_cmp);
 	pgw_policy_build_section(build, PGW_SECTION_PROTECTED_DATABASES, oids, sizeof(Oid), n);
 
 	/* The control database is never subject to endpoint rules. */
@@ -279,10 +284,8 @@ branches_load(PgwPolicyBuild *build)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 
-		namestrcpy(&eps[i].name, value_or_empty(tup, desc, 1));
-		namestrcpy(&eps[i].branch, value_or_empty(tup, desc, 2));
-		namestrcpy(&eps[i].database, value_or_empty(tup, desc, 3));
-		eps[i].dboid = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+		read_binding(tup, desc, &eps[i].name, &eps[i].branch, &eps[i].database,
+					 &eps[i].dboid);
 		eps[i].max_connections = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
 		eps[i].read_only = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 		eps[i].suspended = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
@@ -301,16 +304,8 @@ branches_load(PgwPolicyBuild *build)
 	n = (int) SPI_processed;
 	roles = palloc0(sizeof(PgwBranchRoleItem) * Max(n, 1));
 	for (int i = 0; i < n; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-
-		namestrcpy(&roles[i].role, value_or_empty(tup, desc, 1));
-		namestrcpy(&roles[i].branch, value_or_empty(tup, desc, 2));
-		namestrcpy(&roles[i].database, value_or_empty(tup, desc, 3));
-		roles[i].dboid = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
-	}
+		read_binding(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, &roles[i].role,
+					 &roles[i].branch, &roles[i].database, &roles[i].dboid);
 	qsort(roles, n, sizeof(PgwBranchRoleItem), cmp_branch_role);
 	pgw_policy_build_section(build, PGW_SECTION_BRANCH_ROLES, roles, sizeof(PgwBranchRoleItem), n);
 }
@@ -394,7 +389,10 @@ endpoints_check(const PgwConnInfo *ci, const PgwPolicyView *view,
 	}
 	if (ep->read_only && ci->walsender)
 	{
-		/* a walsender's commands (CREATE_REPLICATION_SLOT ...) bypass every check */
+		/*
+		 * a walsender's commands (CREATE_REPLICATION_SLOT ...) bypass every
+		 * check
+		 */
 		snprintf(detail, detaillen,
 				 "endpoint \"%s\" of branch \"%s\" is read-only and serves no replication connection",
 				 NameStr(ep->name), NameStr(ep->branch));

@@ -133,6 +133,7 @@ static const struct
 	const char *name;
 	PgwClientReason client;
 }			verdicts[] =
+
 {
 	[PGW_VERDICT_ALLOW] = {"allowed", PGW_CLIENT_ADMITTED},
 	[PGW_VERDICT_ALLOW_REPAIR] = {"allowed_repair", PGW_CLIENT_ADMITTED},
@@ -355,7 +356,7 @@ policy_unreadable(const PgwConnInfo *ci, bool exempt, const PgwPolicyStatus *sta
 				  char *detail, size_t detaillen)
 {
 	const char *what = status->state == PGW_POLICY_NOT_LOADED ?
-		"is not loaded yet" : "cannot be read";
+	"is not loaded yet" : "cannot be read";
 
 	if (exempt && ci->superuser && ci->endpoint == NULL)
 	{
@@ -441,55 +442,54 @@ gate_decide(const PgwConnInfo *ci, char *detail, size_t detaillen)
 }
 
 /*
- * The OID of a database by name, during authentication.  Like postinit.c's
- * GetDatabaseTuple: before the critical shared relcache entries are built
- * (first connection after a restart) only a heap scan of pg_database works.
+ * A copy of the row of a shared catalog whose name column (of type name,
+ * with a unique index) holds name, or NULL, during authentication.  Like
+ * postinit.c's GetDatabaseTuple: before the critical shared relcache
+ * entries are built (first connection after a restart) only a heap scan
+ * works.
  */
+static HeapTuple
+shared_row_by_name(Oid relid, Oid indexid, AttrNumber attnum, const char *name)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	ScanKeyInit(&key, attnum, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(name));
+	rel = table_open(relid, AccessShareLock);
+	scan = systable_beginscan(rel, indexid, criticalSharedRelcachesBuilt,
+							  NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		tup = heap_copytuple(tup);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return tup;
+}
+
+/* The OID of a database by name, during authentication. */
 static Oid
 database_oid(const char *dbname)
 {
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	Oid			result = InvalidOid;
+	HeapTuple	tup = shared_row_by_name(DatabaseRelationId, DatabaseNameIndexId,
+										 Anum_pg_database_datname, dbname);
 
-	ScanKeyInit(&key, Anum_pg_database_datname, BTEqualStrategyNumber, F_NAMEEQ,
-				CStringGetDatum(dbname));
-	rel = table_open(DatabaseRelationId, AccessShareLock);
-	scan = systable_beginscan(rel, DatabaseNameIndexId, criticalSharedRelcachesBuilt,
-							  NULL, 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-		result = ((Form_pg_database) GETSTRUCT(tup))->oid;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return result;
+	return HeapTupleIsValid(tup) ? ((Form_pg_database) GETSTRUCT(tup))->oid : InvalidOid;
 }
 
-/* Is the role of that name a superuser?  During authentication, like database_oid. */
+/* Is the role of that name a superuser?  During authentication. */
 static bool
 role_is_superuser(const char *rolname)
 {
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
 	HeapTuple	tup;
-	bool		result = false;
 
 	if (rolname == NULL)
 		return false;
-	ScanKeyInit(&key, Anum_pg_authid_rolname, BTEqualStrategyNumber, F_NAMEEQ,
-				CStringGetDatum(rolname));
-	rel = table_open(AuthIdRelationId, AccessShareLock);
-	scan = systable_beginscan(rel, AuthIdRolnameIndexId, criticalSharedRelcachesBuilt,
-							  NULL, 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-		result = ((Form_pg_authid) GETSTRUCT(tup))->rolsuper;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return result;
+	tup = shared_row_by_name(AuthIdRelationId, AuthIdRolnameIndexId,
+							 Anum_pg_authid_rolname, rolname);
+	return HeapTupleIsValid(tup) && ((Form_pg_authid) GETSTRUCT(tup))->rolsuper;
 }
 
 /*
@@ -564,10 +564,10 @@ static void
 gate_client_auth_hook(Port *port, int status)
 {
 	/*
-	 * Methods that ask the client for something went through
-	 * gate_putmessage already.  If one did not, another library replaced
-	 * PqCommMethods without chaining to ours, and the decision below comes
-	 * after the exchange: still enforced, but no longer oracle-free.
+	 * Methods that ask the client for something went through gate_putmessage
+	 * already.  If one did not, another library replaced PqCommMethods
+	 * without chaining to ours, and the decision below comes after the
+	 * exchange: still enforced, but no longer oracle-free.
 	 */
 	if (!gate_decided && port->hba != NULL &&
 		port->hba->auth_method != uaTrust && port->hba->auth_method != uaPeer &&

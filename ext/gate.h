@@ -51,7 +51,8 @@
 typedef enum PgwVerdict
 {
 	/* admitted */
-	PGW_VERDICT_ALLOW = 0,		/* every rule passed (or an exempt Unix socket) */
+	PGW_VERDICT_ALLOW = 0,		/* every rule passed (or an exempt Unix
+								 * socket) */
 	PGW_VERDICT_ALLOW_REPAIR,	/* policy unreadable: a superuser over a Unix
 								 * socket, let in to repair it */
 
@@ -74,8 +75,8 @@ typedef enum PgwVerdict
 
 	/* refused: "policy unavailable" */
 	PGW_VERDICT_POLICY_NOT_LOADED,	/* not published since the server started */
-	PGW_VERDICT_POLICY_DAMAGED, /* unreadable, over capacity, control
-								 * database or extension gone */
+	PGW_VERDICT_POLICY_DAMAGED, /* unreadable, over capacity, control database
+								 * or extension gone */
 
 	PGW_NUM_VERDICTS
 } PgwVerdict;

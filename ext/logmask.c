@@ -3,7 +3,7 @@
  * logmask.c
  *	  emit_log_hook that keeps plaintext passwords out of the server log.
  *
- * Three defences, applied to every message before it is written:
+ * Two defences, applied to every message before it is written:
  *
  * 1. Keyword masking.  When a logged SQL text contains the word PASSWORD
  *	  (or calls entropy_bits, where people try out their next password),
@@ -26,13 +26,14 @@
  *	  suppressed.
  *
  * 2. Remembered plaintext.  check_password_hook hands us every plaintext it
- *	  sees (whatever pgwarden.password_check says); any later occurrence of
- *	  one in a log text is replaced by the mark and STATEMENT: lines
- *	  containing it are suppressed.  This covers passwords that reached
- *	  CREATE/ALTER ROLE through variables or function arguments.  They are
- *	  kept until a later statement starts a later transaction, not just until
- *	  this one ends: log_min_duration_statement writes its line after the
- *	  commit, and a procedure may COMMIT and go on logging.
+ *	  sees, whatever pgwarden.password_check says (pgw_logmask_remember());
+ *	  any later occurrence of one in a log text is replaced by the mark and
+ *	  STATEMENT: lines containing it are suppressed.  This covers passwords
+ *	  that reached CREATE/ALTER ROLE through variables or function
+ *	  arguments.  They are kept until a later statement starts a later
+ *	  transaction, not just until this one ends: log_min_duration_statement
+ *	  writes its line after the commit, and a procedure may COMMIT and go on
+ *	  logging.
  *
  * The remembered copies live in TopMemoryContext and are zeroed when they
  * are forgotten.
@@ -125,8 +126,8 @@ ends_open(const char *text, bool idents, bool backslash)
 		if (*p == '\'')
 		{
 			bool		esc = backslash ||
-				(p > text && (p[-1] == 'E' || p[-1] == 'e') &&
-				 (p - 1 == text || !is_ident_char(p[-2])));
+			(p > text && (p[-1] == 'E' || p[-1] == 'e') &&
+			 (p - 1 == text || !is_ident_char(p[-2])));
 
 			p++;
 			for (;;)
@@ -546,7 +547,7 @@ is_statement_log(const ErrorData *edata)
 		return false;
 	return strncmp(id, "statement: ", 11) == 0 ||
 		strncmp(id, "duration: ", 10) == 0 ||
-		strcmp(id, "%s %s%s%s: %s") == 0 ||	/* execute [fetch from] */
+		strcmp(id, "%s %s%s%s: %s") == 0 || /* execute [fetch from] */
 		strncmp(id, "execute ", 8) == 0 ||
 		strncmp(id, "parse ", 6) == 0 ||
 		strncmp(id, "bind ", 5) == 0;
@@ -560,11 +561,11 @@ pgw_emit_log(ErrorData *edata)
 		MemoryContext old = MemoryContextSwitchTo(ErrorContext);
 		bool		stmt_log = is_statement_log(edata);
 		bool		scanner_msg = edata->sqlerrcode == ERRCODE_SYNTAX_ERROR ||
-			edata->sqlerrcode == ERRCODE_NAME_TOO_LONG ||
-			(edata->message != NULL && strstr(edata->message, " at or near \"") != NULL);
+		edata->sqlerrcode == ERRCODE_NAME_TOO_LONG ||
+		(edata->message != NULL && strstr(edata->message, " at or near \"") != NULL);
 		bool		failed_parse = scanner_msg &&
-			(contains_password_keyword(debug_query_string) ||
-			 contains_password_keyword(edata->internalquery));
+		(contains_password_keyword(debug_query_string) ||
+		 contains_password_keyword(edata->internalquery));
 		TextKind	sql_kind = failed_parse ? TEXT_SQL_FAILED : TEXT_SQL;
 
 		forget_stale_passwords();

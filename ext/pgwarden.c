@@ -71,8 +71,8 @@ _PG_init(void)
 	 * Every concern defines its settings, installs its hooks and registers
 	 * what it adds to the others (policy loaders and tasks, gate rules and
 	 * observers).  Registration order does not matter: the gate orders its
-	 * rules by stage.  Hook chains are built in this order, so audit.c,
-	 * whose hooks must see everything first, comes last.
+	 * rules by stage.  Hook chains are built in this order, so audit.c, whose
+	 * hooks must see everything first, comes last.
 	 */
 	pgw_password_init();
 	pgw_logmask_init();

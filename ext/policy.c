@@ -18,13 +18,20 @@
  *	  one it publishes an empty policy (pgwarden is not created anywhere:
  *	  nothing to enforce but pgwarden.require_ssl).  With one it keeps a
  *	  loader running in that database, restarting it when it stops and
- *	  replacing it when the label moves.
+ *	  replacing it when the label moves.  After every poll it runs the
+ *	  registered launcher tasks (gate.c's warning that require_ssl is on
+ *	  while ssl is off).
  *	- "pgwarden policy loader" (dynamic, connected to the control
  *	  database).  Every 100 ms, and at once when a policy change commits on
  *	  this server (the trigger function below sets its latch at commit), it
  *	  reads pgwarden.policy_version; when that changed it runs every
- *	  registered loader and publishes the result.  Streaming standbys have no
+ *	  registered loader and publishes the result, then runs the registered
+ *	  tasks (audit.c writes its queued events).  Streaming standbys have no
  *	  commit to wake them, so there the 100 ms poll bounds the delay.
+ *
+ * Loaders, tasks and launcher tasks are registered by the concerns that
+ * own them (allowlist.c, endpoints.c, audit.c, gate.c) from their init
+ * functions: this file calls none of them by name.
  *
  * Failing closed: until the first publication after start the state is
  * NOT_LOADED; when the tables cannot be read or a loader rejects their
@@ -34,16 +41,21 @@
  * superuser's over a Unix socket (gate.c).  No SQL change can lead there:
  * every transaction that changes a policy table builds the snapshot before
  * it commits and is refused when it would not fit or not load
- * (policy_verify_before_commit).
- * Errors that a hot standby raises now and then (recovery conflicts) are
- * retried for one second before the policy counts as damaged.
+ * (policy_verify_before_commit).  Errors that a hot standby raises now and
+ * then (recovery conflicts) are retried for one second before the policy
+ * counts as damaged.
  *
  * Locking: one LWLock (tranche "pgwarden_policy") protects the header and
  * the arena.  The loader builds a snapshot in local memory and copies it in
- * under LW_EXCLUSIVE; readers hold LW_SHARED only while they search it and
- * never raise an error meanwhile.  loader_latch is read without the lock
- * (a stale pointer only causes a spurious wakeup of whichever process owns
- * that PGPROC latch).
+ * under LW_EXCLUSIVE; readers (the gate's checks, pgw_policy_find) hold
+ * LW_SHARED only while they search it, never raise an error, touch no
+ * catalog and take no other lock meanwhile.  loader_latch is read without
+ * the lock (a stale pointer only causes a spurious wakeup of whichever
+ * process owns that PGPROC latch).
+ *
+ * This file also owns the label provider "pgwarden_control" that marks the
+ * control database (only the install script sets it, not while a branch
+ * is protected) and the trigger function pgwarden._policy_changed().
  *
  *-------------------------------------------------------------------------
  */
@@ -219,24 +231,38 @@ pgw_policy_register_loader(const char *name, PgwPolicyLoader loader)
 	pgw_nloaders++;
 }
 
+static void
+add_task(PgwPolicyTask *tasks, int *ntasks, int max, PgwPolicyTask task,
+		 const char *what)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		elog(ERROR, "pgwarden %s must be registered in _PG_init", what);
+	if (*ntasks >= max)
+		elog(ERROR, "too many pgwarden %s", what);
+	tasks[(*ntasks)++] = task;
+}
+
 void
 pgw_policy_register_task(PgwPolicyTask task)
 {
-	if (!process_shared_preload_libraries_in_progress)
-		elog(ERROR, "pgwarden policy tasks must be registered in _PG_init");
-	if (pgw_ntasks >= PGW_MAX_TASKS)
-		elog(ERROR, "too many pgwarden policy tasks");
-	pgw_tasks[pgw_ntasks++] = task;
+	add_task(pgw_tasks, &pgw_ntasks, PGW_MAX_TASKS, task, "policy tasks");
 }
 
 void
 pgw_policy_register_launcher_task(PgwPolicyTask task)
 {
-	if (!process_shared_preload_libraries_in_progress)
-		elog(ERROR, "pgwarden launcher tasks must be registered in _PG_init");
-	if (pgw_nlauncher_tasks >= PGW_MAX_LAUNCHER_TASKS)
-		elog(ERROR, "too many pgwarden launcher tasks");
-	pgw_launcher_tasks[pgw_nlauncher_tasks++] = task;
+	add_task(pgw_launcher_tasks, &pgw_nlauncher_tasks, PGW_MAX_LAUNCHER_TASKS,
+			 task, "launcher tasks");
+}
+
+/* An Oid against an Oid: for qsort and pgw_policy_find over Oid[] sections. */
+int
+pgw_policy_oid_cmp(const void *a, const void *b)
+{
+	Oid			x = *(const Oid *) a;
+	Oid			y = *(const Oid *) b;
+
+	return (x > y) - (x < y);
 }
 
 /* Wake the loader now (its tasks have work); harmless when none runs. */
@@ -552,7 +578,10 @@ read_control_label(char *orphan, size_t orphanlen)
 											 RelationGetDescr(rel), &isnull);
 			char	   *lbl = isnull ? NULL : TextDatumGetCString(label);
 
-			/* remember one protected branch, in case no control database is found */
+			/*
+			 * remember one protected branch, in case no control database is
+			 * found
+			 */
 			if (lbl && strncmp(lbl, "protected:", 10) == 0 && orphan[0] == '\0' &&
 				SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dboid)))
 				strlcpy(orphan, lbl + 10, orphanlen);
@@ -562,7 +591,11 @@ read_control_label(char *orphan, size_t orphanlen)
 			continue;
 		if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dboid)))
 			continue;
-		/* several labels can only be stale ones: take the lowest, it gets cleaned */
+
+		/*
+		 * several labels can only be stale ones: take the lowest, it gets
+		 * cleaned
+		 */
 		if (!OidIsValid(result) || dboid < result)
 			result = dboid;
 	}
@@ -887,8 +920,8 @@ pgw_policy_loader_main(Datum main_arg)
 				/*
 				 * The extension is gone but a branch is still labelled
 				 * protected: its rules can no longer be read.  Fail closed,
-				 * as the launcher does when the control database is gone,
-				 * and keep watching: CREATE EXTENSION here loads it again.
+				 * as the launcher does when the control database is gone, and
+				 * keep watching: CREATE EXTENSION here loads it again.
 				 */
 				char		detail[256];
 

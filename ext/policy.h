@@ -144,6 +144,7 @@ extern const void *pgw_policy_section(const PgwPolicyView *view, PgwSectionId id
 									  int *nitems);
 extern const void *pgw_policy_find(const PgwPolicyView *view, PgwSectionId id,
 								   const void *key, PgwItemCmp cmp);
+extern int	pgw_policy_oid_cmp(const void *a, const void *b);
 extern const void *pgw_policy_find_slice(const PgwPolicyView *view, PgwSectionId id,
 										 int first, int count,
 										 const void *key, PgwItemCmp cmp);

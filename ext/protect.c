@@ -9,11 +9,13 @@
  * table with ALTER EXTENSION ... DROP and then dropping it, disabling a
  * trigger, or DROP OWNED BY the extension's owner would each remove them.
  * So every creation (CREATE OR REPLACE of a member; a trigger, rule, policy
- * or index on a member table), drop, alteration and truncation is checked here, through the
- * object access hook, against the extension by OID: the extension itself,
- * its schema whatever it is called, each member object (pg_depend 'e') and
- * the triggers, constraints, indexes and columns of its member tables.  The
- * names of these objects play no part.  pgwarden's own install and update
+ * or index on a member table), drop, alteration and truncation is checked
+ * here, through the object access hook (and, for the statements that hook
+ * cannot judge, pgw_protect_utility_check() from utility.c), against the
+ * extension by OID: the extension itself, its schema whatever it is
+ * called, each member object (pg_depend 'e') and the triggers,
+ * constraints, indexes and columns of its member tables.  The names of
+ * these objects play no part.  pgwarden's own install and update
  * scripts (creating_extension for this extension) may change them, and so
  * may ALTER EXTENSION pgwarden UPDATE; nothing else may while a branch is
  * protected.  With no protected branch, DROP EXTENSION works as usual.

@@ -13,6 +13,7 @@ struct Node;
 
 /* ProcessUtility (utility.c): the statements the object access hook misses */
 extern void pgw_protect_utility_check(struct Node *parsetree);
+
 /* refuse action (a sentence) while a branch is protected, outside our scripts */
 extern void pgw_protect_refuse_while_protected(const char *action);
 

@@ -97,6 +97,7 @@ static const struct
 	const char *name;			/* stable, for SQL */
 	const char *detail;			/* the DETAIL of a refusal */
 }			kinds[] =
+
 {
 	[PGW_RO_WAL] = {"wal", "It writes WAL without a transaction ID."},
 	[PGW_RO_SLOT] = {"replication_slot", "It creates, drops, advances or decodes through a replication slot."},
@@ -120,6 +121,7 @@ static const struct
 	Oid			fn;
 	PgwReadonlyKind kind;
 }			refused_builtins[] =
+
 {
 	{PGW_F_LOGICAL_EMIT_MESSAGE_TEXT, PGW_RO_WAL},
 	{PGW_F_LOGICAL_EMIT_MESSAGE_BYTEA, PGW_RO_WAL},
@@ -219,6 +221,7 @@ static const struct
 	const char *symbol;
 	PgwReadonlyKind kind;
 }			refused_own[] =
+
 {
 	{"pgwarden_set_label", PGW_RO_CATALOG},
 	{"pgwarden_set_role_password", PGW_RO_CATALOG},
@@ -345,7 +348,11 @@ refused_statement(Node *parsetree)
 		case T_LoadStmt:
 			return "LOAD";
 		case T_CopyStmt:
-			/* COPY ... TO a server file or program writes outside the database */
+
+			/*
+			 * COPY ... TO a server file or program writes outside the
+			 * database
+			 */
 			if (!((CopyStmt *) parsetree)->is_from &&
 				((CopyStmt *) parsetree)->filename != NULL)
 				return "COPY TO a server file or program";
@@ -464,31 +471,32 @@ pgw_readonly_utility_check(Node *parsetree)
 	XactReadOnly = true;
 }
 
+/* In a read-only session, setting a read-only GUC off is refused. */
+static bool
+refuses_off(bool newval, const char *what)
+{
+	if (!readonly_session || newval)
+		return false;
+	GUC_check_errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION);
+	GUC_check_errmsg("cannot %s through read-only endpoint \"%s\"",
+					 what, NameStr(readonly_endpoint));
+	GUC_check_errhint("Connect through a read-write endpoint of the branch.");
+	return true;
+}
+
 static bool
 check_default_xact_ro(bool *newval, void **extra, GucSource source)
 {
-	if (readonly_session && !*newval)
-	{
-		GUC_check_errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION);
-		GUC_check_errmsg("cannot turn off default_transaction_read_only through read-only endpoint \"%s\"",
-						 NameStr(readonly_endpoint));
-		GUC_check_errhint("Connect through a read-write endpoint of the branch.");
+	if (refuses_off(*newval, "turn off default_transaction_read_only"))
 		return false;
-	}
 	return prev_check_default_xact_ro ? prev_check_default_xact_ro(newval, extra, source) : true;
 }
 
 static bool
 check_xact_ro(bool *newval, void **extra, GucSource source)
 {
-	if (readonly_session && !*newval)
-	{
-		GUC_check_errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION);
-		GUC_check_errmsg("cannot start a read-write transaction through read-only endpoint \"%s\"",
-						 NameStr(readonly_endpoint));
-		GUC_check_errhint("Connect through a read-write endpoint of the branch.");
+	if (refuses_off(*newval, "start a read-write transaction"))
 		return false;
-	}
 	return prev_check_xact_ro ? prev_check_xact_ro(newval, extra, source) : true;
 }
 

@@ -10,8 +10,10 @@
 
 /* SPI_connect and the safe search path; returns the GUC nest level. */
 extern int	pgw_spi_connect(void);
+
 /* restores the search path of pgw_spi_connect's caller, then SPI_finish */
 extern void pgw_spi_finish(int nestlevel);
+
 /* a background worker's settings, overriding the database's own */
 extern void pgw_worker_safe_settings(void);
 

@@ -128,7 +128,7 @@ check_server_role_grants(Node *parsetree)
 
 		foreach(lc, stmt->options)
 			if (strcmp(lfirst_node(DefElem, lc)->defname, "rolemembers") == 0)
-				check_server_role(stmt->role->rolename);
+			check_server_role(stmt->role->rolename);
 	}
 }
 
@@ -143,7 +143,7 @@ pgw_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	 * pgwarden CASCADE): compare before and after.
 	 */
 	bool		dropping = IsA(pstmt->utilityStmt, DropStmt) &&
-		OidIsValid(get_extension_oid("pgwarden", true));
+	OidIsValid(get_extension_oid("pgwarden", true));
 
 	check_server_role_grants(pstmt->utilityStmt);
 	pgw_protect_utility_check(pstmt->utilityStmt);

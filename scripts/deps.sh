@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages pgwarden needs, only those missing (so a machine
-# that has them makes no network call).  Usage: deps.sh [bench]
+# that has them makes no network call).  Usage: deps.sh [bench|indent]
 # PG_MAJOR (default 15) names the PostgreSQL major: 15 is Debian 12's; 17 and
 # 18 are installed in their Debian roots by scripts/pgroot.sh; 16 comes from
 # PyPI and npm (scripts/pg16.sh), so no server package is asked for.
@@ -11,6 +11,10 @@ pkgs=(make gcc libc6-dev python3 python3-venv python3-dev openssl ca-certificate
       iproute2 procps zsh)
 if [ "$major" != 16 ]; then
 	pkgs+=("postgresql-$major" "postgresql-client-$major" "postgresql-server-dev-$major")
+fi
+if [ "${1:-}" = indent ]; then
+	# pgindent's formatter, and objdump for the typedefs of a build
+	pkgs+=(pg-bsd-indent binutils)
 fi
 if [ "${1:-}" = bench ]; then
 	pkgs+=(libzxcvbn-dev wamerican wbritish john-data clang-14 libclang-rt-14-dev
