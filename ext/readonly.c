@@ -386,7 +386,7 @@ refused_statement(Node *parsetree)
 }
 
 /*
- * pgwarden._readonly_refusals() RETURNS TABLE(function oid, kind text, detail text)
+ * pgwarden.readonly_refusals() RETURNS TABLE(function oid, kind text, detail text)
  * Every function a read-only endpoint refuses, for the classification test
  * and for admins: the built-ins, then pgwarden's own (found by symbol).
  */
