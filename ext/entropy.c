@@ -543,10 +543,26 @@ relax_word(dpstate *d, int i, int j, double bits, double casebits, int style,
 		update(d, ST_P, j, c, m, i, o, bits, mask);
 		update(d, w, j, c, m, i, o, bits, mask);
 	}
+	/*
+	 * The parts of one compound word keep its style: a lower-case part
+	 * right after a Capitalised one ("Urteils" "text"), a last-upper part
+	 * right after lower-case ones ("kinder" "schoeN").
+	 */
+	if (style == 0 || style == 3)
+	{
+		int			from = (style == 0) ? ST_W + 1 : ST_W;
+		int			to = (style == 0) ? ST_W + 1 : ST_W + 3;
+
+		c = d->cost[from][i] + K_CHAIN + bits + (style == 3 ? casebits : 0.0) +
+			lang_switch(d->mask[from][i], mask);
+		m = d->mask[from][i] | mask;
+		update(d, ST_P, j, c, m, i, from, bits, mask);
+		update(d, to, j, c, m, i, from, bits, mask);
+	}
 }
 
 #ifndef MIXCASE_BITS
-#define MIXCASE_BITS		2.0
+#define MIXCASE_BITS		3.0
 #endif
 
 /*
@@ -886,6 +902,11 @@ script_allows(int sc, int dict)
 static void relax_inflected(const analysis *a, dpstate *d, int s0, int e0,
 							double bits, pmask mask);
 
+/* The rule "l33t" applied to a dictionary word, before its substitutions. */
+#ifndef L33T_BITS
+#define L33T_BITS			2.5
+#endif
+
 /* Price a dictionary match found at trie node word w; relax it into d. */
 static void
 report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
@@ -933,7 +954,7 @@ report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
 		}
 		if (letters == 0 || (dir < 0 && len < 5) || len < MIN_L33T)
 			return;
-		bits += 1.0 + log2_variants(subbed, plain);
+		bits += L33T_BITS + log2_variants(subbed, plain);
 		mask |= PGW_PAT_L33T;
 	}
 	casebits = case_bits(a, s0, e0, &mask, &style);
@@ -1292,7 +1313,11 @@ match_walks(const analysis *a, dpstate *d, int i, int hi)
  * says (tuned on the tune half of the bench corpus, which draws such words).
  */
 #ifndef WORDLIKE_SCALE
-#define WORDLIKE_SCALE		0.9
+#define WORDLIKE_SCALE		0.85
+#endif
+
+#ifndef CYRILLIC_KEYS
+#define CYRILLIC_KEYS		1
 #endif
 
 /* The model's letter (1..) for a character, 0 when it is not a letter. */
@@ -1306,8 +1331,12 @@ model_letter(uint32_t cp, uint8_t fold, int cls)
 		fold = pgw_accent_base[fold - 0x80];
 	if (fold >= 'a' && fold <= 'z')
 		return (uint8_t) (fold - 'a' + 1);
-	if (fold == 0 || cp < 0x80 ||
-		(cls != CC_CYRILLIC_LOWER && cls != CC_CYRILLIC_UPPER))
+	/*
+	 * The keys besides a-z that Cyrillic letters are typed with count as
+	 * letters when typed, too ("p,jxtytwm" is a Russian word on QWERTY).
+	 */
+	if (fold == 0 || (cp < 0x80 && !CYRILLIC_KEYS) ||
+		(cp >= 0x80 && cls != CC_CYRILLIC_LOWER && cls != CC_CYRILLIC_UPPER))
 		return 0;
 	p = strchr(alphabet, fold);
 	return p ? (uint8_t) (PGW_MODEL_SIZE - 1) : 0;
@@ -1329,6 +1358,33 @@ model_cost(int c1, int c2, int c3, int x)
  * unseen word of any of the languages costs two to three bits a letter; a
  * random string costs more than its brute force, which then wins.
  */
+#ifndef WORDLIKE_L33T_BITS
+#define WORDLIKE_L33T_BITS	3.0
+#endif
+
+/*
+ * The model's letter at k, or 0; a l33t character between letters
+ * ("C0n57!7u") counts as the letter it stands for, *l33t set.
+ */
+static int
+model_at(const analysis *a, int k, int sc0, int *l33t)
+{
+	const char *alt;
+
+	*l33t = 0;
+	if (a->midx[k] != 0)
+	{
+		int			sc = span_script(a, k, k + 1);
+
+		return (sc == sc0 || (sc == 0 && sc0 == SCRIPT_LATIN)) ? a->midx[k] : 0;
+	}
+	if (sc0 != SCRIPT_LATIN || a->cp[k] >= 0x80 ||
+		(alt = l33t_subs((uint8_t) a->cp[k])) == NULL)
+		return 0;
+	*l33t = 1;
+	return alt[0] - 'a' + 1;
+}
+
 static void
 match_wordlike(const analysis *a, dpstate *d, int i, int hi)
 {
@@ -1337,21 +1393,30 @@ match_wordlike(const analysis *a, dpstate *d, int i, int hi)
 				c3 = 0;
 	double		sum = 0.0;
 	int			j;
-
 	int			sc0,
 				upper = 0,
-				lower = 0;
+				lower = 0,
+				letters = 0,
+				subs = 0;
 
 	if (a->midx[i] == 0)
 		return;
 	sc0 = span_script(a, i, i + 1);
-	for (j = i; j < hi && j - i < MAX_WORDLIKE && a->midx[j] != 0; j++)
+	for (j = i; j < hi && j - i < MAX_WORDLIKE; j++)
 	{
-		int			x = a->midx[j];
+		int			l33t;
+		int			x = model_at(a, j, sc0, &l33t);
 
-		if (span_script(a, j, j + 1) != sc0)
+		if (x == 0)
 			break;
 		sum += model_cost(c1, c2, c3, x);
+		if (l33t)
+		{
+			subs++;
+			sum += WORDLIKE_L33T_BITS;
+		}
+		else
+			letters++;
 		if (a->cls[j] == CC_LATIN_EXT)
 			sum += ACCENT_BITS;
 		if (IS_UPPER(a, j))
@@ -1361,15 +1426,16 @@ match_wordlike(const analysis *a, dpstate *d, int i, int hi)
 		c1 = c2;
 		c2 = c3;
 		c3 = x;
-		if (j + 1 - i >= MIN_WORDLIKE)
+		if (j + 1 - i >= MIN_WORDLIKE && !l33t && subs <= letters / 2)
 		{
-			pmask		mask = PGW_PAT_WORDLIKE;
+			pmask		mask = PGW_PAT_WORDLIKE | (subs ? PGW_PAT_L33T : 0);
 			int			style;
 			double		casebits = case_from_counts(upper, lower, IS_UPPER(a, i),
 													IS_UPPER(a, j), &mask, &style);
 
 			relax_word(d, i, j + 1,
-					   WORDLIKE_SCALE * (sum + model_cost(c1, c2, c3, 0)) + WORDLIKE_BITS,
+					   WORDLIKE_SCALE * (sum + model_cost(c1, c2, c3, 0)) + WORDLIKE_BITS +
+					   (subs ? 1.0 : 0.0),
 					   casebits, style, mask);
 		}
 	}
@@ -2697,6 +2763,10 @@ fill_analysis(analysis *a)
  * price of the disguise in *extra, or -1 when the password does not wear it.
  */
 #define MAX_SEP_KINDS		4
+/* Which separator: one of the usual ones (see is_sep), or any symbol. */
+#ifndef DISGUISE_SEP_BITS
+#define DISGUISE_SEP_BITS	3.0
+#endif
 #define MAX_UNDO_DEPTH		3
 #define MAX_UNDO_CPS		1024
 
@@ -2719,7 +2789,8 @@ undo_disguise(const uint32_t *cp, int n, int which, uint32_t *out,
 	{
 		/* every character typed k times (the copies may change case) */
 		int			k,
-					diff = 0;
+					diff = 0,
+					cased = 0;
 
 		for (k = 2; k <= 4; k++)
 		{
@@ -2737,6 +2808,20 @@ undo_disguise(const uint32_t *cp, int n, int which, uint32_t *out,
 			int			t;
 
 			out[m++] = cp[i];
+			switch (char_class(cp[i]))
+			{
+				case CC_LOWER:
+				case CC_UPPER:
+				case CC_LATIN_EXT:
+				case CC_GREEK_LOWER:
+				case CC_GREEK_UPPER:
+				case CC_CYRILLIC_LOWER:
+				case CC_CYRILLIC_UPPER:
+					cased++;
+					break;
+				default:
+					break;
+			}
 			for (t = 1; t < k; t++)
 				if (cp[i + t] != cp[i])
 				{
@@ -2745,8 +2830,11 @@ undo_disguise(const uint32_t *cp, int n, int which, uint32_t *out,
 				}
 		}
 		*extra = log2(3.0) + 1.0;	/* how many times */
-		if (diff > 0)
-			*extra += 1.0 + log2_variants(diff, m - diff);
+		/* which copies changed case: all letters' (one rule), or some */
+		if (diff > 0 && diff >= cased)
+			*extra += 1.0;
+		else if (diff > 0)
+			*extra += 1.0 + log2_variants(diff, cased - diff);
 		*mask |= PGW_PAT_REPEAT;
 		return m;
 	}
@@ -2817,7 +2905,8 @@ undo_disguise(const uint32_t *cp, int n, int which, uint32_t *out,
 		if (seps < 2 || m < 2 || runlen > 3 || (!(regular && chunk <= 4) && seps < 3))
 			return -1;
 		/* which separator, how long its runs, where they go */
-		*extra = log2(33.0) + log2((double) runlen) + lead + trail;
+		*extra = (is_sep(sep) ? DISGUISE_SEP_BITS : log2(33.0)) +
+			log2((double) runlen) + lead + trail;
 		if (regular && chunk <= 4)
 			*extra += 2.0;
 		else
