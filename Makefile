@@ -49,7 +49,7 @@ PY      := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .PHONY: deps venv pyinstall test test-majors build-majors test-deb demo bench lint update-entropy-data check-entropy-data \
-	indent check-indent update-typedefs
+	indent check-indent update-typedefs headerscheck
 
 # PG_MAJOR: the PostgreSQL major `make test` runs the suite on.  Empty or 15:
 # here, on $(PG_CONFIG).  16, 17 or 18: scripts/majors.sh builds and runs the
@@ -160,13 +160,22 @@ bench: deps check-entropy-data
 	$(PY) bench/branching.py
 	cd tests && $(PY) -m pytest -m slow $(PYTEST_ARGS)
 
-# ruff and mypy --strict over the Python, as the style guide asks, and the
-# dependencies between the C files of ext/ (no include, concern or call
-# cycle: scripts/check_includes.py).  make test runs the same checks
+# ruff and mypy --strict over the Python, as the style guide asks, every
+# ext/ header on its own (headerscheck), and the dependencies between the C
+# files of ext/ (no include, concern or call cycle:
+# scripts/check_includes.py).  make test runs the same checks
 # (tests/test_lint.py).
 lint: venv
 	$(PY) -m pip install --quiet 'ruff~=0.17.6' 'mypy~=2.4.1' types-tqdm
 	$(PY) -m ruff check python tests scripts bench setup.py
 	$(PY) -m mypy --strict python/pgwarden
-	$(MAKE) all
+	$(MAKE) all headerscheck
 	$(PY) scripts/check_includes.py --symbols
+
+# Every header of ext/ compiles on its own after postgres.h, as PostgreSQL's
+# headerscheck asks of its own.
+headerscheck:
+	@for h in $(sort $(wildcard $(srcdir)/ext/*.h)); do \
+		printf '#include "postgres.h"\n#include "%s"\n' $$(basename $$h) | \
+		$(CC) $(CPPFLAGS) -Wall -fsyntax-only -x c - || { echo "headerscheck: $$h"; exit 1; }; \
+	done; echo "headerscheck: every ext/ header stands alone"
