@@ -501,12 +501,12 @@ relax_tail(dpstate *d, int i, double bits, pmask mask)
  * Words of two languages in one password: the attacker must have chosen to
  * combine those lists, a choice a word of the language already used does
  * not pay (the dictionaries of the languages are bits PGW_DICT_EN ..
- * PGW_DICT_EL of the findings).
+ * PGW_DICT_UK of the findings).
  */
 #ifndef LANG_SWITCH_BITS
 #define LANG_SWITCH_BITS	2.0
 #endif
-#define LANG_DICTS	((((pmask) 1 << (PGW_DICT_EL + 1)) - ((pmask) 1 << PGW_DICT_EN)) << 32)
+#define LANG_DICTS	((((pmask) 1 << (PGW_DICT_UK + 1)) - ((pmask) 1 << PGW_DICT_EN)) << 32)
 
 static inline double
 lang_switch(pmask before, pmask word)
@@ -674,7 +674,7 @@ dict_bits(uint32_t info, pmask *mask)
 	}
 	*mask |= DICT_BIT(dict);
 	return (double) (info & 0xFF) / PGW_COST_SCALE + WORD_EXTRA +
-		(dict > PGW_DICT_EN && dict <= PGW_DICT_EL ? LANG_EXTRA : 0.0);
+		(dict > PGW_DICT_EN && dict <= PGW_DICT_UK ? LANG_EXTRA : 0.0);
 }
 
 /*
@@ -682,10 +682,9 @@ dict_bits(uint32_t info, pmask *mask)
  * a state is the index of its first arc; a state's arcs are sorted by
  * label, the last one flagged.  A word is followed by the arcs "\0",
  * dictionary and cost.  State 0 is the root, never a target, so 0 also
- * means "no such state".  An arc's label is one byte of pgw_dawg_labels;
- * its link is four digits of pgw_dawg_links (the printable characters other
- * than '"', '?' and '\\'): last + 2 (target % 45), then target / 45 in base
- * 91, lowest digit first.
+ * means "no such state".  Arc k is four bytes of pgw_dawg_arcs: its label,
+ * then last | target << 1 in three bytes, lowest first.  The model's costs
+ * are digits: the printable characters other than '"', '?' and '\\'.
  */
 static inline uint32_t
 digit_value(unsigned char c)
@@ -696,22 +695,27 @@ digit_value(unsigned char c)
 static inline uint32_t
 arc_label(uint32_t k)
 {
-	return (unsigned char) pgw_dawg_labels[k];
+	return (unsigned char) pgw_dawg_arcs[4 * (size_t) k];
+}
+
+static inline uint32_t
+arc_link(uint32_t k)
+{
+	const unsigned char *p = (const unsigned char *) pgw_dawg_arcs + 4 * (size_t) k;
+
+	return (uint32_t) p[1] | ((uint32_t) p[2] << 8) | ((uint32_t) p[3] << 16);
 }
 
 static inline int
 arc_last(uint32_t k)
 {
-	return digit_value((unsigned char) pgw_dawg_links[4 * (size_t) k]) & 1;
+	return (int) (arc_link(k) & 1);
 }
 
 static inline uint32_t
 arc_target(uint32_t k)
 {
-	const unsigned char *p = (const unsigned char *) pgw_dawg_links + 4 * (size_t) k;
-
-	return (digit_value(p[0]) >> 1) +
-		45 * (digit_value(p[1]) + 91 * (digit_value(p[2]) + 91 * digit_value(p[3])));
+	return arc_link(k) >> 1;
 }
 
 /* The value (dictionary << 8 | cost) of the word ending at state n, or -1. */
@@ -748,15 +752,17 @@ trie_child(uint32_t n, uint8_t c)
 	}
 	for (k = n; k < PGW_DAWG_ARCS; k++)
 	{
-		uint32_t	l = arc_label(k);
+		const unsigned char *p = (const unsigned char *) pgw_dawg_arcs + 4 * (size_t) k;
+		uint32_t	link = (uint32_t) p[1] | ((uint32_t) p[2] << 8) |
+			((uint32_t) p[3] << 16);
 
-		if (l == c)
+		if (p[0] == c)
 		{
-			uint32_t	t = arc_target(k);
+			uint32_t	t = link >> 1;
 
 			return (t >= PGW_DAWG_ARCS) ? 0 : t;
 		}
-		if (l > c || arc_last(k))
+		if (p[0] > c || (link & 1))
 			return 0;
 	}
 	return 0;
@@ -833,7 +839,7 @@ l33t_target(uint8_t c)
  * Scripts of a span: Latin letters (ASCII or accented), Cyrillic, Greek.
  * Words are stored as the keys they are typed with, so a Latin string can
  * be a Russian word typed on the wrong layout ("gfhjkm"), but a match never
- * mixes scripts, Cyrillic letters are only Russian words, names and common
+ * mixes scripts, Cyrillic letters are only Russian and Ukrainian words, names and common
  * passwords, and Greek letters only Greek words and names.
  */
 #define SCRIPT_LATIN		1
@@ -879,7 +885,8 @@ script_allows(int sc, int dict)
 	switch (sc)
 	{
 		case SCRIPT_CYRILLIC:
-			return dict == PGW_DICT_RU || dict == PGW_DICT_PASSWORDS || name;
+			return dict == PGW_DICT_RU || dict == PGW_DICT_UK ||
+				dict == PGW_DICT_PASSWORDS || name;
 		case SCRIPT_GREEK:
 			return dict == PGW_DICT_EL || name;
 		case SCRIPT_LATIN:
@@ -896,11 +903,11 @@ script_allows(int sc, int dict)
  * exactly, or without them: see ascii_fold.)
  */
 #ifndef ACCENT_BITS
-#define ACCENT_BITS			2.0
+#define ACCENT_BITS			2.5
 #endif
 
 static void relax_inflected(const analysis *a, dpstate *d, int s0, int e0,
-							double bits, pmask mask);
+							double bits, pmask mask, int mo);
 
 /* The rule "l33t" applied to a dictionary word, before its substitutions. */
 #ifndef L33T_BITS
@@ -980,7 +987,14 @@ report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
 	}
 	relax_word(d, s0, e0, bits, casebits, style, mask);
 	if (dir > 0 && submask == 0)
-		relax_inflected(a, d, s0, e0, bits, mask);
+	{
+		int			dict = (int) (w >> 8);
+		int			mo = (dict == PGW_DICT_RU || dict == PGW_DICT_UK ||
+						  dict == PGW_DICT_EL ||
+						  span_script(a, s0, e0) != SCRIPT_LATIN) ? 1 : 0;
+
+		relax_inflected(a, d, s0, e0, bits, mask, mo);
+	}
 }
 
 /*
@@ -1342,12 +1356,21 @@ model_letter(uint32_t cp, uint8_t fold, int cls)
 	return p ? (uint8_t) (PGW_MODEL_SIZE - 1) : 0;
 }
 
+/*
+ * Cost of letter x after c1 c2 c3 in character model mo: 0 for words in
+ * Latin letters, 1 for words in Cyrillic or Greek letters (as the keys they
+ * are typed with).
+ */
+#define MODEL_LATIN			0
+#define MODEL_OTHER			1
+
 static double
-model_cost(int c1, int c2, int c3, int x)
+model_cost(int mo, int c1, int c2, int c3, int x)
 {
-	unsigned char c = (unsigned char) pgw_model[((c1 * PGW_MODEL_SIZE + c2) *
-												 PGW_MODEL_SIZE + c3) *
-												PGW_MODEL_SIZE + x];
+	unsigned char c = (unsigned char) pgw_model[(((size_t) mo * PGW_MODEL_SIZE + c1) *
+												 PGW_MODEL_SIZE + c2) *
+												PGW_MODEL_SIZE * PGW_MODEL_SIZE +
+												(size_t) c3 * PGW_MODEL_SIZE + x];
 
 	return (double) digit_value(c) / PGW_MODEL_SCALE;
 }
@@ -1386,7 +1409,7 @@ model_at(const analysis *a, int k, int sc0, int *l33t)
 }
 
 static void
-match_wordlike(const analysis *a, dpstate *d, int i, int hi)
+wordlike_run(const analysis *a, dpstate *d, int i, int hi, int mo, double extra)
 {
 	int			c1 = 0,
 				c2 = 0,
@@ -1399,17 +1422,16 @@ match_wordlike(const analysis *a, dpstate *d, int i, int hi)
 				letters = 0,
 				subs = 0;
 
-	if (a->midx[i] == 0)
-		return;
 	sc0 = span_script(a, i, i + 1);
 	for (j = i; j < hi && j - i < MAX_WORDLIKE; j++)
 	{
 		int			l33t;
 		int			x = model_at(a, j, sc0, &l33t);
 
-		if (x == 0)
+		/* a Cyrillic word typed on QWERTY has no accented letters */
+		if (x == 0 || (mo != MODEL_LATIN && (l33t || (sc0 == SCRIPT_LATIN && a->cp[j] >= 0x80))))
 			break;
-		sum += model_cost(c1, c2, c3, x);
+		sum += model_cost(mo, c1, c2, c3, x);
 		if (l33t)
 		{
 			subs++;
@@ -1434,11 +1456,37 @@ match_wordlike(const analysis *a, dpstate *d, int i, int hi)
 													IS_UPPER(a, j), &mask, &style);
 
 			relax_word(d, i, j + 1,
-					   WORDLIKE_SCALE * (sum + model_cost(c1, c2, c3, 0)) + WORDLIKE_BITS +
-					   (subs ? 1.0 : 0.0),
+					   WORDLIKE_SCALE * (sum + model_cost(mo, c1, c2, c3, 0)) + WORDLIKE_BITS +
+					   (subs ? 1.0 : 0.0) + extra,
 					   casebits, style, mask);
 		}
 	}
+}
+
+/*
+ * A run of letters priced by the character model of its script; letters
+ * typed in Latin letters may also be a Cyrillic word typed on the wrong
+ * layout (the second model, a bit more).
+ */
+#ifndef OTHER_MODEL_BITS
+#define OTHER_MODEL_BITS	1.0
+#endif
+
+static void
+match_wordlike(const analysis *a, dpstate *d, int i, int hi)
+{
+	int			sc0;
+
+	if (a->midx[i] == 0)
+		return;
+	sc0 = span_script(a, i, i + 1);
+	if (sc0 == SCRIPT_LATIN)
+	{
+		wordlike_run(a, d, i, hi, MODEL_LATIN, 0.0);
+		wordlike_run(a, d, i, hi, MODEL_OTHER, OTHER_MODEL_BITS);
+	}
+	else
+		wordlike_run(a, d, i, hi, MODEL_OTHER, 0.0);
 }
 
 /*
@@ -1459,7 +1507,7 @@ match_wordlike(const analysis *a, dpstate *d, int i, int hi)
 
 static void
 relax_inflected(const analysis *a, dpstate *d, int s0, int e0, double bits,
-				pmask mask)
+				pmask mask, int mo)
 {
 	int			c1 = e0 - 3 >= s0 ? a->midx[e0 - 3] : 0;
 	int			c2 = e0 - 2 >= s0 ? a->midx[e0 - 2] : 0;
@@ -1480,7 +1528,7 @@ relax_inflected(const analysis *a, dpstate *d, int s0, int e0, double bits,
 
 		if (span_script(a, j, j + 1) != sc0)
 			break;
-		sum += model_cost(c1, c2, c3, x);
+		sum += model_cost(mo, c1, c2, c3, x);
 		if (a->cls[j] == CC_LATIN_EXT)
 			sum += ACCENT_BITS;
 		c1 = c2;
@@ -1488,7 +1536,7 @@ relax_inflected(const analysis *a, dpstate *d, int s0, int e0, double bits,
 		c3 = x;
 		casebits = case_bits(a, s0, j + 1, &m, &style);
 		relax_word(d, s0, j + 1,
-				   bits + INFLECT_BITS + INFLECT_SCALE * (sum + model_cost(c1, c2, c3, 0)),
+				   bits + INFLECT_BITS + INFLECT_SCALE * (sum + model_cost(mo, c1, c2, c3, 0)),
 				   casebits, style, m);
 	}
 }

