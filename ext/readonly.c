@@ -27,8 +27,9 @@
  * after every commit check), and the assignment of transaction IDs
  * itself; and statements PostgreSQL allows in a read-only transaction
  * (ALTER SYSTEM, VACUUM, CLUSTER, REINDEX, CHECKPOINT, LOAD, COPY TO a
- * server file or program, NOTIFY, strong LOCKs, two-phase commit).  This
- * file refuses those.
+ * server file or program, NOTIFY, strong LOCKs, two-phase commit), and
+ * reading a foreign table whose rows come from a program.  This file
+ * refuses those.
  *
  * How the list was made: from the server's catalog, not from memory.
  * tests/readonly_functions.py lists every function of pg_proc that is not
@@ -47,7 +48,8 @@
  * this file's object_access_hook), by OID for the built-in ones.  A
  * function of LANGUAGE internal created later (by a superuser, on a
  * read-write endpoint) is judged as the built-in it calls, and pgwarden's
- * own C functions that write catalogs by their symbol.
+ * own C functions that write catalogs by their symbol, as are the writers
+ * of the contrib modules (pg_surgery, adminpack, ...) by library and symbol.
  *
  *-------------------------------------------------------------------------
  */
@@ -58,10 +60,12 @@
 #include "access/xact.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_language.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "foreign/foreign.h"
 #include "funcapi.h"
 #include "nodes/parsenodes.h"
 #include "storage/lockdefs.h"
@@ -229,6 +233,41 @@ static const struct
 	{"pgwarden_gate_stats_reset", PGW_RO_STATISTICS},
 };
 
+/*
+ * The writers among the C functions of PostgreSQL's contrib modules, by
+ * library and symbol: they act without a transaction ID or a read-only
+ * check (pages rewritten and WAL-logged, files, shared counters, shared
+ * buffers).  From their extension scripts, PostgreSQL 15 to 18; every
+ * other non-immutable C function there reads, fires as a trigger (which
+ * needs a write), or opens a connection that the gate judges on its own.
+ */
+static const struct
+{
+	const char *library;
+	const char *symbol;
+	PgwReadonlyKind kind;
+}			refused_contrib[] =
+{
+	{"pg_surgery", "heap_force_kill", PGW_RO_WAL},
+	{"pg_surgery", "heap_force_freeze", PGW_RO_WAL},
+	{"pg_visibility", "pg_truncate_visibility_map", PGW_RO_WAL},
+	{"adminpack", "pg_file_write", PGW_RO_FILE},
+	{"adminpack", "pg_file_write_v1_1", PGW_RO_FILE},
+	{"adminpack", "pg_file_sync", PGW_RO_FILE},
+	{"adminpack", "pg_file_rename", PGW_RO_FILE},
+	{"adminpack", "pg_file_rename_v1_1", PGW_RO_FILE},
+	{"adminpack", "pg_file_unlink", PGW_RO_FILE},
+	{"adminpack", "pg_file_unlink_v1_1", PGW_RO_FILE},
+	{"pg_prewarm", "autoprewarm_dump_now", PGW_RO_FILE},
+	{"pg_prewarm", "autoprewarm_start_worker", PGW_RO_SERVER},
+	{"pg_stat_statements", "pg_stat_statements_reset", PGW_RO_STATISTICS},
+	{"pg_stat_statements", "pg_stat_statements_reset_1_7", PGW_RO_STATISTICS},
+	{"pg_stat_statements", "pg_stat_statements_reset_1_11", PGW_RO_STATISTICS},
+	{"pg_buffercache", "pg_buffercache_evict", PGW_RO_SERVER},
+	{"pg_buffercache", "pg_buffercache_evict_relation", PGW_RO_SERVER},
+	{"pg_buffercache", "pg_buffercache_evict_all", PGW_RO_SERVER},
+};
+
 /* Set once this backend was admitted through a read-only endpoint. */
 static bool readonly_session = false;
 static NameData readonly_endpoint;
@@ -259,14 +298,36 @@ own_kind(const char *symbol)
 	return -1;
 }
 
+/* Does probin name that library ($libdir/NAME or a path, with or without .so)? */
+static bool
+is_library(const char *probin, const char *name)
+{
+	const char *base = strrchr(probin, '/');
+	size_t		len = strlen(name);
+
+	base = base ? base + 1 : probin;
+	return strncmp(base, name, len) == 0 &&
+		(base[len] == '\0' || strcmp(base + len, DLSUFFIX) == 0);
+}
+
 /* Does probin name pgwarden's library ($libdir/pgwarden, with or without .so)? */
 static bool
 is_pgwarden_library(const char *probin)
 {
-	const char *base = strrchr(probin, '/');
+	return is_library(probin, "pgwarden");
+}
 
-	base = base ? base + 1 : probin;
-	return strcmp(base, "pgwarden") == 0 || strcmp(base, "pgwarden" DLSUFFIX) == 0;
+/* The kind of a C function by its library and symbol: pgwarden's or contrib's. */
+static int
+library_kind(const char *probin, const char *symbol)
+{
+	if (is_pgwarden_library(probin))
+		return own_kind(symbol);
+	for (int i = 0; i < lengthof(refused_contrib); i++)
+		if (strcmp(refused_contrib[i].symbol, symbol) == 0 &&
+			is_library(probin, refused_contrib[i].library))
+			return refused_contrib[i].kind;
+	return -1;
 }
 
 /*
@@ -306,8 +367,8 @@ function_kind(Oid fn)
 		else if (prosrc != NULL)
 		{
 			datum = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_probin, &isnull);
-			if (!isnull && is_pgwarden_library(TextDatumGetCString(datum)))
-				kind = own_kind(prosrc);
+			if (!isnull)
+				kind = library_kind(TextDatumGetCString(datum), prosrc);
 		}
 	}
 	ReleaseSysCache(tup);
@@ -388,7 +449,8 @@ refused_statement(Node *parsetree)
 /*
  * pgwarden.readonly_refusals() RETURNS TABLE(function oid, kind text, detail text)
  * Every function a read-only endpoint refuses, for the classification test
- * and for admins: the built-ins, then pgwarden's own (found by symbol).
+ * and for admins: the built-ins, then the C functions of pgwarden's library
+ * and of the contrib modules found in pg_proc (by symbol).
  */
 Datum
 pgwarden_readonly_refusals(PG_FUNCTION_ARGS)
@@ -425,8 +487,7 @@ pgwarden_readonly_refusals(PG_FUNCTION_ARGS)
 		int			kind;
 		bool		isnull;
 
-		if (prosrc == NULL || probin == NULL || !is_pgwarden_library(probin) ||
-			(kind = own_kind(prosrc)) < 0)
+		if (prosrc == NULL || probin == NULL || (kind = library_kind(probin, prosrc)) < 0)
 			continue;
 		{
 			Datum		values[3];
@@ -566,11 +627,54 @@ pgw_readonly_enter(const char *endpoint)
 					PGC_SUSET, PGC_S_OVERRIDE);
 }
 
+/* Does any level of this foreign table's definition name a program to run? */
+static bool
+runs_a_program(Oid relid)
+{
+	ForeignTable *table = GetForeignTable(relid);
+	ForeignServer *server = GetForeignServer(table->serverid);
+	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
+	List	   *levels[] = {table->options, server->options, fdw->options};
+
+	for (int i = 0; i < lengthof(levels); i++)
+	{
+		ListCell   *lc;
+
+		foreach(lc, levels[i])
+			if (strcmp(((DefElem *) lfirst(lc))->defname, "program") == 0)
+				return true;
+	}
+	return false;
+}
+
 static void
 readonly_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if (readonly_session)
+	{
+		ListCell   *lc;
+
 		XactReadOnly = true;
+
+		/*
+		 * A foreign table read from a program (file_fdw's "program") runs
+		 * that program on the server, which writes what it likes: refused,
+		 * as COPY ... PROGRAM is.
+		 */
+		foreach(lc, queryDesc->plannedstmt->rtable)
+		{
+			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+			if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_FOREIGN_TABLE &&
+				runs_a_program(rte->relid))
+				ereport(ERROR,
+						(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+						 errmsg("cannot read foreign table \"%s\" through read-only endpoint \"%s\"",
+								get_rel_name(rte->relid), NameStr(readonly_endpoint)),
+						 errdetail("Its rows come from a program run on the server."),
+						 errhint("Connect through a read-write endpoint of the branch.")));
+		}
+	}
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else

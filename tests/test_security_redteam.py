@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from typing import Any
 
 import psycopg
@@ -546,16 +547,25 @@ def test_admin_member_cannot_repoint_a_child_of_a_protected_branch(shop: Cluster
     branch for reset, created a database of its own and finished the reset
     with it; the child's branch roles (OWNER's privileges inside the child)
     were bound to ADMIN's database instead.  _finish_reset, like every other
-    step of a copy of a protected branch, is for superusers only."""
+    step of a copy of a protected branch, is for superusers only.  (Since
+    the third pass ADMIN may no longer call _begin_change or _finish_reset
+    at all; the attack goes through the 0.2.0 steps, _reset_swapped.)"""
     with shop.connect(CONTROL_DB) as conn:
         conn.execute("SELECT pgwarden.protect_branch(%s)", [SHOP])
     Project(shop.local_dsn(CONTROL_DB)).create_branch(CHILD, SHOP, strategy="template")
     with shop.connect(CONTROL_DB, user=ADMIN) as conn:
-        conn.execute("SELECT * FROM pgwarden._begin_change(%s, 'reset')", [CHILD])
+        conn.autocommit = True
+        for step in ("SELECT * FROM pgwarden._begin_change(%s, 'reset')",
+                     "SELECT pgwarden._finish_reset(%s, 'regress_rt_mine', NULL)"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(step, [CHILD])
+        conn.execute("SELECT pgwarden._lock_branch(%s)", [CHILD])
+        conn.execute("SELECT * FROM pgwarden._begin_operation(%s, 'reset')", [CHILD])
         conn.execute("CREATE DATABASE regress_rt_mine")
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="requires a superuser"):
-            conn.execute("SELECT pgwarden._finish_reset(%s, 'regress_rt_mine', NULL)", [CHILD])
-        conn.execute("SELECT pgwarden._abort_change(%s)", [CHILD])
+            conn.execute("SELECT pgwarden._reset_swapped(%s, 'regress_rt_mine', NULL, 'template')",
+                         [CHILD])
+        conn.execute("SELECT pgwarden._abort_operation(%s)", [CHILD])
     with shop.connect(CONTROL_DB) as conn:
         assert conn.execute("SELECT database FROM pgwarden.branches WHERE name = %s",
                             [CHILD]).fetchone() == (CHILD,)
@@ -652,3 +662,250 @@ def test_a_read_only_default_of_the_parent_does_not_stop_the_carry(shop: Cluster
     with psycopg.connect(shop.tcp_dsn(cred.role, cred.password, dbname=CHILD)) as conn:
         assert conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 't'"
                             ).fetchone() == (cred.role,)
+
+
+# ===========================================================================
+# Third pass: branch operations one at a time and recoverable, project
+# delete, the toggles, the gate's registry, read-only endpoints on 16-18
+# ===========================================================================
+
+VICTIM = "regress_rt_victim"    # a branch of ADMIN's choosing, not ADMIN's database
+
+
+def interrupted_superuser_delete(cluster: Cluster, branch: str) -> None:
+    """A superuser's delete of `branch` killed right after it was recorded
+    (the helper's delete:begun point): the row says what to finish, the
+    branch is marked busy, its database is still there."""
+    with cluster.connect(CONTROL_DB) as conn:
+        conn.execute("SELECT pgwarden._lock_branch(%s)", [branch])
+        conn.execute("SELECT * FROM pgwarden._begin_operation(%s, 'delete')", [branch])
+    # the session ends: its lock goes, the row stays
+
+
+def test_admin_member_cannot_aim_a_superusers_recovery_at_another_database(shop: Cluster) -> None:
+    """Succeeded before the fix: a superuser's delete of a branch of its own
+    was interrupted.  ADMIN (which cannot drop SHOP: OWNER owns it) forgot
+    that branch with the 0.1.0 step _finish_delete, forgot SHOP's branch the
+    same way, registered SHOP under the interrupted branch's name and marked
+    it for deletion with the 0.1.0 step _begin_change, none of which looks
+    at the operation record.  The superuser's `pgwarden branches recover`
+    then finished "its own" delete and dropped SHOP.  The 0.1.0 steps the
+    0.2.0 helper no longer calls (_begin_change, _abort_change,
+    _finish_reset) are no longer granted to pgwarden_admin, and
+    _finish_delete and _unregister_branch refuse a branch with an
+    operation recorded (or marked busy) unless it is this session's own."""
+    with shop.connect() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(q(VICTIM)))
+    with shop.connect(CONTROL_DB) as conn:
+        conn.execute("SELECT pgwarden.register_branch(%s)", [VICTIM])
+    interrupted_superuser_delete(shop, VICTIM)
+    steps = [
+        ("SELECT pgwarden._lock_branch(%s)", VICTIM),
+        ("SELECT pgwarden._finish_delete(%s)", VICTIM),
+        ("SELECT pgwarden._lock_branch(%s)", SHOP),
+        ("SELECT * FROM pgwarden._begin_change(%s, 'delete')", SHOP),
+        ("SELECT pgwarden._finish_delete(%s)", SHOP),
+        ("SELECT pgwarden._unregister_branch(%s)", SHOP),
+    ]
+    with shop.connect(CONTROL_DB, user=ADMIN) as conn:
+        conn.autocommit = True
+        for stmt, arg in steps:
+            with suppress(psycopg.Error):
+                conn.execute(stmt, [arg])
+        with suppress(psycopg.Error):
+            conn.execute("SELECT pgwarden.register_branch(%s, NULL, %s)", [SHOP, VICTIM])
+        with suppress(psycopg.Error):
+            conn.execute("SELECT * FROM pgwarden._begin_change(%s, 'delete')", [VICTIM])
+    Project(shop.local_dsn(CONTROL_DB)).recover()
+    assert database_exists(shop, SHOP)
+    with shop.connect(CONTROL_DB) as conn:
+        assert conn.execute("SELECT database FROM pgwarden.branches WHERE name = %s",
+                            [SHOP]).fetchone() == (SHOP,)
+
+
+# ---------------------------------------------------------------------------
+# Read-only endpoints: the functions of other extensions
+# ---------------------------------------------------------------------------
+
+RO = "regress_rt_ro"
+
+
+@pytest.fixture
+def ro_shop(shop: Cluster) -> Iterator[Cluster]:
+    """SHOP with a read-only endpoint RO and a table t of OWNER's, vacuumed
+    (so it has a visibility map to truncate)."""
+    as_owner(shop, "CREATE TABLE t (id int PRIMARY KEY, v text)",
+             "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 50) g",
+             "VACUUM t")
+    with shop.connect(CONTROL_DB) as conn:
+        conn.execute("SELECT pgwarden.create_endpoint(%s, %s, 'read_only')", [SHOP, RO])
+        allowlist.wait_published(conn)
+    yield shop
+
+
+def through_ro(cluster: Cluster, stmt: str, user: str = "postgres") -> str | None:
+    """None when the statement ran through the read-only endpoint, else its SQLSTATE."""
+    with cluster.connect(SHOP, user=user, options=f"-c pgwarden.endpoint={RO}") as conn:
+        assert conn.execute("SELECT pgwarden_ro FROM (SELECT current_setting("
+                            "'default_transaction_read_only') AS pgwarden_ro) x"
+                            ).fetchone() == ("on",)
+        try:
+            conn.execute(stmt)
+        except psycopg.Error as exc:
+            return exc.diag.sqlstate
+    return None
+
+
+def available_extensions(cluster: Cluster) -> set[str]:
+    with cluster.connect(SHOP) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM pg_available_extensions")}
+
+
+def table_fingerprint(cluster: Cluster) -> Any:
+    with cluster.connect(SHOP) as conn:
+        return conn.execute("SELECT count(*), md5(string_agg(t::text, ',' ORDER BY id)),"
+                            " (SELECT pg_relation_size('t', 'vm')) FROM t").fetchone()
+
+
+#: Attacks by a superuser through a read-only endpoint with a function of a
+#: contrib extension that writes without asking whether the transaction
+#: may: (extension, statement).
+CONTRIB_WRITES = [
+    ("pg_surgery", "SELECT heap_force_kill('t'::regclass, ARRAY['(0,1)']::tid[])"),
+    ("pg_surgery", "SELECT heap_force_freeze('t'::regclass, ARRAY['(0,2)']::tid[])"),
+    ("pg_visibility", "SELECT pg_truncate_visibility_map('t'::regclass)"),
+    ("adminpack", "SELECT pg_catalog.pg_file_write('regress_rt_written', 'x', false)"),
+    ("adminpack", "SELECT pg_catalog.pg_file_sync('postgresql.conf')"),
+    ("adminpack", "SELECT pg_catalog.pg_file_rename('regress_rt_none', 'regress_rt_none2')"),
+    ("adminpack", "SELECT pg_catalog.pg_file_unlink('regress_rt_none')"),
+    ("pg_prewarm", "SELECT autoprewarm_dump_now()"),
+    ("pg_stat_statements", "SELECT pg_stat_statements_reset()"),
+]
+
+
+@pytest.mark.parametrize("extension, stmt", CONTRIB_WRITES,
+                         ids=[s.split("(")[0].split()[-1] for _, s in CONTRIB_WRITES])
+def test_contrib_functions_that_write_are_refused_through_a_read_only_endpoint(
+        ro_shop: Cluster, extension: str, stmt: str) -> None:
+    """Succeeded before the fix (those the server has): readonly.c judged
+    built-ins by OID and pgwarden's own C functions by symbol, and let
+    every other extension's C function run.  A superuser on a read-only
+    endpoint killed and froze rows with pg_surgery (the page rewritten and
+    WAL-logged, no transaction ID, so the commit backstop saw nothing),
+    truncated a visibility map, wrote and renamed files in the data
+    directory with adminpack and dumped autoprewarm.blocks.  The writers
+    of the contrib modules are now refused by library and symbol, like
+    pgwarden's own."""
+    if extension not in available_extensions(ro_shop):
+        pytest.skip(f"{extension} is not available on this server")
+    with ro_shop.connect(SHOP) as conn:
+        conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(q(extension)))
+    before = table_fingerprint(ro_shop)
+    written = ro_shop.data / "regress_rt_written"
+    try:
+        assert through_ro(ro_shop, stmt) == "25006"
+        assert table_fingerprint(ro_shop) == before
+        assert not written.exists()
+    finally:
+        with suppress(OSError):
+            written.unlink()
+
+
+#: Non-immutable C functions of the contrib modules that a read-only
+#: endpoint may run, by extension (every function of it, or those named),
+#: with the reason.  The refused ones are in ext/readonly.c.
+CONTRIB_HARMLESS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "reads pages, tuples, WAL or statistics": (
+        "amcheck", "pageinspect", "pgstattuple", "pg_walinspect", "pg_freespacemap",
+        "pgrowlocks", "old_snapshot", "pg_logicalinspect",
+        "pg_visibility:pg_visibility", "pg_visibility:pg_visibility_map",
+        "pg_visibility:pg_visibility_rel", "pg_visibility:pg_visibility_map_rel",
+        "pg_visibility:pg_visibility_map_summary", "pg_visibility:pg_check_frozen",
+        "pg_visibility:pg_check_visible",
+        "pg_buffercache:pg_buffercache_pages", "pg_buffercache:pg_buffercache_summary",
+        "pg_buffercache:pg_buffercache_usage_counts", "pg_buffercache:pg_buffercache_numa_pages",
+        "pg_prewarm:pg_prewarm",      # reads blocks into buffers, as a SELECT does
+        "pg_stat_statements:pg_stat_statements_1_2", "pg_stat_statements:pg_stat_statements_1_3",
+        "pg_stat_statements:pg_stat_statements_1_8", "pg_stat_statements:pg_stat_statements_1_9",
+        "pg_stat_statements:pg_stat_statements_1_10", "pg_stat_statements:pg_stat_statements_1_11",
+        "pg_stat_statements:pg_stat_statements_1_12", "pg_stat_statements:pg_stat_statements",
+        "pg_stat_statements:pg_stat_statements_info",
+        "adminpack:pg_logdir_ls", "adminpack:pg_logdir_ls_v1_1", "sslinfo"),
+    "computes a value (random, crypto, text search, similarity, tables from queries)": (
+        "pgcrypto", "uuid-ossp", "pg_trgm", "intarray", "tablefunc", "unaccent", "dict_int",
+        "dict_xsyn", "xml2", "tsm_system_rows", "tsm_system_time", "bloom", "plpgsql",
+        "fuzzystrmatch", "hstore", "ltree", "cube", "seg", "isn", "citext", "btree_gist",
+        "btree_gin"),
+    "fires as a trigger, which only a write does, and a read-only transaction refuses writes": (
+        "autoinc", "insert_username", "lo", "moddatetime", "refint", "tcn"),
+    "opens a connection of its own, which the gate judges as any other client's": (
+        "dblink", "postgres_fdw", "file_fdw"),
+}
+
+
+def test_every_contrib_function_is_classified_for_read_only_endpoints(shop: Cluster) -> None:
+    """Held once the previous test's fix was in (the catalog check that
+    found its gaps): every contrib extension this server has is created in
+    a scratch database, and each of their C functions that is not
+    immutable is either refused by the server (readonly_refusals(), read
+    there) or classified above as harmless, with a reason."""
+    db = "regress_rt_contrib"
+    with shop.connect() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(q(db)))
+    with shop.connect(db) as conn:
+        for (name,) in conn.execute("SELECT name FROM pg_available_extensions"
+                                    " WHERE name <> 'pgwarden' ORDER BY 1").fetchall():
+            with suppress(psycopg.Error):
+                conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {} CASCADE").format(q(name)))
+        conn.execute("CREATE FUNCTION regress_refusals(OUT function oid, OUT kind text,"
+                     " OUT detail text) RETURNS SETOF record"
+                     " AS '$libdir/pgwarden', 'pgwarden_readonly_refusals' LANGUAGE C")
+        refused = {r[0] for r in conn.execute("SELECT function::oid FROM regress_refusals()")}
+        rows = conn.execute("""
+            SELECT p.oid, e.extname, p.prosrc, p.oid::regprocedure::text
+              FROM pg_proc p
+              JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                              AND d.deptype = 'e'
+              JOIN pg_extension e ON e.oid = d.refobjid
+             WHERE p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
+               AND p.provolatile <> 'i'""").fetchall()
+    harmless = {p for _, pats in CONTRIB_HARMLESS.items() for p in pats}
+    assert len(rows) > 100
+    unclassified = [f"{ext}: {sig} ({src})" for oid, ext, src, sig in rows
+                    if oid not in refused and ext not in harmless
+                    and f"{ext}:{src}" not in harmless]
+    assert not unclassified, unclassified
+    # and nothing called harmless is refused
+    assert not [sig for oid, ext, src, sig in rows if oid in refused and f"{ext}:{src}" in harmless]
+    assert len({oid for oid, *_ in rows} & refused) >= 9
+
+
+def test_a_foreign_table_reading_a_program_does_not_run_through_a_read_only_endpoint(
+        ro_shop: Cluster) -> None:
+    """Succeeded before the fix: a file_fdw foreign table whose rows come
+    from a program (made by a superuser on a read-write endpoint, SELECT
+    granted to PLAIN) ran that program on the server for anyone reading it
+    through a read-only endpoint; the program writes what it likes.  COPY
+    FROM PROGRAM is refused there (COPY FROM into a table), COPY TO
+    PROGRAM by readonly.c; a scan of such a table is now refused too."""
+    mark = ro_shop.data / "regress_rt_program_ran"
+    with ro_shop.connect(SHOP) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS file_fdw")
+        conn.execute("CREATE SERVER regress_rt_files FOREIGN DATA WRAPPER file_fdw")
+        conn.execute(sql.SQL("CREATE FOREIGN TABLE regress_rt_prog (x text) SERVER regress_rt_files"
+                             " OPTIONS (program {})").format(
+            sql.Literal(f"touch {mark}; echo 1")))
+        conn.execute(sql.SQL("CREATE FOREIGN TABLE regress_rt_file (x text) SERVER regress_rt_files"
+                             " OPTIONS (filename {})").format(sql.Literal(str(ro_shop.data / "PG_VERSION"))))
+        conn.execute(sql.SQL("GRANT SELECT ON regress_rt_prog, regress_rt_file TO {}").format(q(PLAIN)))
+    try:
+        for user in ("postgres", PLAIN):
+            assert through_ro(ro_shop, "SELECT * FROM regress_rt_prog", user=user) == "25006"
+            assert through_ro(ro_shop, "SELECT count(*) FROM (SELECT * FROM regress_rt_prog) s"
+                                       " WHERE false", user=user) == "25006"
+            assert not mark.exists()
+            # a foreign table reading a file is a read
+            assert through_ro(ro_shop, "SELECT * FROM regress_rt_file", user=user) is None
+    finally:
+        with suppress(OSError):
+            mark.unlink()
