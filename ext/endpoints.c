@@ -27,13 +27,17 @@
  *					renamed (branches.c refuses it), so their names are
  *					stable.
  *	on_admit		after the snapshot's lock is released: counts the
- *					connections of the endpoint and claims a slot, or
- *					refuses when the endpoint is at its limit.
- *	on_authenticated once the password exchange succeeded: sets
+ *					sessions of the endpoint and refuses when it is at its
+ *					limit, before the client is asked for a password.
+ *	on_authenticated once the password exchange succeeded: claims a slot
+ *					(refused if the last one was taken meanwhile), sets
  *					pgwarden.endpoint (source override, so the client's
  *					startup options cannot change it) and, for a read-only
  *					endpoint, enters read-only mode (readonly.c), before the
- *					client's startup options are applied.
+ *					client's startup options are applied.  Only
+ *					authenticated sessions hold slots, as for PostgreSQL's
+ *					CONNECTION LIMIT: a client that sends a startup packet
+ *					and then nothing keeps nobody out.
  *
  * The endpoint is the one named by the startup option pgwarden.endpoint
  * (options=-c pgwarden.endpoint=NAME, or a startup parameter), else the
@@ -169,11 +173,12 @@ release_slot(int code, Datum arg)
 }
 
 /*
- * Count the connections through an endpoint and, when below the limit
- * (0: none), claim a slot for this backend.  False when the limit is reached.
+ * Count the sessions of an endpoint and, when below the limit (0: none)
+ * and claim is set, claim a slot for this backend.  False when the limit
+ * is reached.
  */
 static bool
-claim_slot(const char *endpoint, int limit, int *count)
+claim_slot(const char *endpoint, int limit, int *count, bool claim)
 {
 	int			n = 0;
 	int			mine = PGW_MY_BACKEND_INDEX();
@@ -186,10 +191,10 @@ claim_slot(const char *endpoint, int limit, int *count)
 		if (i != mine && strcmp(NameStr(slots->slot[i]), endpoint) == 0)
 			n++;
 	*count = n;
-	if (limit > 0 && n >= limit)
+	if ((limit > 0 && n >= limit) || !claim)
 	{
 		LWLockRelease(slots->lock);
-		return false;
+		return !(limit > 0 && n >= limit);
 	}
 	namestrcpy(&slots->slot[mine], endpoint);
 	LWLockRelease(slots->lock);
@@ -405,41 +410,50 @@ endpoints_check(const PgwConnInfo *ci, const PgwPolicyView *view,
 	return PGW_VERDICT_ALLOW;
 }
 
-/* Admitted: claim a slot of the endpoint, unless it is at its limit. */
+/* The endpoint's slots, claimed (claim) or only counted; false when full. */
+static bool
+endpoint_has_room(const PgwEndpointNote *note, bool claim, char *detail, size_t detaillen)
+{
+	int			count;
+
+	if (claim_slot(NameStr(note->name), note->max_connections, &count, claim))
+		return true;
+	snprintf(detail, detaillen,
+			 "endpoint \"%s\" of branch \"%s\" already has %d connections, its limit",
+			 NameStr(note->name), NameStr(note->branch), count);
+	return false;
+}
+
+/* Admitted: refused before any password when the endpoint is at its limit. */
 static PgwVerdict
 endpoints_admit(const PgwConnInfo *ci, const PgwGateNote *gate_note,
 				char *detail, size_t detaillen)
 {
 	const PgwEndpointNote *note = (const PgwEndpointNote *) gate_note;
-	int			count;
 
-	if (NameStr(note->name)[0] == '\0')
+	if (NameStr(note->name)[0] == '\0' || endpoint_has_room(note, false, detail, detaillen))
 		return PGW_VERDICT_ALLOW;
-	if (!claim_slot(NameStr(note->name), note->max_connections, &count))
-	{
-		snprintf(detail, detaillen,
-				 "endpoint \"%s\" of branch \"%s\" already has %d connections, its limit",
-				 NameStr(note->name), NameStr(note->branch), count);
-		return PGW_VERDICT_ENDPOINT_FULL;
-	}
-	return PGW_VERDICT_ALLOW;
+	return PGW_VERDICT_ENDPOINT_FULL;
 }
 
 /*
- * Authenticated: apply the endpoint before the client's startup options
- * are processed.
+ * Authenticated: claim the endpoint's slot and apply the endpoint before
+ * the client's startup options are processed.
  */
-static void
-endpoints_authenticated(const PgwGateNote *gate_note)
+static PgwVerdict
+endpoints_authenticated(const PgwGateNote *gate_note, char *detail, size_t detaillen)
 {
 	const PgwEndpointNote *note = (const PgwEndpointNote *) gate_note;
 
 	if (NameStr(note->name)[0] == '\0')
-		return;
+		return PGW_VERDICT_ALLOW;
+	if (!endpoint_has_room(note, true, detail, detaillen))
+		return PGW_VERDICT_ENDPOINT_FULL;
 	SetConfigOption("pgwarden.endpoint", NameStr(note->name),
 					PGC_BACKEND, PGC_S_OVERRIDE);
 	if (note->read_only)
 		pgw_readonly_enter(NameStr(note->name));
+	return PGW_VERDICT_ALLOW;
 }
 
 void

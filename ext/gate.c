@@ -53,10 +53,12 @@
  * this file's TLS rule) and stop at the first refusal; exempt Unix-socket
  * connections skip the rules not marked exempt_too (the IP and TLS rules).
  * Once every check admitted, the lock is released and each rule's on_admit
- * part runs (claiming an endpoint slot, which may still refuse); after the
+ * part runs (an endpoint at its limit still refuses); then every
+ * registered observer (gatestats.c) is told the verdict.  After the
  * password exchange succeeded, ClientAuthentication_hook runs each
- * on_authenticated part (the endpoint's setting, read-only mode).  Then
- * every registered observer (gatestats.c) is told the verdict.
+ * on_authenticated part (claiming the endpoint's slot, the endpoint's
+ * setting, read-only mode), which may still refuse: the observers are then
+ * told that refusal too.
  *
  * This file owns ClientAuthentication_hook (the only one pgwarden
  * installs), the PqCommMethods interception, the settings
@@ -193,8 +195,9 @@ static int	nobservers = 0;
 static bool gate_decided = false;
 static bool gate_admitted = false;
 
-/* per backend: what the rules noted for this connection */
+/* per backend: what the rules noted for this connection, and the connection */
 static PgwGateNote gate_notes[PGW_MAX_GATE_RULES];
+static PgwConnInfo gate_ci;
 
 PG_FUNCTION_INFO_V1(pgwarden_check_connection);
 
@@ -506,11 +509,28 @@ role_is_superuser(const char *rolname)
  * in the answer to its SSLRequest anyway.
  */
 static void
+gate_refuse(const PgwConnInfo *ci, PgwVerdict verdict, const char *reason)
+{
+	char		client[INET6_ADDRSTRLEN + 16];
+
+	describe_client(ci, client, sizeof(client));
+	ereport(FATAL,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("pgwarden: connection refused: %s", verdict_client_message(verdict)),
+			 errdetail_log("Connection from %s for role \"%s\" and database \"%s\" refused (%s): %s.",
+						   client, ci->role ? ci->role : "",
+						   ci->dbname ? ci->dbname : "(replication)",
+						   verdict_name(verdict), reason),
+			 verdict != PGW_VERDICT_TLS_REQUIRED ? 0 : EnableSSL ?
+			 errhint("Connect with TLS, for example sslmode=verify-full.") :
+			 errhint("The server has ssl = off, so every TCP connection is refused: give it a certificate (pgwarden tls init) or set pgwarden.require_ssl = off.")));
+}
+
+static void
 gate_enforce(Port *port)
 {
 	PgwConnInfo ci;
 	char		reason[512];
-	char		client[INET6_ADDRSTRLEN + 16];
 	PgwVerdict	verdict;
 
 	gate_decided = true;
@@ -524,11 +544,11 @@ gate_enforce(Port *port)
 
 	verdict = gate_decide(&ci, reason, sizeof(reason));
 	gate_admitted = PGW_VERDICT_ADMITS(verdict);
+	gate_ci = ci;
 	for (int i = 0; i < nobservers; i++)
 		observers[i] (verdict, &ci);
 	if (verdict == PGW_VERDICT_ALLOW)
 		return;
-	describe_client(&ci, client, sizeof(client));
 	if (verdict == PGW_VERDICT_ALLOW_REPAIR)
 	{
 		ereport(LOG,
@@ -537,17 +557,7 @@ gate_enforce(Port *port)
 				 errdetail_log("%s.", reason)));
 		return;
 	}
-
-	ereport(FATAL,
-			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-			 errmsg("pgwarden: connection refused: %s", verdict_client_message(verdict)),
-			 errdetail_log("Connection from %s for role \"%s\" and database \"%s\" refused (%s): %s.",
-						   client, ci.role ? ci.role : "",
-						   ci.dbname ? ci.dbname : "(replication)",
-						   verdict_name(verdict), reason),
-			 verdict != PGW_VERDICT_TLS_REQUIRED ? 0 : EnableSSL ?
-			 errhint("Connect with TLS, for example sslmode=verify-full.") :
-			 errhint("The server has ssl = off, so every TCP connection is refused: give it a certificate (pgwarden tls init) or set pgwarden.require_ssl = off.")));
+	gate_refuse(&ci, verdict, reason);
 }
 
 /* PqCommMethods->putmessage during authentication: see the file header. */
@@ -588,8 +598,21 @@ gate_client_auth_hook(Port *port, int status)
 	/* authenticated: the rules change the session (before startup options) */
 	if (status == STATUS_OK && gate_admitted)
 		for (int i = 0; i < nrules; i++)
-			if (rules[i].on_authenticated != NULL)
-				rules[i].on_authenticated(&gate_notes[i]);
+		{
+			char		reason[512];
+			PgwVerdict	verdict;
+
+			if (rules[i].on_authenticated == NULL)
+				continue;
+			reason[0] = '\0';
+			verdict = rules[i].on_authenticated(&gate_notes[i], reason, sizeof(reason));
+			if (verdict == PGW_VERDICT_ALLOW)
+				continue;
+			gate_admitted = false;
+			for (int j = 0; j < nobservers; j++)
+				observers[j] (verdict, &gate_ci);
+			gate_refuse(&gate_ci, verdict, reason);
+		}
 }
 
 /*

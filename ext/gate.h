@@ -37,8 +37,12 @@
  *					connection limit).  Not run by dry runs
  *					(pgwarden.check_connection).
  *	on_authenticated runs after the password exchange succeeded, before the
- *					client's startup options are applied (entering read-only
- *					mode).  Not run by dry runs either.
+ *					client's startup options are applied (claiming an
+ *					endpoint's slot, entering read-only mode); it may still
+ *					refuse (the last slot taken meanwhile).  Not run by dry
+ *					runs either.  What only an authenticated session may
+ *					hold belongs here: a client that never completes the
+ *					exchange must not keep others out.
  *
  * The gate never calls a concern by name: everything it runs was
  * registered.
@@ -132,7 +136,8 @@ typedef PgwVerdict (*PgwGateCheck) (const PgwConnInfo *ci,
 typedef PgwVerdict (*PgwGateAdmit) (const PgwConnInfo *ci,
 									const PgwGateNote *note,
 									char *detail, size_t detaillen);
-typedef void (*PgwGateAuthenticated) (const PgwGateNote *note);
+typedef PgwVerdict (*PgwGateAuthenticated) (const PgwGateNote *note,
+											 char *detail, size_t detaillen);
 
 /* Told every decision of a real connection (not dry runs); must not raise. */
 typedef void (*PgwGateObserver) (PgwVerdict verdict, const PgwConnInfo *ci);

@@ -909,3 +909,176 @@ def test_a_foreign_table_reading_a_program_does_not_run_through_a_read_only_endp
     finally:
         with suppress(OSError):
             mark.unlink()
+
+
+# ---------------------------------------------------------------------------
+# The gate's registry: endpoint slots
+# ---------------------------------------------------------------------------
+
+ONE = "regress_rt_one"
+
+
+def stalled_client(cluster: Cluster, endpoint: str, user: str = "regress_rt_nobody") -> Any:
+    """An unauthenticated client at an allowed address: TLS, a startup packet
+    for SHOP through `endpoint`, then silence once asked for a password (the
+    server waits up to authentication_timeout).  Needs no account at all."""
+    import socket
+    import ssl
+    import struct
+    raw = socket.create_connection(("127.0.0.1", cluster.port), timeout=10)
+    raw.sendall(struct.pack("!II", 8, 80877103))
+    assert raw.recv(1) == b"S"
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    sock = ctx.wrap_socket(raw)
+    params = (b"user\0" + user.encode() + b"\0database\0" + SHOP.encode()
+              + b"\0options\0-c pgwarden.endpoint=" + endpoint.encode() + b"\0\0")
+    sock.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
+    head = sock.recv(5)
+    assert head[:1] == b"R", head       # asked for a password: admitted by the gate
+    return sock
+
+
+def test_unauthenticated_clients_cannot_fill_an_endpoint(shop: Cluster) -> None:
+    """Succeeded before the fix: the endpoint's slot was claimed when the
+    gate admitted the connection, before the password exchange, so a client
+    with no account at all, at an allowed address, that sent a startup
+    packet and then nothing held the only slot of a max_connections = 1
+    endpoint for authentication_timeout, and again and again: the endpoint
+    (of a protected branch too) was cut off for everyone.  PostgreSQL's
+    own CONNECTION LIMIT counts authenticated sessions only; an endpoint's
+    limit now does the same (the slot is claimed once the password
+    exchange succeeded; a full endpoint still refuses with "endpoint
+    unavailable")."""
+    with shop.connect(CONTROL_DB) as conn:
+        conn.execute("SELECT pgwarden.protect_branch(%s)", [SHOP])
+        conn.execute("SELECT pgwarden.create_endpoint(%s, %s, 'read_write', 1)", [SHOP, ONE])
+        allowlist.wait_published(conn)
+    dsn = shop.tcp_dsn(OWNER, PASSWORD, dbname=SHOP, options=f"-c pgwarden.endpoint={ONE}")
+    stalled = [stalled_client(shop, ONE) for _ in range(3)]
+    try:
+        with psycopg.connect(dsn) as conn:
+            assert conn.execute("SELECT current_setting('pgwarden.endpoint')").fetchone() == (ONE,)
+            # the limit still holds for authenticated sessions
+            with pytest.raises(psycopg.OperationalError, match="endpoint unavailable"):
+                psycopg.connect(dsn).close()
+    finally:
+        for s in stalled:
+            s.close()
+    # and a slot is free again once the session ends
+    time.sleep(0.2)
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SELECT 1")
+
+
+# ---------------------------------------------------------------------------
+# Branch operations: names pgwarden makes, taken by others
+# ---------------------------------------------------------------------------
+
+class SwappedBeforeReset(Project):
+    """A reset's template copy (pgw_reset_*), after which OWNER, who owns
+    the copy and has CREATEDB, renames it away and puts a database of its
+    own under the copy's name, and takes the name the old database is to
+    be renamed aside to as well, before the helper's swap."""
+
+    def __init__(self, cluster: Cluster, *, take_aside: bool) -> None:
+        super().__init__(cluster.local_dsn(CONTROL_DB))
+        self.cluster, self.take_aside = cluster, take_aside
+
+    def _template_copy(self, conn: Any, parent: str, src: dict[str, Any], db: str) -> str:
+        lsn = super()._template_copy(conn, parent, src, db)
+        with self.cluster.connect(user=OWNER) as attacker:
+            attacker.execute(sql.SQL("ALTER DATABASE {} RENAME TO regress_rt_moved").format(q(db)))
+            attacker.execute(sql.SQL("CREATE DATABASE {}").format(q(db)))
+            if self.take_aside:
+                attacker.execute(sql.SQL("CREATE DATABASE {}").format(q(db + "_old")))
+        return lsn
+
+
+@pytest.mark.parametrize("take_aside", [False, True])
+def test_databases_named_like_a_resets_copy_are_never_swapped_in(shop: Cluster,
+                                                                 take_aside: bool) -> None:
+    """Held: the swap renames by name, but _reset_swapped accepts only the
+    database this session created (by OID), so the transaction that
+    renamed OWNER's database into the branch's name rolls back; a name
+    taken for the old database makes the rename fail first.  The branch is
+    as before, its database the same OID, nothing of OWNER's registered."""
+    with shop.connect() as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} CREATEDB").format(q(OWNER)))
+    Project(shop.local_dsn(CONTROL_DB)).create_branch(CHILD, SHOP, strategy="template")
+    with shop.connect(CONTROL_DB) as conn:
+        before = database_oid(conn, CHILD)
+    with pytest.raises(psycopg.Error) as info:
+        SwappedBeforeReset(shop, take_aside=take_aside).reset_branch(CHILD, strategy="template")
+    assert info.value.sqlstate == ("42P04" if take_aside else "42501"), info.value
+    with shop.connect(CONTROL_DB) as conn:
+        assert database_oid(conn, CHILD) == before
+        assert conn.execute("SELECT b.database_oid FROM pgwarden.branch b WHERE b.name = %s",
+                            [CHILD]).fetchone() == (before,)
+        assert conn.execute("SELECT count(*) FROM pgwarden.branch_operation").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM pgwarden.branch b JOIN pg_database d"
+                            " ON d.oid = b.database_oid WHERE d.datdba = %s::regrole",
+                            [OWNER]).fetchone() == (2,)   # SHOP and CHILD only
+
+
+def test_many_clients_at_once_get_one_slot_and_leak_none(shop: Cluster) -> None:
+    """Held (after the fix above, which moved the claim after the password
+    exchange): twelve clients authenticating at once against a
+    max_connections = 1 endpoint get one session between them, every
+    other one "endpoint unavailable" (before the password or, having lost
+    the race for the last slot, after it); a session killed by
+    pg_terminate_backend and clients that hang up mid-exchange leave no
+    slot behind."""
+    with shop.connect(CONTROL_DB) as conn:
+        conn.execute("SELECT pgwarden.create_endpoint(%s, %s, 'read_write', 1)", [SHOP, ONE])
+        allowlist.wait_published(conn)
+    dsn = shop.tcp_dsn(OWNER, PASSWORD, dbname=SHOP, options=f"-c pgwarden.endpoint={ONE}")
+    start, done = threading.Barrier(12), threading.Event()
+    admitted: list[int] = []
+    refused: list[str] = []
+
+    def client() -> None:
+        start.wait()
+        try:
+            with psycopg.connect(dsn) as conn:
+                admitted.append(conn.info.backend_pid)
+                done.wait(30)
+        except psycopg.OperationalError as exc:
+            refused.append(str(exc))
+
+    threads = [threading.Thread(target=client) for _ in range(12)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    while len(admitted) + len(refused) < 12 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    done.set()
+    for t in threads:
+        t.join()
+    assert len(admitted) == 1, (admitted, refused)
+    assert len(refused) == 11 and all("endpoint unavailable" in r for r in refused), refused
+    # hung up mid-exchange, and killed: no slot left behind
+    for s in [stalled_client(shop, ONE) for _ in range(3)]:
+        s.close()
+    with psycopg.connect(dsn) as victim:
+        pid = victim.info.backend_pid
+        with shop.connect(SHOP) as conn:
+            conn.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
+    for _ in range(50):
+        try:
+            with psycopg.connect(dsn) as conn:
+                conn.execute("SELECT 1")
+            break
+        except psycopg.OperationalError:
+            time.sleep(0.1)
+    else:
+        pytest.fail("the endpoint's slot leaked")
+    with shop.connect(CONTROL_DB) as conn:
+        for _ in range(50):
+            if conn.execute("SELECT sessions FROM pgwarden._endpoint_sessions()"
+                            " WHERE endpoint = %s", [ONE]).fetchone() in (None, (0,)):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the endpoint still counts a session that ended")
