@@ -137,7 +137,7 @@ typedef PgwVerdict (*PgwGateAdmit) (const PgwConnInfo *ci,
 									const PgwGateNote *note,
 									char *detail, size_t detaillen);
 typedef PgwVerdict (*PgwGateAuthenticated) (const PgwGateNote *note,
-											 char *detail, size_t detaillen);
+											char *detail, size_t detaillen);
 
 /* Told every decision of a real connection (not dry runs); must not raise. */
 typedef void (*PgwGateObserver) (PgwVerdict verdict, const PgwConnInfo *ci);

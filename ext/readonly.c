@@ -247,6 +247,7 @@ static const struct
 	const char *symbol;
 	PgwReadonlyKind kind;
 }			refused_contrib[] =
+
 {
 	{"pg_surgery", "heap_force_kill", PGW_RO_WAL},
 	{"pg_surgery", "heap_force_freeze", PGW_RO_WAL},
@@ -641,8 +642,10 @@ runs_a_program(Oid relid)
 		ListCell   *lc;
 
 		foreach(lc, levels[i])
+		{
 			if (strcmp(((DefElem *) lfirst(lc))->defname, "program") == 0)
 				return true;
+		}
 	}
 	return false;
 }
@@ -658,8 +661,8 @@ readonly_ExecutorStart(QueryDesc *queryDesc, int eflags)
 
 		/*
 		 * A foreign table read from a program (file_fdw's "program") runs
-		 * that program on the server, which writes what it likes: refused,
-		 * as COPY ... PROGRAM is.
+		 * that program on the server, which writes what it likes: refused, as
+		 * COPY ... PROGRAM is.
 		 */
 		foreach(lc, queryDesc->plannedstmt->rtable)
 		{
