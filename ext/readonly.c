@@ -32,12 +32,12 @@
  * refuses those.
  *
  * How the list was made: from the server's catalog, not from memory.
- * tests/readonly_functions.py lists every function of pg_proc that is not
+ * tests/support/readonly_functions.py lists every function of pg_proc that is not
  * immutable and classifies each one; the functions below are those it
  * classifies as writing, and a test fails when a non-immutable function
  * appears that is in neither this table nor the script's list of allowed
  * ones.  Each entry is tested through a real read-only endpoint, as a
- * plain role and as a superuser (tests/test_security_gate.py).
+ * plain role and as a superuser (tests/gate/test_security_gate.py).
  *
  * Decided as allowed (they do what a hot standby allows): advisory locks,
  * LISTEN, signalling other sessions (pg_cancel_backend and friends, with

@@ -18,8 +18,10 @@ from pytest_postgresql import factories
 from pytest_postgresql.executors import NoopExecutor
 
 from pgwarden.sandbox import Cluster
+from support import CONTROL_DB
 
-CONTROL_DB = "regress_control"
+# Fixtures every feature directory shares (tests/support/).
+pytest_plugins = ["support.clusters", "support.gate", "support.branches"]
 
 
 @pytest.fixture(scope="session")

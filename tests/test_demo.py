@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-DEMO = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
+from support import ROOT
+
+DEMO = ROOT / "scripts" / "demo.py"
 
 
 def test_demo_walks_through_every_feature() -> None:

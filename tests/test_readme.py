@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import errors
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+from support import ROOT
+
+README = ROOT / "README.md"
 
 
 def sql_comment_block(start: str) -> dict[str, str]:
