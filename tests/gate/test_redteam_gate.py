@@ -318,38 +318,36 @@ def test_server_never_crashed(red: Red) -> None:
 
 
 # ---------------------------------------------------------------- the control database dropped
-def test_dropping_the_control_database_does_not_open_the_gate() -> None:
+def test_dropping_the_control_database_does_not_open_the_gate(
+        private_cluster: ClusterFactory) -> None:
     """A control database gone while a branch is protected used to leave no
     policy at all: every address got in.  DROP DATABASE of it is refused now,
     so a superuser has to remove its mark from the catalog first."""
-    red = Red()
-    try:
-        red.setup()
-        with red.admin() as conn:
-            conn.execute("SELECT pgwarden.register_branch(%s)", [BRANCH_DB])
-            conn.execute("SELECT pgwarden.protect_branch(%s)", [BRANCH_DB])
-            allowlist.add(conn, ["127.0.0.2"])
-            allowlist.wait_published(conn)
-        assert refused_by_gate(red.attempt("127.0.0.3", dbname=BRANCH_DB))
-        with red.cluster.connect() as conn:
-            with pytest.raises(psycopg.Error) as exc_info:
-                conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(DB)))
-            assert exc_info.value.diag.sqlstate == "PW001"
-            conn.execute("DELETE FROM pg_catalog.pg_shseclabel WHERE provider = 'pgwarden_control'")
+    red = Red(private_cluster)
+    red.setup()
+    with red.admin() as conn:
+        conn.execute("SELECT pgwarden.register_branch(%s)", [BRANCH_DB])
+        conn.execute("SELECT pgwarden.protect_branch(%s)", [BRANCH_DB])
+        allowlist.add(conn, ["127.0.0.2"])
+        allowlist.wait_published(conn)
+    assert refused_by_gate(red.attempt("127.0.0.3", dbname=BRANCH_DB))
+    with red.cluster.connect() as conn:
+        with pytest.raises(psycopg.Error) as exc_info:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(DB)))
-        assert red.cluster.wait_for_log("is still marked as protected", timeout=5)
-        for source in ("127.0.0.3", "127.0.0.2"):
-            msg = red.attempt(source, dbname=BRANCH_DB)
-            assert refused_by_gate(msg) and "policy unavailable" in (msg or "")
-        # local administration still works, and removing the stale labels reopens
-        with red.cluster.connect() as conn:
-            conn.execute("DELETE FROM pg_catalog.pg_shseclabel WHERE provider = 'pgwarden'")
-        deadline = time.monotonic() + 5
-        while red.attempt("127.0.0.3", dbname=BRANCH_DB) is not None:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-    finally:
-        red.cluster.destroy()
+        assert exc_info.value.diag.sqlstate == "PW001"
+        conn.execute("DELETE FROM pg_catalog.pg_shseclabel WHERE provider = 'pgwarden_control'")
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(DB)))
+    assert red.cluster.wait_for_log("is still marked as protected", timeout=5)
+    for source in ("127.0.0.3", "127.0.0.2"):
+        msg = red.attempt(source, dbname=BRANCH_DB)
+        assert refused_by_gate(msg) and "policy unavailable" in (msg or "")
+    # local administration still works, and removing the stale labels reopens
+    with red.cluster.connect() as conn:
+        conn.execute("DELETE FROM pg_catalog.pg_shseclabel WHERE provider = 'pgwarden'")
+    deadline = time.monotonic() + 5
+    while red.attempt("127.0.0.3", dbname=BRANCH_DB) is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
 
 
 def test_admin_member_can_wait_for_publication(red: Red) -> None:

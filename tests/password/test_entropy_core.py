@@ -17,6 +17,7 @@ import time
 import pytest
 
 from pgwarden import _entropy
+from support import ROOT
 
 # Bit values of ext/entropy.h (PGW_PAT_*).
 COMMON_PASSWORD = 1 << 0
@@ -409,9 +410,8 @@ def test_generated_tables_are_current() -> None:
     # lists, generator and pinned packages (make check-entropy-data
     # regenerates everything; this only recomputes the fingerprint)
     import hashlib
-    import pathlib
     import re
-    root = pathlib.ROOT
+    root = ROOT
     header = (root / "ext" / "entropy_data.h").read_text()
     m = re.search(r'PGW_DATA_FINGERPRINT\t"([0-9a-f]{64})"', header)
     assert m
