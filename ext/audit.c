@@ -700,7 +700,7 @@ refuse_tamper(const char *what, const char *object)
 /* The functions the audit trail is made of, by name in pgwarden's schema. */
 static const char *const audit_functions[] = {
 	"_audit_row", "_audit_append_only", "_audit_outer_user", "_audit_role_name",
-	"audit_prune", "gate_stats_reset", "_gate_stats_reset", "_gate_stats"
+	"_audit_next_id", "audit_prune", "gate_stats_reset", "_gate_stats_reset", "_gate_stats"
 };
 
 static bool

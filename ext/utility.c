@@ -73,6 +73,36 @@ clear_control_mark(void)
 }
 
 /*
+ * CREATE EXTENSION pgwarden: a mark naming a database that does not carry
+ * the control label is stale, and would make the install script refuse
+ * (or name the wrong database).  pg_dumpall --globals-only carries the mark
+ * (a comment on pgwarden_admin) into a new cluster, where its OID is another
+ * database or none: restoring a backup must not trip over it.  The label
+ * is set only by the install script and cleared by DROP EXTENSION, so a live
+ * control database always has it.
+ */
+static void
+clear_stale_control_mark(void)
+{
+	int			nestlevel;
+
+	if (!SearchSysCacheExists1(AUTHNAME, CStringGetDatum("pgwarden_admin")))
+		return;
+	nestlevel = pgw_spi_connect();
+	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_shdescription s"
+					" WHERE s.classoid = 'pg_catalog.pg_authid'::pg_catalog.regclass"
+					" AND s.objoid = 'pgwarden_admin'::pg_catalog.regrole"
+					" AND s.description LIKE 'pgwarden control database %'"
+					" AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_shseclabel l"
+					"   WHERE l.provider = 'pgwarden_control'"
+					"   AND l.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass"
+					"   AND l.objoid::pg_catalog.text = pg_catalog.substr(s.description, 27))",
+					true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		SPI_execute("COMMENT ON ROLE pgwarden_admin IS NULL", false, 0);
+	pgw_spi_finish(nestlevel);
+}
+
+/*
  * In PostgreSQL 15 a CREATEROLE role may grant itself any non-superuser
  * role, including the three that reach the operating system as the server's
  * user (and from there postgresql.auto.conf and pg_hba.conf).  pgwarden's
@@ -149,6 +179,10 @@ pgw_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	pgw_protect_utility_check(pstmt->utilityStmt);
 	pgw_readonly_utility_check(pstmt->utilityStmt);
 	pgw_branches_utility_check(pstmt);
+	if (IsA(pstmt->utilityStmt, CreateExtensionStmt) &&
+		strcmp(((CreateExtensionStmt *) pstmt->utilityStmt)->extname, "pgwarden") == 0 &&
+		superuser())
+		clear_stale_control_mark();
 
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,

@@ -458,3 +458,285 @@ COMMENT ON FUNCTION @extschema@._unregister_branch(text) IS
 'Internal (project delete): forget a branch whose database is kept: its endpoints, branch roles and label go, the database stays';
 REVOKE ALL ON FUNCTION @extschema@._unregister_branch(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._unregister_branch(text) TO pgwarden_admin;
+
+-- ---- Backup and restore: branches re-attached by name in another cluster ---
+--
+-- pg_dump of the control database carries the tables (pg_extension_config_dump)
+-- but not what they point at by OID: restored into another cluster, a
+-- branch's database_oid and a branch role's role_oid name whatever has that
+-- OID there, or nothing.  So every row also records the names and the
+-- cluster (pg_control_system().system_identifier: a promoted standby and a
+-- base backup keep it, initdb makes a new one).  A row of another cluster is
+-- detached at once (the gate then applies it to no database and no role) and
+-- re-attached to the database and roles of the recorded names, in the
+-- statement that restores it and again by sync_branches(); a role not found
+-- by name loses its binding row, a branch whose database is not (yet) there
+-- stays with no database (state 'missing') until a database of its name
+-- exists or the branch is deleted.  Rows of this cluster keep the old
+-- meaning: a branch whose database was dropped is forgotten.
+
+ALTER TABLE @extschema@.branch ALTER COLUMN database_oid DROP NOT NULL;
+ALTER TABLE @extschema@.branch ADD COLUMN database_name name;
+ALTER TABLE @extschema@.branch ADD COLUMN system_identifier bigint;
+COMMENT ON COLUMN @extschema@.branch.database_oid IS
+'The branch''s database; null while a branch restored from another cluster waits for a database of its database_name';
+COMMENT ON COLUMN @extschema@.branch.database_name IS
+'The database''s name when pgwarden last saw it: a restore into another cluster re-attaches the branch by it';
+COMMENT ON COLUMN @extschema@.branch.system_identifier IS
+'The cluster (pg_control_system().system_identifier) whose database database_oid is';
+ALTER TABLE @extschema@.branch_role ADD COLUMN role_name name;
+ALTER TABLE @extschema@.branch_role ADD COLUMN parent_role_name name;
+ALTER TABLE @extschema@.branch_role ADD COLUMN system_identifier bigint;
+COMMENT ON COLUMN @extschema@.branch_role.role_name IS
+'The branch role''s name when pgwarden last saw it: a restore into another cluster re-attaches the binding by it';
+COMMENT ON COLUMN @extschema@.branch_role.parent_role_name IS
+'The parent role''s name when pgwarden last saw it (restores re-attach by it)';
+COMMENT ON COLUMN @extschema@.branch_role.system_identifier IS
+'The cluster (pg_control_system().system_identifier) whose roles role_oid and parent_role_oid are';
+
+CREATE FUNCTION @extschema@._system_identifier()
+RETURNS bigint
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $pgw$ SELECT c.system_identifier FROM pg_catalog.pg_control_system() c $pgw$;
+COMMENT ON FUNCTION @extschema@._system_identifier() IS
+'Internal: this cluster''s system identifier (kept by standbys and base backups, new after initdb), recorded with the OIDs of branches and branch roles';
+REVOKE ALL ON FUNCTION @extschema@._system_identifier() FROM PUBLIC;
+
+-- Rows made here get this cluster; their names follow their OIDs.
+CREATE FUNCTION @extschema@._branch_names()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $pgw$
+DECLARE
+	here bigint := @extschema@._system_identifier();
+BEGIN
+	IF TG_OP = 'INSERT' AND NEW.system_identifier IS NULL THEN
+		NEW.system_identifier := here;
+	END IF;
+	IF NEW.system_identifier IS DISTINCT FROM here THEN
+		RETURN NEW;
+	END IF;
+	IF TG_TABLE_NAME = 'branch' THEN
+		NEW.database_name := COALESCE((SELECT d.datname FROM pg_catalog.pg_database d
+		                                WHERE d.oid = NEW.database_oid), NEW.database_name);
+	ELSE
+		NEW.role_name := COALESCE((SELECT a.rolname FROM pg_catalog.pg_authid a
+		                            WHERE a.oid = NEW.role_oid), NEW.role_name);
+		NEW.parent_role_name := COALESCE((SELECT a.rolname FROM pg_catalog.pg_authid a
+		                                   WHERE a.oid = NEW.parent_role_oid), NEW.parent_role_name);
+	END IF;
+	RETURN NEW;
+END
+$pgw$;
+COMMENT ON FUNCTION @extschema@._branch_names() IS
+'Internal trigger: a branch or branch-role row made in this cluster records it, and the names of its database or roles';
+REVOKE ALL ON FUNCTION @extschema@._branch_names() FROM PUBLIC;
+
+-- Fill the new columns before the triggers exist (the rows are this cluster's).
+UPDATE @extschema@.branch b
+   SET system_identifier = @extschema@._system_identifier(),
+       database_name = (SELECT d.datname FROM pg_catalog.pg_database d WHERE d.oid = b.database_oid);
+UPDATE @extschema@.branch_role br
+   SET system_identifier = @extschema@._system_identifier(),
+       role_name = (SELECT a.rolname FROM pg_catalog.pg_authid a WHERE a.oid = br.role_oid),
+       parent_role_name = (SELECT a.rolname FROM pg_catalog.pg_authid a WHERE a.oid = br.parent_role_oid);
+
+CREATE TRIGGER names BEFORE INSERT OR UPDATE ON @extschema@.branch
+	FOR EACH ROW EXECUTE FUNCTION @extschema@._branch_names();
+CREATE TRIGGER names BEFORE INSERT OR UPDATE ON @extschema@.branch_role
+	FOR EACH ROW EXECUTE FUNCTION @extschema@._branch_names();
+ALTER TABLE @extschema@.branch ENABLE ALWAYS TRIGGER names;
+ALTER TABLE @extschema@.branch_role ENABLE ALWAYS TRIGGER names;
+
+-- A branch with no database has no label to write.
+CREATE OR REPLACE FUNCTION @extschema@._label_branch(branch_name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $pgw$
+DECLARE
+	b @extschema@.branch := @extschema@._get_branch(branch_name);
+	r record;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database d WHERE d.oid = b.database_oid) THEN
+		RETURN;
+	END IF;
+	PERFORM @extschema@._set_label('pg_catalog.pg_database'::regclass, b.database_oid,
+		CASE WHEN b.protected THEN 'protected:' ELSE 'branch:' END || b.name);
+	FOR r IN SELECT br.role_oid FROM @extschema@.branch_role br
+	          WHERE br.branch = b.name
+	            AND EXISTS (SELECT 1 FROM pg_catalog.pg_authid a WHERE a.oid = br.role_oid) LOOP
+		PERFORM @extschema@._set_label('pg_catalog.pg_authid'::regclass, r.role_oid,
+			'branch-role:' || b.database_oid);
+	END LOOP;
+END
+$pgw$;
+
+CREATE FUNCTION @extschema@._reattach_branches()
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $pgw$
+DECLARE
+	here bigint := @extschema@._system_identifier();
+	changed integer := 0;
+	r record;
+	roles @extschema@.branch_role[];
+	br @extschema@.branch_role;
+	db oid;
+	role oid;
+	parent oid;
+BEGIN
+	-- Branches of another cluster: first all detached (their OIDs mean
+	-- nothing here and may be another database's), then each on the
+	-- database of its recorded name, unless a branch of this cluster has it.
+	UPDATE @extschema@.branch b SET database_oid = NULL
+	 WHERE b.system_identifier IS DISTINCT FROM here AND b.database_oid IS NOT NULL;
+	FOR r IN SELECT b.name, b.database_name FROM @extschema@.branch b
+	          WHERE b.system_identifier IS DISTINCT FROM here ORDER BY b.name LOOP
+		SELECT d.oid INTO db FROM pg_catalog.pg_database d
+		 WHERE d.datname = r.database_name
+		   AND NOT EXISTS (SELECT 1 FROM @extschema@.branch x WHERE x.database_oid = d.oid);
+		IF db IS NOT NULL THEN
+			UPDATE @extschema@.branch b SET database_oid = db, system_identifier = here
+			 WHERE b.name = r.name;
+			changed := changed + 1;
+		END IF;
+	END LOOP;
+	-- Branch roles of another cluster: taken out, and bound again to the
+	-- roles of the recorded names when both exist here.
+	SELECT pg_catalog.array_agg(x ORDER BY x.role_name) INTO roles FROM @extschema@.branch_role x
+	 WHERE x.system_identifier IS DISTINCT FROM here;
+	IF roles IS NOT NULL THEN
+		DELETE FROM @extschema@.branch_role x WHERE x.system_identifier IS DISTINCT FROM here;
+		FOREACH br IN ARRAY roles LOOP
+			role := (SELECT a.oid FROM pg_catalog.pg_authid a WHERE a.rolname = br.role_name);
+			parent := (SELECT a.oid FROM pg_catalog.pg_authid a WHERE a.rolname = br.parent_role_name);
+			IF role IS NOT NULL AND parent IS NOT NULL
+			   AND NOT EXISTS (SELECT 1 FROM @extschema@.branch_role x WHERE x.role_oid = role) THEN
+				INSERT INTO @extschema@.branch_role (role_oid, branch, parent_role_oid, created_at,
+				                                     role_name, parent_role_name, system_identifier)
+				VALUES (role, br.branch, parent, br.created_at, br.role_name, br.parent_role_name, here);
+			END IF;
+			changed := changed + 1;
+		END LOOP;
+	END IF;
+	-- Names follow renames.
+	UPDATE @extschema@.branch b SET database_name = d.datname
+	  FROM pg_catalog.pg_database d
+	 WHERE d.oid = b.database_oid AND b.system_identifier = here
+	   AND b.database_name IS DISTINCT FROM d.datname;
+	UPDATE @extschema@.branch_role x SET parent_role_name = a.rolname
+	  FROM pg_catalog.pg_authid a
+	 WHERE a.oid = x.parent_role_oid AND x.system_identifier = here
+	   AND x.parent_role_name IS DISTINCT FROM a.rolname;
+	UPDATE @extschema@.branch_role x SET role_name = a.rolname
+	  FROM pg_catalog.pg_authid a
+	 WHERE a.oid = x.role_oid AND x.system_identifier = here
+	   AND x.role_name IS DISTINCT FROM a.rolname;
+	-- Labels (not in any dump: shared catalogs) written where they are missing.
+	FOR r IN SELECT b.name FROM @extschema@.branch b
+	           JOIN pg_catalog.pg_database d ON d.oid = b.database_oid
+	          WHERE b.busy IS NULL
+	            AND (NOT EXISTS (SELECT 1 FROM pg_catalog.pg_shseclabel l
+	                              WHERE l.provider = 'pgwarden'
+	                                AND l.classoid = 'pg_catalog.pg_database'::regclass
+	                                AND l.objoid = b.database_oid
+	                                AND l.label = CASE WHEN b.protected THEN 'protected:' ELSE 'branch:' END
+	                                              || b.name)
+	                 OR EXISTS (SELECT 1 FROM @extschema@.branch_role x
+	                             JOIN pg_catalog.pg_authid a ON a.oid = x.role_oid
+	                            WHERE x.branch = b.name
+	                              AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_shseclabel l
+	                                               WHERE l.provider = 'pgwarden'
+	                                                 AND l.classoid = 'pg_catalog.pg_authid'::regclass
+	                                                 AND l.objoid = x.role_oid
+	                                                 AND l.label = 'branch-role:' || b.database_oid)))
+	LOOP
+		PERFORM @extschema@._label_branch(r.name);
+	END LOOP;
+	RETURN changed;
+END
+$pgw$;
+COMMENT ON FUNCTION @extschema@._reattach_branches() IS
+'Internal: re-attach branches and branch roles restored from another cluster to the database and roles of their recorded names, follow renames, write missing labels; returns the number of rows re-attached or dropped';
+REVOKE ALL ON FUNCTION @extschema@._reattach_branches() FROM PUBLIC;
+
+-- In the restore itself (pg_restore's COPY): rows of another cluster never
+-- point the gate at a database or role that happens to have their old OID,
+-- and restored rows get their labels (protections) at once.
+CREATE FUNCTION @extschema@._reattach_restored()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $pgw$
+BEGIN
+	IF pg_catalog.pg_trigger_depth() = 1 THEN
+		PERFORM @extschema@._reattach_branches();
+	END IF;
+	RETURN NULL;
+END
+$pgw$;
+COMMENT ON FUNCTION @extschema@._reattach_restored() IS
+'Internal trigger: rows restored from another cluster are re-attached by name, and restored rows labelled, in the statement that inserts them';
+REVOKE ALL ON FUNCTION @extschema@._reattach_restored() FROM PUBLIC;
+CREATE TRIGGER reattach AFTER INSERT ON @extschema@.branch
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._reattach_restored();
+CREATE TRIGGER reattach AFTER INSERT ON @extschema@.branch_role
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._reattach_restored();
+ALTER TABLE @extschema@.branch ENABLE ALWAYS TRIGGER reattach;
+ALTER TABLE @extschema@.branch_role ENABLE ALWAYS TRIGGER reattach;
+
+CREATE OR REPLACE FUNCTION @extschema@.sync_branches()
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $pgw$
+DECLARE
+	changed integer := @extschema@._reattach_branches();
+	here bigint := @extschema@._system_identifier();
+	progress boolean := true;
+	r record;
+	nm text;
+BEGIN
+	-- A branch of this cluster whose database was dropped is forgotten.
+	FOR r IN SELECT b.name FROM @extschema@.branch b
+	          WHERE b.busy IS NULL AND b.system_identifier = here
+	            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database d WHERE d.oid = b.database_oid)
+	LOOP
+		PERFORM @extschema@._drop_branch_roles(r.name);
+		DELETE FROM @extschema@.branch WHERE name = r.name;
+		changed := changed + 1;
+	END LOOP;
+	WHILE progress LOOP
+		progress := false;
+		FOR r IN SELECT d.oid, d.datname, p.name AS parent,
+		                pg_catalog.split_part(l.label, ':', 3) AS lsn
+		           FROM pg_catalog.pg_shseclabel l
+		           JOIN pg_catalog.pg_database d ON d.oid = l.objoid
+		           JOIN @extschema@.branch p
+		             ON p.database_oid = pg_catalog.split_part(l.label, ':', 2)::oid
+		          WHERE l.provider = 'pgwarden'
+		            AND l.classoid = 'pg_catalog.pg_database'::regclass
+		            AND l.label LIKE 'child:%'
+		            AND NOT EXISTS (SELECT 1 FROM @extschema@.branch b WHERE b.database_oid = d.oid)
+		LOOP
+			nm := r.datname;
+			IF EXISTS (SELECT 1 FROM @extschema@.branch WHERE name = nm)
+			   OR EXISTS (SELECT 1 FROM @extschema@.endpoint WHERE name = nm) THEN
+				nm := r.datname || '-' || r.oid;
+			END IF;
+			PERFORM @extschema@._add_branch(nm, r.oid, r.parent,
+				NULLIF(r.lsn, '0/0')::pg_lsn, 'create_database');
+			changed := changed + 1;
+			progress := true;
+		END LOOP;
+	END LOOP;
+	RETURN changed;
+END
+$pgw$;
+COMMENT ON FUNCTION @extschema@.sync_branches() IS
+'Register databases created with CREATE DATABASE ... TEMPLATE <unprotected branch> as its children, forget branches whose database was dropped, re-attach branches and branch roles restored from another cluster to the database and roles of their names; returns the number of changes';

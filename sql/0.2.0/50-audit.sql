@@ -37,6 +37,30 @@ GRANT SELECT ON @extschema@.audit_log TO pgwarden_admin;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_log_id_seq', '');
 
+-- pg_restore copies the log's rows, then the tables whose triggers append to
+-- it, and sets the sequence last: an id already taken moves the sequence past
+-- the log (restores are not the only way there: any setval behind the log).
+CREATE FUNCTION @extschema@._audit_next_id()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $pgw$
+BEGIN
+	IF EXISTS (SELECT 1 FROM ONLY @extschema@.audit_log l WHERE l.id = NEW.id) THEN
+		PERFORM pg_catalog.setval('@extschema@.audit_log_id_seq',
+			(SELECT pg_catalog.max(l.id) FROM ONLY @extschema@.audit_log l));
+		NEW.id := pg_catalog.nextval('@extschema@.audit_log_id_seq');
+	END IF;
+	RETURN NEW;
+END
+$pgw$;
+COMMENT ON FUNCTION @extschema@._audit_next_id() IS
+'Internal trigger: an audit row whose id is taken (rows restored before their sequence) gets the next free one';
+REVOKE ALL ON FUNCTION @extschema@._audit_next_id() FROM PUBLIC;
+CREATE TRIGGER next_id BEFORE INSERT ON @extschema@.audit_log
+	FOR EACH ROW EXECUTE FUNCTION @extschema@._audit_next_id();
+ALTER TABLE @extschema@.audit_log ENABLE ALWAYS TRIGGER next_id;
+
 CREATE FUNCTION @extschema@._audit_append_only()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'pgwarden_audit_append_only'
