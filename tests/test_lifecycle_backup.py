@@ -249,8 +249,11 @@ def test_sync_branches_reattaches_databases_restored_after_the_control_database(
                             " ORDER BY name").fetchall() == [
             ("regress_dev", None, False, "missing"),
             ("regress_shop", "regress_shop", True, "ready")]
-        # a second sync changes nothing; the squatters are still there
+        # a second sync changes nothing, not even the policy version; the
+        # squatters are still there
+        version = conn.execute("SELECT version FROM pgwarden.policy_version").fetchone()
         assert conn.execute("SELECT pgwarden.sync_branches()").fetchone() == (0,)
+        assert conn.execute("SELECT version FROM pgwarden.policy_version").fetchone() == version
         assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'regress_squat_role'"
                             ).fetchone() == (1,)
     with new.connect() as conn:

@@ -1273,6 +1273,7 @@ class Project:
     def _copy(self, conn: psycopg.Connection[dict[str, Any]], parent: str, src: dict[str, Any],
               db: str, strategy: str, jobs: int, progress: Progress | None,
               on_snapshot: Callable[[str], None] | None = None) -> tuple[str, str]:
+        self._check_copy_rights(conn, parent, src)
         chosen = strategy
         if strategy == "auto":
             chosen = "template" if src["other_connections"] == 0 else "online"
@@ -1286,6 +1287,30 @@ class Project:
                     raise
                 chosen = "online"
         return "online", self._online_copy(conn, src, db, jobs, progress, on_snapshot)
+
+    def _check_copy_rights(self, conn: psycopg.Connection[dict[str, Any]], parent: str,
+                           src: dict[str, Any]) -> None:
+        """A copy is a new database owned by the parent's owner, which
+        CREATE DATABASE ... OWNER allows a role with CREATEDB that is a member
+        of that owner (superusers are both): say so before anything is made."""
+        row = self._fetch_one(
+            conn,
+            "SELECT r.rolname, r.rolsuper, r.rolcreatedb,"
+            "       pg_catalog.pg_has_role(r.oid, o.oid, 'MEMBER') AS member"
+            "  FROM pg_catalog.pg_roles r, pg_catalog.pg_roles o"
+            " WHERE r.rolname OPERATOR(pg_catalog.=) current_user"
+            "   AND o.rolname OPERATOR(pg_catalog.=) %s", [src["owner"]])
+        if row["rolsuper"] or (row["rolcreatedb"] and row["member"]):
+            return
+        me, owner = row["rolname"], src["owner"]
+        missing = [what for what, ok in (("CREATEDB", row["rolcreatedb"]),
+                                         (f'membership in role "{owner}"', row["member"])) if not ok]
+        grants = ([f"ALTER ROLE {me} CREATEDB;"] if not row["rolcreatedb"] else []) + (
+            [f"GRANT {owner} TO {me};"] if not row["member"] else [])
+        raise errors.PermissionDenied(
+            f'copying branch "{parent}" makes a database owned by its owner "{owner}": '
+            f'role "{me}" needs {" and ".join(missing)}',
+            hint="Connect as a superuser, or have one run: " + " ".join(grants))
 
     def _template_copy(self, conn: psycopg.Connection[dict[str, Any]], parent: str,
                        src: dict[str, Any], db: str) -> str:
@@ -1469,8 +1494,12 @@ class Project:
 
     @staticmethod
     def _drop_database(conn: psycopg.Connection[dict[str, Any]], db: str) -> None:
+        """Drop a copy being made, if it was made (no notice when it was not)."""
         try:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+            if conn.execute("SELECT 1 FROM pg_catalog.pg_database"
+                            " WHERE datname OPERATOR(pg_catalog.=) %s", [db]).fetchone():
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(db)))
         except psycopg.Error:
             pass
 

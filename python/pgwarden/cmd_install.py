@@ -30,6 +30,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from ._cli_util import (
     EXIT_FAILED,
     EXIT_OK,
@@ -243,19 +245,34 @@ def check(dsn: str) -> dict[str, Any]:
             "SELECT default_version, installed_version FROM pg_catalog.pg_available_extensions"
             " WHERE name = 'pgwarden'"
         ).fetchone()
-        preload = conn.execute("SHOW shared_preload_libraries").fetchone()
+        try:
+            with conn.transaction():
+                preload = conn.execute("SHOW shared_preload_libraries").fetchone()
+            libs = [x.strip().strip('"') for x in (preload[0] if preload else "").split(",")]
+            preloaded = "pgwarden" in libs
+        except psycopg.errors.InsufficientPrivilege:
+            # Not a superuser (nor pg_read_all_settings): the library loads only
+            # through shared_preload_libraries, and defines its settings there.
+            row = conn.execute("SELECT count(*) FROM pg_catalog.pg_settings"
+                               " WHERE name LIKE 'pgwarden.%'").fetchone()
+            preloaded = bool(row and row[0])
+        # the mark on pgwarden_admin names the control database; a mark that
+        # globals.sql brought from another cluster names a database without
+        # the control label
         mark = conn.execute(
             "SELECT d.datname FROM pg_catalog.pg_shdescription s"
             " JOIN pg_catalog.pg_roles r ON r.oid = s.objoid AND r.rolname = 'pgwarden_admin'"
             " JOIN pg_catalog.pg_database d"
             "   ON s.description = 'pgwarden control database ' || d.oid::text"
+            " JOIN pg_catalog.pg_shseclabel l ON l.objoid = d.oid"
+            "  AND l.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass"
+            "  AND l.provider = 'pgwarden_control'"
             " WHERE s.classoid = 'pg_catalog.pg_authid'::pg_catalog.regclass"
         ).fetchone()
-    libs = [x.strip().strip('"') for x in (preload[0] if preload else "").split(",")]
     return {
         "installed": installed is not None,
         "version": installed[0] if installed else None,
-        "preloaded": "pgwarden" in libs,
+        "preloaded": preloaded,
         "created": mark is not None,
         "control_database": mark[0] if mark else None,
     }

@@ -55,8 +55,8 @@ def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         except psycopg.Error:
             changed = None
         entries = cur.execute("SELECT count(*) AS n FROM pgwarden.ip_allowlist").fetchone()
-        scope = cur.execute("SELECT value FROM pgwarden.gate_settings"
-                            " WHERE name = 'ip_allow_protected_only'").fetchone()
+        # the view, not the table: pgwarden_admin members may read only the view
+        scope = cur.execute("SELECT protected_only FROM pgwarden.ip_allow_scope").fetchone()
         protected = [r["name"] for r in cur.execute(
             "SELECT name FROM pgwarden.branches WHERE protected ORDER BY name")]
         endpoints = cur.execute(
@@ -76,7 +76,7 @@ def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
                    "memory_used": policy["memory_used"],
                    "memory_capacity": policy["memory_capacity"], "detail": policy["detail"]},
         "allowlist": {"entries": entries["n"],
-                      "protected_only": bool(scope and scope["value"] == "true")},
+                      "protected_only": bool(scope and scope["protected_only"])},
         "gate": [c.as_dict() for c in gate_stats(conn)],
         "protected_branches": protected,
         "endpoints": endpoints,

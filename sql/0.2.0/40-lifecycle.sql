@@ -589,22 +589,32 @@ DECLARE
 	role oid;
 	parent oid;
 BEGIN
+	-- Each statement below runs only when it has rows to change: the
+	-- policy tables' statement triggers bump the policy version even for
+	-- none, and every pgwarden call runs this.
+	--
 	-- Branches of another cluster: first all detached (their OIDs mean
 	-- nothing here and may be another database's), then each on the
 	-- database of its recorded name, unless a branch of this cluster has it.
-	UPDATE @extschema@.branch b SET database_oid = NULL
-	 WHERE b.system_identifier IS DISTINCT FROM here AND b.database_oid IS NOT NULL;
-	FOR r IN SELECT b.name, b.database_name FROM @extschema@.branch b
-	          WHERE b.system_identifier IS DISTINCT FROM here ORDER BY b.name LOOP
-		SELECT d.oid INTO db FROM pg_catalog.pg_database d
-		 WHERE d.datname = r.database_name
-		   AND NOT EXISTS (SELECT 1 FROM @extschema@.branch x WHERE x.database_oid = d.oid);
-		IF db IS NOT NULL THEN
-			UPDATE @extschema@.branch b SET database_oid = db, system_identifier = here
-			 WHERE b.name = r.name;
-			changed := changed + 1;
+	IF EXISTS (SELECT 1 FROM @extschema@.branch b
+	            WHERE b.system_identifier IS DISTINCT FROM here) THEN
+		IF EXISTS (SELECT 1 FROM @extschema@.branch b
+		            WHERE b.system_identifier IS DISTINCT FROM here AND b.database_oid IS NOT NULL) THEN
+			UPDATE @extschema@.branch b SET database_oid = NULL
+			 WHERE b.system_identifier IS DISTINCT FROM here AND b.database_oid IS NOT NULL;
 		END IF;
-	END LOOP;
+		FOR r IN SELECT b.name, b.database_name FROM @extschema@.branch b
+		          WHERE b.system_identifier IS DISTINCT FROM here ORDER BY b.name LOOP
+			SELECT d.oid INTO db FROM pg_catalog.pg_database d
+			 WHERE d.datname = r.database_name
+			   AND NOT EXISTS (SELECT 1 FROM @extschema@.branch x WHERE x.database_oid = d.oid);
+			IF db IS NOT NULL THEN
+				UPDATE @extschema@.branch b SET database_oid = db, system_identifier = here
+				 WHERE b.name = r.name;
+				changed := changed + 1;
+			END IF;
+		END LOOP;
+	END IF;
 	-- Branch roles of another cluster: taken out, and bound again to the
 	-- roles of the recorded names when both exist here.
 	SELECT pg_catalog.array_agg(x ORDER BY x.role_name) INTO roles FROM @extschema@.branch_role x
@@ -624,18 +634,26 @@ BEGIN
 		END LOOP;
 	END IF;
 	-- Names follow renames.
-	UPDATE @extschema@.branch b SET database_name = d.datname
-	  FROM pg_catalog.pg_database d
-	 WHERE d.oid = b.database_oid AND b.system_identifier = here
-	   AND b.database_name IS DISTINCT FROM d.datname;
-	UPDATE @extschema@.branch_role x SET parent_role_name = a.rolname
-	  FROM pg_catalog.pg_authid a
-	 WHERE a.oid = x.parent_role_oid AND x.system_identifier = here
-	   AND x.parent_role_name IS DISTINCT FROM a.rolname;
-	UPDATE @extschema@.branch_role x SET role_name = a.rolname
-	  FROM pg_catalog.pg_authid a
-	 WHERE a.oid = x.role_oid AND x.system_identifier = here
-	   AND x.role_name IS DISTINCT FROM a.rolname;
+	IF EXISTS (SELECT 1 FROM @extschema@.branch b JOIN pg_catalog.pg_database d ON d.oid = b.database_oid
+	            WHERE b.system_identifier = here AND b.database_name IS DISTINCT FROM d.datname) THEN
+		UPDATE @extschema@.branch b SET database_name = d.datname
+		  FROM pg_catalog.pg_database d
+		 WHERE d.oid = b.database_oid AND b.system_identifier = here
+		   AND b.database_name IS DISTINCT FROM d.datname;
+	END IF;
+	IF EXISTS (SELECT 1 FROM @extschema@.branch_role x
+	             LEFT JOIN pg_catalog.pg_authid a ON a.oid = x.role_oid
+	             LEFT JOIN pg_catalog.pg_authid p ON p.oid = x.parent_role_oid
+	            WHERE x.system_identifier = here
+	              AND ((a.oid IS NOT NULL AND x.role_name IS DISTINCT FROM a.rolname)
+	                   OR (p.oid IS NOT NULL AND x.parent_role_name IS DISTINCT FROM p.rolname))) THEN
+		UPDATE @extschema@.branch_role x
+		   SET role_name = COALESCE((SELECT a.rolname FROM pg_catalog.pg_authid a
+		                              WHERE a.oid = x.role_oid), x.role_name),
+		       parent_role_name = COALESCE((SELECT a.rolname FROM pg_catalog.pg_authid a
+		                                     WHERE a.oid = x.parent_role_oid), x.parent_role_name)
+		 WHERE x.system_identifier = here;
+	END IF;
 	-- Labels (not in any dump: shared catalogs) written where they are missing.
 	FOR r IN SELECT b.name FROM @extschema@.branch b
 	           JOIN pg_catalog.pg_database d ON d.oid = b.database_oid
