@@ -614,6 +614,8 @@ def test_readme_allowlist_examples(gate: Any, make_role: Any) -> None:
                   if ln.startswith("-- ") and ln.count("|") == 3 and "entry" not in ln]
     assert [(e, r.replace(role, "app"), k, c) for e, r, k, c in rows] == documented
     said = re.search(r"check_connection\(.*\);\n-- (.*)", block)
+    # check_connection reads the published policy: the change is there within a second
+    allowlist.wait_published(gate)
     assert said is not None and run(statements[3])[0] == said.group(1)
 
     bad = readme_block("SELECT pgwarden.ip_allow_add(ARRAY['192.0.2.1', '10.0.0.1/8']);")
