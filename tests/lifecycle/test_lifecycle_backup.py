@@ -24,9 +24,9 @@ from psycopg import sql
 from pgwarden import allowlist
 from pgwarden.branches import Credential, Project
 from pgwarden.sandbox import SERVER_USER, Cluster
-from proxy import Proxy
+from support.proxy import Proxy
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 APP_PASSWORD = "pgw_Rb4tKq8Vz2Lm7XwN5pHd"
 HBA = ["local all all trust", "host all all 127.0.0.0/8 scram-sha-256",
        "host all all ::1/128 scram-sha-256"]
