@@ -39,18 +39,18 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from . import errors
+from ._copy import SAFE_SEARCH_PATH
 from ._progress import Progress
-from .branches import (
-    SAFE_SEARCH_PATH,
+from .branches import Project, _dsn_of
+from .model import (
     Branch,
     BranchCreated,
     BranchRole,
     CopyStrategy,
     Endpoint,
     EndpointKind,
-    Project,
     ProjectDeletion,
-    _dsn_of,
+    branch_from_row,
 )
 
 __all__ = ["AsyncProject"]
@@ -177,7 +177,7 @@ class AsyncProject:
         async with self.connect() as conn:
             await conn.execute("SELECT pgwarden.sync_branches()")
             cur = await conn.execute("SELECT * FROM pgwarden.branches ORDER BY name")
-            return [Project._branch(r) for r in await cur.fetchall()]
+            return [branch_from_row(r) for r in await cur.fetchall()]
 
     async def branch(self, name: str) -> Branch:
         """One branch; :class:`~pgwarden.errors.NotFound` when there is none.
@@ -196,7 +196,7 @@ class AsyncProject:
         if row is None:
             raise errors.NotFound(f'branch "{name}" does not exist',
                                   hint="SELECT name FROM pgwarden.branches lists the branches.")
-        return Project._branch(row)
+        return branch_from_row(row)
 
     async def register_branch(self, database: str, parent: str | None = None,
                               name: str | None = None) -> Branch:
