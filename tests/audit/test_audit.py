@@ -79,20 +79,6 @@ def admin_member(admin: psycopg.Connection[Any]) -> Iterator[tuple[str, str]]:
     yield role, pw
 
 
-@pytest.fixture
-def project(cluster: Cluster) -> Iterator[Project]:
-    yield Project(cluster.local_dsn(CONTROL_DB))
-    with cluster.connect(CONTROL_DB) as conn:
-        conn.execute("SELECT pgwarden.unprotect_branch(name) FROM pgwarden.branch WHERE protected")
-        conn.execute("SELECT pgwarden.sync_branches()")
-        for (name,) in conn.execute(
-                "SELECT name FROM pgwarden.branch ORDER BY created_at DESC").fetchall():
-            Project(cluster.local_dsn(CONTROL_DB)).delete_branch(name)
-        for (db,) in conn.execute(
-                "SELECT datname FROM pg_database WHERE datname LIKE 'regress_audit%%'").fetchall():
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(q(db)))
-
-
 def make_parent(cluster: Cluster, name: str, owner: str = "regress_audit_app") -> None:
     with cluster.connect() as conn:
         if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [owner]).fetchone():
