@@ -50,17 +50,26 @@
  * read-write endpoint) is judged as the built-in it calls, and pgwarden's
  * own C functions that write catalogs by their symbol, as are the writers
  * of the contrib modules (pg_surgery, adminpack, ...) by library and symbol.
+ * Support functions (hashing, comparing, sorting, index scans) are called
+ * through fmgr without that check, and built-ins without any hook: so no
+ * refused function may become an operator's function or an operator
+ * family's support function, on any endpoint (OAT_POST_CREATE of their
+ * pg_operator and pg_amproc rows).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/objectaccess.h"
-#include "catalog/pg_language.h"
+#include "catalog/pg_amproc.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -74,6 +83,8 @@
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "compat.h"
@@ -684,15 +695,59 @@ readonly_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		standard_ExecutorStart(queryDesc, eflags);
 }
 
-/* The functions that write without asking, refused as they are called. */
+/*
+ * The function of an operator or of an operator family's support entry
+ * just created (or completed from a shell) by this command.
+ */
+static Oid
+new_member_function(Oid classId, Oid objectId)
+{
+	bool		op = classId == OperatorRelationId;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			fn = InvalidOid;
+
+	ScanKeyInit(&key, op ? Anum_pg_operator_oid : Anum_pg_amproc_oid,
+				BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(objectId));
+	rel = table_open(classId, AccessShareLock);
+	scan = systable_beginscan(rel, op ? OperatorOidIndexId : AccessMethodProcedureOidIndexId,
+							  true, SnapshotSelf, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		fn = op ? ((Form_pg_operator) GETSTRUCT(tup))->oprcode :
+			((Form_pg_amproc) GETSTRUCT(tup))->amproc;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return fn;
+}
+
+/*
+ * The functions that write without asking, refused as they are called;
+ * and refused, on every endpoint, as an operator's function or a support
+ * function of an operator family: hashing, comparing, sorting and index
+ * scans call those through fmgr, where no hook sees a built-in.
+ */
 static void
 readonly_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 					   int subId, void *arg)
 {
 	const char *why;
+	Oid			fn;
 
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access == OAT_POST_CREATE &&
+		(classId == OperatorRelationId || classId == AccessMethodProcedureRelationId) &&
+		OidIsValid(fn = new_member_function(classId, objectId)) &&
+		(why = refused_function(fn)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("%s() cannot be %s", get_func_name(fn),
+						classId == OperatorRelationId ? "the function of an operator" :
+						"a support function of an operator family"),
+				 errdetail("Read-only endpoints refuse it (%s), and those calls bypass the check.", why)));
 	if (access == OAT_FUNCTION_EXECUTE && readonly_session &&
 		(why = refused_function(objectId)) != NULL)
 		ereport(ERROR,

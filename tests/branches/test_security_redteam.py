@@ -1083,3 +1083,134 @@ def test_many_clients_at_once_get_one_slot_and_leak_none(shop: Cluster) -> None:
             time.sleep(0.1)
         else:
             pytest.fail("the endpoint still counts a session that ended")
+
+
+#: A superuser's preparation on the read-write endpoint: default btree and
+#: hash operator classes for regclass whose hash function is the built-in
+#: brin_summarize_new_values(regclass) (it returns integer, as a hash
+#: function does), so that hashing a regclass value summarises a BRIN index.
+HASH_OPCLASS = [
+    "CREATE FUNCTION regress_rc_eq(regclass, regclass) RETURNS boolean LANGUAGE internal IMMUTABLE STRICT AS 'oideq'",
+    "CREATE FUNCTION regress_rc_lt(regclass, regclass) RETURNS boolean LANGUAGE internal IMMUTABLE STRICT AS 'oidlt'",
+    "CREATE FUNCTION regress_rc_le(regclass, regclass) RETURNS boolean LANGUAGE internal IMMUTABLE STRICT AS 'oidle'",
+    "CREATE FUNCTION regress_rc_gt(regclass, regclass) RETURNS boolean LANGUAGE internal IMMUTABLE STRICT AS 'oidgt'",
+    "CREATE FUNCTION regress_rc_ge(regclass, regclass) RETURNS boolean LANGUAGE internal IMMUTABLE STRICT AS 'oidge'",
+    "CREATE FUNCTION regress_rc_cmp(regclass, regclass) RETURNS integer LANGUAGE internal IMMUTABLE STRICT AS 'btoidcmp'",
+    "CREATE OPERATOR public.= (LEFTARG = regclass, RIGHTARG = regclass, FUNCTION = regress_rc_eq, HASHES, MERGES)",
+    "CREATE OPERATOR public.< (LEFTARG = regclass, RIGHTARG = regclass, FUNCTION = regress_rc_lt)",
+    "CREATE OPERATOR public.<= (LEFTARG = regclass, RIGHTARG = regclass, FUNCTION = regress_rc_le)",
+    "CREATE OPERATOR public.> (LEFTARG = regclass, RIGHTARG = regclass, FUNCTION = regress_rc_gt)",
+    "CREATE OPERATOR public.>= (LEFTARG = regclass, RIGHTARG = regclass, FUNCTION = regress_rc_ge)",
+    """CREATE OPERATOR CLASS regress_rc_btree DEFAULT FOR TYPE regclass USING btree AS
+         OPERATOR 1 public.<, OPERATOR 2 public.<=, OPERATOR 3 public.=, OPERATOR 4 public.>=,
+         OPERATOR 5 public.>, FUNCTION 1 regress_rc_cmp(regclass, regclass)""",
+    """CREATE OPERATOR CLASS regress_rc_hash DEFAULT FOR TYPE regclass USING hash AS
+         OPERATOR 1 public.=, FUNCTION 1 pg_catalog.brin_summarize_new_values(regclass)""",
+]
+
+
+def test_a_refused_builtin_as_a_support_function_does_not_run_through_a_read_only_endpoint(
+        ro_shop: Cluster) -> None:
+    """Succeeded before the fix: the read-only endpoint refuses functions
+    as the executor initialises their calls (OAT_FUNCTION_EXECUTE), but a
+    type's support functions (hashing, comparing, sorting) are called
+    through fmgr without that hook, and a built-in without any hook at
+    all.  A superuser made brin_summarize_new_values() the hash function
+    of regclass on the read-write endpoint; a DISTINCT over a regclass
+    value, hashed, through the read-only endpoint then summarised the
+    BRIN index (pages and WAL written, no transaction ID).  An operator
+    class, operator, cast or aggregate may no longer name a function that
+    read-only endpoints refuse (refused on every endpoint: no support
+    function needs one)."""
+    as_owner(ro_shop, "CREATE INDEX regress_rt_brin ON t USING brin (id) WITH (pages_per_range = 1)",
+             "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(51, 5000) g")
+    with ro_shop.connect(SHOP) as conn:
+        for stmt in HASH_OPCLASS[:-1]:
+            conn.execute(stmt)
+        # refused where it is made, on the read-write endpoint, by a superuser
+        with pytest.raises(psycopg.errors.InvalidObjectDefinition,
+                           match="cannot be a support function"):
+            conn.execute(HASH_OPCLASS[-1])
+        # as an operator's function too (index scans call it through fmgr)
+        with pytest.raises(psycopg.errors.InvalidObjectDefinition,
+                           match="cannot be the function of an operator"):
+            conn.execute("CREATE OPERATOR public.### (LEFTARG = regclass, RIGHTARG = bigint,"
+                         " FUNCTION = pg_catalog.brin_summarize_range)")
+        # and through a LANGUAGE internal wrapper of it
+        conn.execute("CREATE FUNCTION regress_rc_hash(regclass) RETURNS integer"
+                     " LANGUAGE internal AS 'brin_summarize_new_values'")
+        with pytest.raises(psycopg.errors.InvalidObjectDefinition):
+            conn.execute(HASH_OPCLASS[-1].replace(
+                "pg_catalog.brin_summarize_new_values(regclass)", "regress_rc_hash(regclass)"))
+        # the harmless functions still make operator classes
+        conn.execute(HASH_OPCLASS[-1].replace(
+            "pg_catalog.brin_summarize_new_values(regclass)", "pg_catalog.hashoid(oid)"))
+
+    def ranges() -> Any:
+        with ro_shop.connect(SHOP) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+            return conn.execute("SELECT count(*) FROM brin_revmap_data(get_raw_page("
+                                "'regress_rt_brin', 1)) WHERE pages <> '(0,0)'").fetchone()
+    before = ranges()
+    stmt = ("SELECT x FROM (VALUES ('regress_rt_brin'::regclass), ('regress_rt_brin'::regclass))"
+            " v(x) GROUP BY x")
+    with ro_shop.connect(SHOP, options=f"-c pgwarden.endpoint={RO} -c enable_sort=off") as conn:
+        conn.execute(stmt)
+    assert ranges() == before
+
+
+#: Ways to write that the refused-function list does not name: utility
+#: statements, row locks, procedures that commit, cursors, settings
+#: reset, roles switched.  Each must fail with 25006 (or run and change
+#: nothing).
+RO_STATEMENTS = [
+    "SELECT * FROM t WHERE id = 1 FOR UPDATE",
+    "SELECT * FROM t WHERE id = 1 FOR KEY SHARE",
+    "WITH d AS (DELETE FROM t WHERE id = 1 RETURNING *) SELECT * FROM d",
+    "CALL regress_rt_commit()",
+    "DISCARD ALL; INSERT INTO t VALUES (-1, 'x')",
+    "RESET ALL; INSERT INTO t VALUES (-1, 'x')",
+    "SET SESSION AUTHORIZATION regress_rt_owner; INSERT INTO t VALUES (-1, 'x')",
+    "SET ROLE regress_rt_owner; INSERT INTO t VALUES (-1, 'x')",
+    "BEGIN; DECLARE c CURSOR WITH HOLD FOR SELECT nextval('regress_rt_seq'); COMMIT; FETCH c",
+    "CREATE TEMP TABLE regress_rt_tmp (x serial)",
+    "COPY t FROM PROGRAM 'echo 1,x' (FORMAT csv)",
+    "SECURITY LABEL FOR pgwarden ON TABLE t IS 'x'",
+    "REFRESH MATERIALIZED VIEW regress_rt_mv",
+    "ALTER SEQUENCE regress_rt_seq RESTART",
+    "SELECT setval('regress_rt_seq', 42) FROM (VALUES (1)) v GROUP BY 1",
+    "EXPLAIN ANALYZE SELECT nextval('regress_rt_seq')",
+    "DO $$BEGIN PERFORM nextval('regress_rt_seq');END$$",
+    "SELECT pg_catalog.set_config('default_transaction_read_only', 'off', true)",
+]
+
+
+def test_statements_beyond_the_function_list_write_nothing_through_a_read_only_endpoint(
+        ro_shop: Cluster) -> None:
+    """Held: every statement above fails with 25006 through the read-only
+    endpoint, for a superuser, and the table, the sequence and the
+    materialized view are as before."""
+    as_owner(ro_shop, "CREATE SEQUENCE regress_rt_seq",
+             "CREATE MATERIALIZED VIEW regress_rt_mv AS SELECT count(*) FROM t",
+             "CREATE PROCEDURE regress_rt_commit() LANGUAGE plpgsql AS $$"
+             " BEGIN COMMIT; INSERT INTO t VALUES (-2, 'y'); COMMIT; END $$")
+
+    def state() -> Any:
+        with ro_shop.connect(SHOP) as conn:
+            return (table_fingerprint(ro_shop),
+                    conn.execute("SELECT last_value, is_called FROM regress_rt_seq").fetchone(),
+                    conn.execute("SELECT * FROM regress_rt_mv").fetchone())
+
+    before = state()
+    got_through = []
+    for stmt in RO_STATEMENTS:
+        with ro_shop.connect(SHOP, options=f"-c pgwarden.endpoint={RO}") as conn:
+            try:
+                for part in stmt.split("; "):
+                    conn.execute(part)
+                got_through.append(stmt)
+            except psycopg.Error as exc:
+                if exc.diag.sqlstate != "25006":
+                    got_through.append(f"{stmt} ({exc.diag.sqlstate}: {exc.diag.message_primary})")
+    assert not got_through, got_through
+    assert state() == before
