@@ -100,3 +100,57 @@ END
 $pgw$;
 COMMENT ON FUNCTION @extschema@._unregister_branch(text) IS
 'Internal (project delete, superusers only): forget a branch whose database is kept: its endpoints, branch roles and label go, the database stays';
+
+-- _operation_leftover (defined in 40-lifecycle.sql, redefined here): an
+-- interrupted delete of a branch that has been protected since is undone,
+-- not finished.  Before, recovery went on to finish it, _finish_delete
+-- refused (PW001), and the branch's every later operation, and `pgwarden
+-- branches recover` for every branch, failed until it was unprotected.
+CREATE OR REPLACE FUNCTION @extschema@._operation_leftover(branch_name text,
+	OUT operation text, OUT step text, OUT drop_database name)
+RETURNS record
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $pgw$
+DECLARE
+	op @extschema@.branch_operation;
+	target name;
+BEGIN
+	PERFORM @extschema@._check_branch_lock(branch_name);
+	SELECT * INTO op FROM @extschema@.branch_operation o WHERE o.branch = branch_name;
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	operation := op.operation;
+	step := op.step;
+	IF op.operation = 'delete' THEN
+		SELECT d.datname INTO target FROM pg_catalog.pg_database d
+		  JOIN @extschema@.branch b ON b.database_oid = d.oid
+		 WHERE b.name = branch_name AND b.busy = 'delete' AND NOT b.protected;
+		-- Another role's delete whose database still exists is undone, not
+		-- finished: its DROP would run with the recovering role's rights.
+		IF target IS NOT NULL AND op.started_by <> session_user THEN
+			step := 'copying';
+			target := NULL;
+		END IF;
+		-- So is the delete of a branch protected since.
+		IF EXISTS (SELECT 1 FROM @extschema@.branch b WHERE b.name = branch_name AND b.protected) THEN
+			step := 'copying';
+			target := NULL;
+		END IF;
+	ELSE
+		target := CASE WHEN op.step = 'copying' THEN op.new_database ELSE op.old_database END;
+		IF op.operation = 'create' AND op.step = 'swapped' THEN
+			target := NULL;
+		END IF;
+		IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = target
+		                 AND NOT EXISTS (SELECT 1 FROM @extschema@.branch b WHERE b.database_oid = d.oid)) THEN
+			target := NULL;
+		END IF;
+	END IF;
+	drop_database := target;
+END
+$pgw$;
+COMMENT ON FUNCTION @extschema@._operation_leftover(text) IS
+'Internal (branch helper): an interrupted operation of a branch (needs its lock) and the database recovering it drops, if any (an interrupted delete of another role, or of a branch protected since, is undone)';

@@ -1214,3 +1214,55 @@ def test_statements_beyond_the_function_list_write_nothing_through_a_read_only_e
                     got_through.append(f"{stmt} ({exc.diag.sqlstate}: {exc.diag.message_primary})")
     assert not got_through, got_through
     assert state() == before
+
+
+class ProtectedMidReset(Project):
+    """A reset during whose copy a superuser protects the branch."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__(cluster.local_dsn(CONTROL_DB))
+        self.cluster = cluster
+
+    def _template_copy(self, conn: Any, parent: str, src: dict[str, Any], db: str) -> str:
+        lsn = super()._template_copy(conn, parent, src, db)
+        with self.cluster.connect(CONTROL_DB) as other:
+            other.execute("SELECT pgwarden.protect_branch(%s)", [CHILD])
+        return lsn
+
+
+def test_a_branch_protected_during_its_reset_or_delete_stays_as_it_was(shop: Cluster) -> None:
+    """Held for the reset: protected while its copy was made, the branch's
+    database cannot be renamed aside (PW001), the swap rolls back, the copy
+    is dropped and the branch is as before, protected.  Succeeded before
+    the fix for an interrupted delete: a delete recorded, then the branch
+    protected, then `branches recover`: recovery finished the delete,
+    which _finish_delete refused (PW001), so recover() failed, for every
+    branch after that one too, and every later operation on the branch
+    failed the same way until someone unprotected it.  An interrupted
+    delete of a branch protected since is now undone."""
+    Project(shop.local_dsn(CONTROL_DB)).create_branch(CHILD, SHOP, strategy="template")
+    with shop.connect(CONTROL_DB) as conn:
+        before = database_oid(conn, CHILD)
+    with pytest.raises(psycopg.Error) as info:
+        ProtectedMidReset(shop).reset_branch(CHILD, strategy="template")
+    assert info.value.sqlstate == "PW001", info.value
+    with shop.connect(CONTROL_DB) as conn:
+        assert conn.execute("SELECT b.database_oid, b.protected, b.busy FROM pgwarden.branch b"
+                            " WHERE b.name = %s", [CHILD]).fetchone() == (before, True, None)
+        assert conn.execute("SELECT count(*) FROM pgwarden.branch_operation").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgw\\_%%'"
+                            ).fetchone() == (0,)
+        conn.execute("SELECT pgwarden.unprotect_branch(%s)", [CHILD])
+    interrupted_superuser_delete(shop, CHILD)
+    with shop.connect(CONTROL_DB) as conn:
+        conn.execute("SELECT pgwarden.protect_branch(%s)", [CHILD])
+    project = Project(shop.local_dsn(CONTROL_DB))
+    done = project.recover()
+    assert done and "undone" in done[0], done
+    assert database_exists(shop, CHILD)
+    with shop.connect(CONTROL_DB) as conn:
+        assert conn.execute("SELECT b.protected, b.busy FROM pgwarden.branch b WHERE b.name = %s",
+                            [CHILD]).fetchone() == (True, None)
+        assert conn.execute("SELECT count(*) FROM pgwarden.branch_operation").fetchone() == (0,)
+        conn.execute("SELECT pgwarden.unprotect_branch(%s)", [CHILD])
+    project.reset_branch(CHILD, strategy="template")      # the branch works again
