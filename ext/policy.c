@@ -66,6 +66,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_shseclabel.h"
@@ -77,6 +78,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -759,6 +761,14 @@ loader_detach(int code, Datum arg)
  * When the extension is gone from this database *extension_gone is set, and
  * *orphan gets the name of a branch still labelled protected, if any.
  */
+/*
+ * The install whose tables were last published.  A version number means
+ * something only within one install: DROP and CREATE EXTENSION (in one
+ * transaction, or between two polls) count again from the start, and a new
+ * install that reached the dropped one's number would never be read.
+ */
+static Oid	loaded_extension = InvalidOid;
+
 static int64
 loader_poll(int64 loaded_version, bool force, bool *extension_gone,
 			char *orphan, size_t orphanlen)
@@ -766,9 +776,25 @@ loader_poll(int64 loaded_version, bool force, bool *extension_gone,
 	int64		version;
 	bool		isnull;
 	int			ret;
+	Oid			extension;
+
+	/*
+	 * Names and rows of one install.  The tables are read by name, looked up
+	 * with the catalog as it is now, and their rows with the poll's
+	 * snapshot: taken before a DROP and CREATE EXTENSION committed, it would
+	 * show the new install's tables without their rows (an empty policy, or
+	 * "damaged").  So lock policy_version first (DROP EXTENSION needs it
+	 * exclusively: it waits for this poll), then take a fresh snapshot,
+	 * which sees the install that made the table, and read everything with
+	 * it.
+	 */
+	(void) RangeVarGetRelidExtended(makeRangeVar("pgwarden", "policy_version", -1),
+									AccessShareLock, RVR_MISSING_OK, NULL, NULL);
+	PopActiveSnapshot();
+	PushActiveSnapshot(GetTransactionSnapshot());
 
 	/* DROP EXTENSION leaves the label behind: step aside */
-	ret = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pgwarden'",
+	ret = SPI_execute("SELECT oid FROM pg_catalog.pg_extension WHERE extname = 'pgwarden'",
 					  true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_extension");
@@ -792,6 +818,11 @@ loader_poll(int64 loaded_version, bool force, bool *extension_gone,
 		}
 		return loaded_version;
 	}
+
+	extension = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+	if (extension != loaded_extension)
+		force = true;
 
 	ret = SPI_execute("SELECT version FROM ONLY pgwarden.policy_version", true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
@@ -822,6 +853,7 @@ loader_poll(int64 loaded_version, bool force, bool *extension_gone,
 				 version, MyDatabaseId);
 		publish_loaded(&build, version, MyDatabaseId, detail);
 		pfree(build.data.data);
+		loaded_extension = extension;
 	}
 	return version;
 }

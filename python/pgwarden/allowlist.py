@@ -229,12 +229,17 @@ def wait_published(conn: psycopg.Connection[Any], timeout: float = 2.0) -> Polic
     >>> wait_published(conn).state
     'loaded'
     """
-    q = sql.SQL("SELECT version FROM {}").format(sql.Identifier(SCHEMA, "policy_version"))
+    q = sql.SQL("SELECT version, changed_at FROM {}").format(
+        sql.Identifier(SCHEMA, "policy_version"))
     deadline = time.monotonic() + timeout
     while True:
         row = conn.execute(q).fetchone()
         status = policy_status(conn)
-        if row is not None and status.state == "loaded" and status.version == row[0]:
+        # The number alone is not enough: after DROP and CREATE EXTENSION the
+        # count starts again, and the dropped install's snapshot can carry the
+        # same number; one published after the last change is this install's.
+        if (row is not None and status.state == "loaded" and status.version == row[0]
+                and (status.loaded_at is None or status.loaded_at >= row[1])):
             return status
         if time.monotonic() > deadline:
             raise TimeoutError(f"the connection policy was not published: {status.detail}")

@@ -9,6 +9,7 @@ the update runs.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import psycopg
@@ -191,3 +192,32 @@ def test_drop_and_create_again_enforces_the_new_policy(server: Cluster) -> None:
         conn.execute("ROLLBACK")
         assert conn.execute("SELECT count(*) FROM pg_shseclabel WHERE provider = 'pgwarden_control'"
                             ).fetchone() == (1,)
+
+
+def test_a_new_install_at_the_old_version_number_is_loaded(server: Cluster) -> None:
+    """The loader knew the policy by its version number only: DROP and CREATE
+    EXTENSION start the count again, so a new install that reached the
+    dropped one's number went on being enforced with the dropped tables."""
+    with server.connect("regress_ctl") as conn:
+        conn.execute("CREATE EXTENSION pgwarden")
+        allowlist.add(conn, ["203.0.113.7"])
+        old = allowlist.wait_published(conn)
+        with conn.transaction():
+            conn.execute("DROP EXTENSION pgwarden")
+            conn.execute("CREATE EXTENSION pgwarden")
+            allowlist.add(conn, ["198.51.100.1"])
+            while (version := conn.execute("SELECT version FROM pgwarden.policy_version"
+                                           ).fetchone()[0]) < old.version:
+                allowlist.set_protected_only(conn, False)      # one more change
+            assert version == old.version
+        # the same number, other tables: wait for the new install to be read
+        deadline = time.monotonic() + 10
+        while (status := allowlist.policy_status(conn)).loaded_at == old.loaded_at:
+            assert time.monotonic() < deadline, "the new install was never loaded"
+            time.sleep(0.05)
+        # read whole the first time (never an empty or unreadable policy)
+        assert status.state == "loaded", status.detail
+        assert allowlist.check_connection(conn, "198.51.100.1", "postgres", "postgres"
+                                          ).startswith("allow:")
+        assert allowlist.check_connection(conn, "203.0.113.7", "postgres", "postgres"
+                                          ).startswith("deny:")
