@@ -903,11 +903,13 @@ script_allows(int sc, int dict)
  * exactly, or without them: see ascii_fold.)
  */
 #ifndef ACCENT_BITS
-#define ACCENT_BITS			2.5
+#define ACCENT_BITS			3.0
 #endif
 
 static void relax_inflected(const analysis *a, dpstate *d, int s0, int e0,
 							double bits, pmask mask, int mo);
+static void relax_ending(const analysis *a, dpstate *d, int s0, int e0,
+						 double bits, pmask mask, int mo, int from_stem);
 
 /* The rule "l33t" applied to a dictionary word, before its substitutions. */
 #ifndef L33T_BITS
@@ -1327,7 +1329,7 @@ match_walks(const analysis *a, dpstate *d, int i, int hi)
  * says (tuned on the tune half of the bench corpus, which draws such words).
  */
 #ifndef WORDLIKE_SCALE
-#define WORDLIKE_SCALE		0.85
+#define WORDLIKE_SCALE		0.82
 #endif
 
 #ifndef CYRILLIC_KEYS
@@ -1382,7 +1384,7 @@ model_cost(int mo, int c1, int c2, int c3, int x)
  * random string costs more than its brute force, which then wins.
  */
 #ifndef WORDLIKE_L33T_BITS
-#define WORDLIKE_L33T_BITS	3.0
+#define WORDLIKE_L33T_BITS	1.0
 #endif
 
 /*
@@ -1420,7 +1422,8 @@ wordlike_run(const analysis *a, dpstate *d, int i, int hi, int mo, double extra)
 				upper = 0,
 				lower = 0,
 				letters = 0,
-				subs = 0;
+				subs = 0,
+				plain = 0;
 
 	sc0 = span_script(a, i, i + 1);
 	for (j = i; j < hi && j - i < MAX_WORDLIKE; j++)
@@ -1438,7 +1441,11 @@ wordlike_run(const analysis *a, dpstate *d, int i, int hi, int mo, double extra)
 			sum += WORDLIKE_L33T_BITS;
 		}
 		else
+		{
 			letters++;
+			if (a->fold[j] < 0x80 && l33t_target(a->fold[j]))
+				plain++;
+		}
 		if (a->cls[j] == CC_LATIN_EXT)
 			sum += ACCENT_BITS;
 		if (IS_UPPER(a, j))
@@ -1455,9 +1462,10 @@ wordlike_run(const analysis *a, dpstate *d, int i, int hi, int mo, double extra)
 			double		casebits = case_from_counts(upper, lower, IS_UPPER(a, i),
 													IS_UPPER(a, j), &mask, &style);
 
+			/* l33t priced as for dictionary words: which letters changed */
 			relax_word(d, i, j + 1,
 					   WORDLIKE_SCALE * (sum + model_cost(mo, c1, c2, c3, 0)) + WORDLIKE_BITS +
-					   (subs ? 1.0 : 0.0) + extra,
+					   (subs ? L33T_BITS + log2_variants(subs, plain) : 0.0) + extra,
 					   casebits, style, mask);
 		}
 	}
@@ -1506,8 +1514,8 @@ match_wordlike(const analysis *a, dpstate *d, int i, int hi)
 #endif
 
 static void
-relax_inflected(const analysis *a, dpstate *d, int s0, int e0, double bits,
-				pmask mask, int mo)
+relax_ending(const analysis *a, dpstate *d, int s0, int e0, double bits,
+			 pmask mask, int mo, int from_stem)
 {
 	int			c1 = e0 - 3 >= s0 ? a->midx[e0 - 3] : 0;
 	int			c2 = e0 - 2 >= s0 ? a->midx[e0 - 2] : 0;
@@ -1516,7 +1524,19 @@ relax_inflected(const analysis *a, dpstate *d, int s0, int e0, double bits,
 				j;
 	double		sum = 0.0;
 
-	if (c3 == 0 || e0 >= d->end || a->midx[e0] == 0)
+	if (c3 == 0)
+		return;
+	if (from_stem)
+	{
+		/* the stem alone: a word cut short (hashcat's "]") */
+		pmask		m = mask | PGW_PAT_WORDLIKE;
+		int			style;
+		double		casebits = case_bits(a, s0, e0, &m, &style);
+
+		relax_word(d, s0, e0, bits + INFLECT_SCALE * model_cost(mo, c1, c2, c3, 0),
+				   casebits, style, m);
+	}
+	if (e0 >= d->end || a->midx[e0] == 0)
 		return;
 	sc0 = span_script(a, e0 - 1, e0);
 	for (j = e0; j < d->end && j - e0 < MAX_ENDING && a->midx[j] != 0; j++)
@@ -1539,6 +1559,97 @@ relax_inflected(const analysis *a, dpstate *d, int s0, int e0, double bits,
 				   bits + INFLECT_BITS + INFLECT_SCALE * (sum + model_cost(mo, c1, c2, c3, 0)),
 				   casebits, style, m);
 	}
+}
+
+static void
+relax_inflected(const analysis *a, dpstate *d, int s0, int e0, double bits,
+				pmask mask, int mo)
+{
+	relax_ending(a, d, s0, e0, bits, mask, mo, 0);
+}
+
+/*
+ * Stems: the letters at i begin a dictionary word but leave it before its
+ * end ("zielon" of "zielony" in "zielonymi", "hous" of "house").  The
+ * deepest prefix of the dictionary along the password, at least MIN_STEM
+ * letters and not a word itself, is priced as the cheapest word that
+ * completes it within two letters, plus STEM_BITS, and takes an ending
+ * priced by the character model like an inflected word.
+ */
+#ifndef MIN_STEM
+#define MIN_STEM			4
+#endif
+#ifndef STEM_BITS
+#define STEM_BITS			2.0
+#endif
+
+static int32_t
+cheapest_completion(uint32_t node, int depth)
+{
+	int32_t		best = -1;
+	uint32_t	k;
+
+	if (node == 0 || node >= PGW_DAWG_ARCS)
+		return -1;
+	for (k = node; k < PGW_DAWG_ARCS; k++)
+	{
+		uint32_t	l = arc_label(k);
+		uint32_t	t = arc_target(k);
+
+		if (l != 0 && t < PGW_DAWG_ARCS)
+		{
+			int32_t		w = trie_word(t);
+
+			if (w >= 0 && (best < 0 || (w & 0xFF) < (best & 0xFF)))
+				best = w;
+			if (depth > 1)
+			{
+				int32_t		w2 = cheapest_completion(t, depth - 1);
+
+				if (w2 >= 0 && (best < 0 || (w2 & 0xFF) < (best & 0xFF)))
+					best = w2;
+			}
+		}
+		if (arc_last(k))
+			break;
+	}
+	return best;
+}
+
+static void
+match_stem(const analysis *a, dpstate *d, int i, int hi)
+{
+	uint32_t	node = 0;
+	int			k;
+	int32_t		w;
+	pmask		mask = 0;
+	double		bits;
+	int			dict,
+				mo;
+
+	for (k = i; k < hi && k - i < PGW_DICT_MAX_WORD; k++)
+	{
+		uint32_t	next;
+
+		if (a->midx[k] == 0 || a->fold[k] == 0)
+			break;
+		next = trie_child(node, a->fold[k]);
+		if (next == 0)
+			break;
+		node = next;
+	}
+	if (k - i < MIN_STEM || trie_word(node) >= 0)
+		return;
+	w = cheapest_completion(node, 2);
+	if (w < 0)
+		return;
+	dict = (int) (w >> 8);
+	if (!script_allows(span_script(a, i, k), dict))
+		return;
+	bits = dict_bits((uint32_t) w, &mask) + STEM_BITS;
+	mo = (dict == PGW_DICT_RU || dict == PGW_DICT_UK || dict == PGW_DICT_EL ||
+		  span_script(a, i, k) != SCRIPT_LATIN) ? 1 : 0;
+	relax_ending(a, d, i, k, bits, mask, mo, 1);
 }
 
 /* ------------------------------------------------------------------------
@@ -2021,6 +2132,11 @@ match_context(const analysis *a, dpstate *d, int i, int hi)
 #define SYM_OTHER_BITS		6.5
 #endif
 
+/* Price of saying which class a run of an affix is (digits or symbols). */
+#ifndef AFFIX_RUN_BITS
+#define AFFIX_RUN_BITS		1.0
+#endif
+
 static double
 affix_symbol_bits(uint32_t c)
 {
@@ -2052,7 +2168,7 @@ affix_bits(const analysis *a, int i, int hi, int *end, pmask *mask)
 		if (cls != CC_DIGIT && cls != CC_SYMBOL)
 			break;
 		runs++;
-		bits += CLASS_RUN_BITS;
+		bits += AFFIX_RUN_BITS;
 		while (k < hi && a->cls[k] == cls)
 		{
 			bits += (cls == CC_DIGIT) ? log2(10.0) : affix_symbol_bits(a->cp[k]);
@@ -2571,7 +2687,10 @@ dp_range(const analysis *a, int start, int end, int depth,
 				relax(&d, i, reps.c[r].end, reps.c[r].bits, reps.c[r].mask);
 		}
 		if (a->fold[i] != 0)
+		{
 			match_dictionary(a, &d, i, 1, start, end);
+			match_stem(a, &d, i, end);
+		}
 		if (a->fold[i] != 0 && i + 1 - start >= MIN_REVERSED)
 			match_dictionary(a, &d, i, -1, start, end);
 		match_walks(a, &d, i, end);
