@@ -60,15 +60,17 @@ def need(module: str, pip_name: str | None = None) -> object:
 # The estimators under test
 # ---------------------------------------------------------------------------
 
-def build_c(tmp: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
-    """Compile the core as a shared library and the C speed benchmark."""
+def build_c(tmp: pathlib.Path, ext: pathlib.Path = ROOT / "ext",
+            tag: str = "") -> tuple[pathlib.Path, pathlib.Path]:
+    """Compile the core of ext (entropy.c, entropy_data.c) as a shared
+    library and the C speed benchmark."""
     cc = os.environ.get("CC", "cc")
-    src = [str(ROOT / "ext" / "entropy.c"), str(ROOT / "ext" / "entropy_data.c")]
-    lib = tmp / "libpgwentropy.so"
-    speed = tmp / "entropy_speed"
-    subprocess.run([cc, "-O2", "-shared", "-fPIC", "-I", str(ROOT / "ext"),
+    src = [str(ext / "entropy.c"), str(ext / "entropy_data.c")]
+    lib = tmp / f"libpgwentropy{tag}.so"
+    speed = tmp / f"entropy_speed{tag}"
+    subprocess.run([cc, "-O2", "-shared", "-fPIC", "-I", str(ext),
                     *src, "-lm", "-o", str(lib)], check=True)
-    subprocess.run([cc, "-O2", "-I", str(ROOT / "ext"),
+    subprocess.run([cc, "-O2", "-I", str(ext),
                     str(HERE / "entropy_speed.c"), *src, "-lm", "-o",
                     str(speed)], check=True)
     return lib, speed
@@ -77,8 +79,13 @@ def build_c(tmp: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
 class Pgwarden:
     name = "pgwarden"
 
-    def __init__(self, lib: pathlib.Path) -> None:
+    def __init__(self, lib: pathlib.Path, name: str | None = None,
+                 binding: bool = True) -> None:
+        if name is not None:
+            self.name = name
         try:
+            if not binding:
+                raise ImportError("the baseline is always called through ctypes")
             from pgwarden import _entropy  # the Cython binding
             self.estimate = _entropy.estimate
             self.via = "pgwarden._entropy (Cython)"
@@ -274,6 +281,10 @@ def main() -> int:
     ap.add_argument("--show-accepted", type=int, default=0, metavar="N",
                     help="print up to N accepted weak passwords per generator "
                          "(corpus data, not user data)")
+    ap.add_argument("--baseline", metavar="EXT", type=pathlib.Path,
+                    help="also judge the estimator of another ext/ directory "
+                         "(entropy.c, entropy_data.c, entropy.h: e.g. an earlier "
+                         "commit's), as the column 'pgwarden before'")
     args = ap.parse_args()
 
     for mod, pipname in (("xkcdpass", None), ("wordfreq", None), ("names", None),
@@ -294,6 +305,10 @@ def main() -> int:
     lib, speed = build_c(tmp)
     pgw = Pgwarden(lib)
     ests = [pgw, PasswordCheck(), ClassFormula(), ZxcvbnPy(), ZxcvbnC()]
+    speed_before = None
+    if args.baseline is not None:
+        lib0, speed_before = build_c(tmp, args.baseline.resolve(), "-before")
+        ests.append(Pgwarden(lib0, "pgwarden before", binding=False))
     zx_n = max(1, int(args.zxcvbn_per_generator * (0.3 if args.quick else 1.0)))
 
     print(f"# pgwarden password estimator benchmark — threshold {THRESHOLD:.0f} bits")
@@ -404,6 +419,11 @@ def main() -> int:
     out = subprocess.run([str(speed), str(pwfile), "20"], check=True,
                          capture_output=True, text=True).stdout
     c = dict(line.split() for line in out.splitlines())
+    c0 = None
+    if speed_before is not None:
+        out0 = subprocess.run([str(speed_before), str(pwfile), "20"], check=True,
+                              capture_output=True, text=True).stdout
+        c0 = dict(line.split() for line in out0.splitlines())
     os.unlink(pwfile)
     sample = subsample(every, 3000)
     zx = ests[3]
@@ -428,6 +448,11 @@ def main() -> int:
     print()
     print(f"compiled dictionaries (ext/entropy_data.o, allocated sections): "
           f"{dict_bytes / 2**20:.2f} MiB (target ≤ 8 MiB)")
+    if args.baseline is not None:
+        obj0 = tmp / "entropy_data-before.o"
+        subprocess.run([os.environ.get("CC", "cc"), "-O2", "-fPIC", "-c",
+                        str(args.baseline / "entropy_data.c"), "-o", str(obj0)], check=True)
+        print(f"before: {_elf_alloc_bytes(obj0) / 2**20:.2f} MiB")
     print()
 
     print("## speed")
@@ -443,6 +468,13 @@ def main() -> int:
     print(f"| pgwarden (Python) / zxcvbn-c (ctypes), median per check | {py_pgw / py_zc:.2f} | |")
     for k, v in mib.items():
         print(f"| 1 MiB input ({k}), C core | {v:.2f} ms | < 50 ms |")
+    if c0 is not None:
+        print(f"| before: C core, median per check | {float(c0['median_us']):.2f} µs | |")
+        print(f"| before: C core, 90th / 99th percentile / max | {float(c0['p90_us']):.2f} / "
+              f"{float(c0['p99_us']):.2f} / {float(c0['max_us']):.2f} µs | |")
+        for k, v in c0.items():
+            if k.startswith("mib_"):
+                print(f"| before: 1 MiB input ({k[4:-3]}), C core | {float(v):.2f} ms | |")
     print(f"| 1 MiB input (random alphanumeric) from Python, best of 3 | {py_mib:.2f} ms | < 50 ms |")
     print()
     print(f"# total bench time {time.time() - t_start:.0f} s")

@@ -187,7 +187,7 @@ typedef struct analysis
 	uint8_t		fold[PGW_WINDOW];	/* the byte matched (ascii_fold), or 0 */
 	uint8_t		cls[PGW_WINDOW];
 	uint8_t		midx[PGW_WINDOW];	/* letter of the character model, or 0 */
-	uint8_t		kpos[PGW_NLAYOUTS + 1][PGW_WINDOW];	/* keys: see layout_key() */
+	uint8_t		kpos[PGW_NLAYOUTS + 1][PGW_WINDOW]; /* keys: see layout_key() */
 	uint32_t	key[PGW_WINDOW];	/* the code point in lower case */
 	double		char_bits;		/* cost of one unmatched character */
 	double		brute_bonus;	/* see class_set_bits() */
@@ -224,12 +224,12 @@ typedef struct dpstate
 	int			start;
 	int			end;
 	double		cost[ST_COUNT][PGW_WINDOW + 1];
-	pmask mask[ST_COUNT][PGW_WINDOW + 1];
+	pmask		mask[ST_COUNT][PGW_WINDOW + 1];
 #ifdef PGW_ENTROPY_TRACE
 	int			from[ST_COUNT][PGW_WINDOW + 1];
 	int			fromst[ST_COUNT][PGW_WINDOW + 1];
 	double		tokbits[ST_COUNT][PGW_WINDOW + 1];
-	pmask tokmask[ST_COUNT][PGW_WINDOW + 1];
+	pmask		tokmask[ST_COUNT][PGW_WINDOW + 1];
 #endif
 } dpstate;
 
@@ -526,8 +526,8 @@ relax_word(dpstate *d, int i, int j, double bits, double casebits, int style,
 {
 	int			o = pattern_origin(d, i);
 	double		c = d->cost[o][i] + K_PATTERN + bits + casebits +
-		lang_switch(d->mask[o][i], mask);
-	pmask m = d->mask[o][i] | mask;
+	lang_switch(d->mask[o][i], mask);
+	pmask		m = d->mask[o][i] | mask;
 
 	update(d, ST_P, j, c, m, i, o, bits + casebits, mask);
 	if (style >= 0)
@@ -543,10 +543,11 @@ relax_word(dpstate *d, int i, int j, double bits, double casebits, int style,
 		update(d, ST_P, j, c, m, i, o, bits, mask);
 		update(d, w, j, c, m, i, o, bits, mask);
 	}
+
 	/*
-	 * The parts of one compound word keep its style: a lower-case part
-	 * right after a Capitalised one ("Urteils" "text"), a last-upper part
-	 * right after lower-case ones ("kinder" "schoeN").
+	 * The parts of one compound word keep its style: a lower-case part right
+	 * after a Capitalised one ("Urteils" "text"), a last-upper part right
+	 * after lower-case ones ("kinder" "schoeN").
 	 */
 	if (style == 0 || style == 3)
 	{
@@ -604,9 +605,10 @@ case_from_counts(int upper, int lower, int first_upper, int last_upper,
 		*mask |= PGW_PAT_CAPITALIZATION;
 		return 2.0;
 	}
+
 	/*
-	 * An arbitrary mix: priced as such, not "predictable", plus the rule
-	 * that says a mix was applied (few words wear one; random strings do).
+	 * An arbitrary mix: priced as such, not "predictable", plus the rule that
+	 * says a mix was applied (few words wear one; random strings do).
 	 */
 	return log2_variants(upper, lower) + MIXCASE_BITS;
 }
@@ -754,7 +756,7 @@ trie_child(uint32_t n, uint8_t c)
 	{
 		const unsigned char *p = (const unsigned char *) pgw_dawg_arcs + 4 * (size_t) k;
 		uint32_t	link = (uint32_t) p[1] | ((uint32_t) p[2] << 8) |
-			((uint32_t) p[3] << 16);
+		((uint32_t) p[3] << 16);
 
 		if (p[0] == c)
 		{
@@ -924,7 +926,7 @@ report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
 	int			len = (dir > 0) ? (pos + 1 - i) : (i - pos + 1);
 	int			s0 = (dir > 0) ? i : pos;
 	int			e0 = (dir > 0) ? pos + 1 : i + 1;
-	pmask mask = 0;
+	pmask		mask = 0;
 	double		bits;
 	double		casebits;
 	int			style;
@@ -1347,6 +1349,7 @@ model_letter(uint32_t cp, uint8_t fold, int cls)
 		fold = pgw_accent_base[fold - 0x80];
 	if (fold >= 'a' && fold <= 'z')
 		return (uint8_t) (fold - 'a' + 1);
+
 	/*
 	 * The keys besides a-z that Cyrillic letters are typed with count as
 	 * letters when typed, too ("p,jxtytwm" is a Russian word on QWERTY).
@@ -1796,8 +1799,8 @@ match_dates(const analysis *a, dpstate *d, int i, int hi)
 
 	/*
 	 * Dates without separators: ddmmyyyy, mmddyyyy, yyyymmdd (8 digits),
-	 * ddmmyy, mmddyy, yymmdd (6 digits).  Priced as a day of the year
-	 * (log2 366), the year's distance from now, and which of three orders.
+	 * ddmmyy, mmddyy, yymmdd (6 digits).  Priced as a day of the year (log2
+	 * 366), the year's distance from now, and which of three orders.
 	 */
 	for (fmt = 0; fmt < 6; fmt++)
 	{
@@ -2097,7 +2100,7 @@ match_context(const analysis *a, dpstate *d, int i, int hi)
 		}
 		if (fwd || rev)
 		{
-			pmask mask = PGW_PAT_CONTEXT;
+			pmask		mask = PGW_PAT_CONTEXT;
 			double		bits = a->ctx_bits + case_bits(a, i, i + cw->len, &mask, NULL);
 
 			if (fwd && subs > 0)
@@ -2644,7 +2647,7 @@ dp_range(const analysis *a, int start, int end, int depth,
 	int			i,
 				st;
 	double		best;
-	pmask bestmask;
+	pmask		bestmask;
 	double		brute;
 
 	d.start = start;
@@ -3157,7 +3160,7 @@ pgw_estimate_entropy(const char *password, size_t len,
 	int			nwords;
 	analysis	a;
 	double		total = 0.0;
-	pmask mask = 0;
+	pmask		mask = 0;
 	uint32_t	prev[PGW_WINDOW];
 	int			nprev = 0;
 	int			period = 0;

@@ -48,7 +48,8 @@
 typedef struct pgw_estimate
 {
 	double		bits;			/* estimated entropy, >= 0 */
-	unsigned int patterns;		/* PGW_PAT_* mask of the cheapest decomposition */
+	unsigned int patterns;		/* PGW_PAT_* mask of the cheapest
+								 * decomposition */
 	size_t		codepoints;		/* length in Unicode code points */
 	unsigned int dictionaries;	/* bit d: a word of dictionary d was used */
 	unsigned int layouts;		/* bit l: a walk on keyboard layout l */

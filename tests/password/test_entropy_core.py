@@ -343,6 +343,33 @@ def test_unseen_pronounceable_words_cost_less_than_random_letters() -> None:
     assert sum(b >= 60 for b in scores) >= 294   # random letters keep their bits
 
 
+def test_listed_words_with_endings_no_list_has() -> None:
+    # a word of the lists (or its stem) plus an ending priced by the model
+    for pw in ("prezydentowie", "wonderfullest", "zielonawymi"):
+        m = mask(pw)
+        assert m & DICTIONARY_WORD and m & WORDLIKE, pw
+        assert bits(pw) < len(pw) * math.log2(26) - 20, pw
+
+
+def test_compound_parts_keep_the_case_style() -> None:
+    # "Urteils" + "text": one capitalised compound, not two case styles
+    assert bits("Urteilstext") - bits("urteilstext") <= 1.5
+    assert bits("Kinderschoen") - bits("kinderschoen") <= 1.5
+
+
+def test_digit_between_two_words_is_glue() -> None:
+    assert bits("romeo4juliet") <= bits("romeojuliet") + 5
+    assert bits("romeo4juliet") < 35
+
+
+def test_affixes_priced_like_a_pcfg() -> None:
+    # "!" is the commonest appended symbol, a recent year a year
+    assert bits("Summer2024!") < bits("Summer2024^")
+    assert mask("Summer2024!") & YEAR
+    # digits in front of a word are a rule, not a run of brute force
+    assert bits("2Papyrologie") - bits("Papyrologie") < 8
+
+
 @pytest.mark.parametrize("walk", ["azertyuiop", "&é\"'(-è_", "qwertzuiopü", "ysxdcfvgbh",
                                   "',.pyfgcrl", "aoeuidhtns", "йцукенгшщз", "!\"№;%:?*()"])
 def test_walks_on_other_keyboard_layouts(walk: str) -> None:
