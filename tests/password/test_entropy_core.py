@@ -325,6 +325,13 @@ def test_accents_are_folded_as_typists_fold_them() -> None:
     assert bits("Fußballweltmeisterschaft") < 55
 
 
+def test_ukrainian_words_are_found() -> None:
+    # "Батьківщина" (homeland), and "незалежність" (independence) + a year
+    assert "a Ukrainian word" in _entropy.findings("Батьківщина")[1]
+    assert bits("Батьківщина") < 25
+    assert bits("незалежність2024") < 30
+
+
 def test_cyrillic_typed_on_qwerty_is_the_word() -> None:
     # "фестиваль" typed on a QWERTY keyboard is "atcnbdfkm"
     assert mask("atcnbdfkm") & DICTIONARY_WORD
