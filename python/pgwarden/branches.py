@@ -597,8 +597,11 @@ class Project(EndpointsMixin):
         [('dev', 'dev', True), ('shop', 'shop', False)]
         """
         with self.connect() as conn, ExitStack() as locks:
+            # the server's refusals (a protected branch, a role that may not
+            # drop the extension) first, in their own words
+            self._deletion_plan(conn, drop_registered)
             names = [r["name"] for r in conn.execute(
-                "SELECT name FROM pgwarden.branch UNION SELECT branch FROM pgwarden.branch_operation"
+                "SELECT name FROM pgwarden.branches UNION SELECT branch FROM pgwarden.branch_operations"
                 " ORDER BY 1").fetchall()]
             for n in names:
                 locks.enter_context(self._locked(conn, n))
