@@ -237,6 +237,10 @@ def test_sync_branches_reattaches_databases_restored_after_the_control_database(
             ("regress_dev", None, "missing"), ("regress_shop", None, "missing")]
         assert conn.execute("SELECT count(*) FROM pgwarden.branch"
                             " WHERE database_oid IS NOT NULL").fetchone() == (0,)
+        # the branch role was bound again by the restore itself (no sync yet)
+        assert conn.execute("SELECT r.rolname FROM pgwarden.branch_role br"
+                            "  JOIN pg_roles r ON r.oid = br.role_oid").fetchall() == [
+            (backup.cred.role,)]
     # a branch role whose branch has no database yet connects nowhere
     assert "endpoint unavailable" in (
         admitted(new, backup.cred.role, backup.cred.password, "postgres") or "")
