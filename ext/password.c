@@ -57,6 +57,19 @@ static int	pgw_password_check = PGW_CHECK_ENFORCE;
 static int	pgw_hashed_passwords = PGW_HASHED_REJECT;
 static char *pgw_password_banned_words = NULL;
 
+/*
+ * pgwarden.password_banned_words as a list, split once by the check hook
+ * (as pgaudit parses pgaudit.log) and installed by the assign hook: one
+ * malloc'd block, the GUC machinery's "extra", freed by it.
+ */
+typedef struct PgwBannedWords
+{
+	int			n;
+	const char *words[FLEXIBLE_ARRAY_MEMBER];
+}			PgwBannedWords;
+
+static const PgwBannedWords *banned_words = NULL;
+
 static const struct config_enum_entry password_check_options[] = {
 	{"enforce", PGW_CHECK_ENFORCE, false},
 	{"warn", PGW_CHECK_WARN, false},
@@ -95,30 +108,22 @@ PG_FUNCTION_INFO_V1(pgwarden_generate_password);
 static const char **
 password_context(const char *username, int *n)
 {
-	List	   *banned = NIL;
-	ListCell   *lc;
 	const char **words;
 	int			i = 0;
+	int			nbanned = banned_words ? banned_words->n : 0;
 	char	   *dbname = NULL;
 
-	if (pgw_password_banned_words && pgw_password_banned_words[0] != '\0')
-	{
-		char	   *copy = pstrdup(pgw_password_banned_words);
-
-		/* The GUC check hook guarantees the list parses. */
-		(void) SplitIdentifierString(copy, ',', &banned);
-	}
 	if (OidIsValid(MyDatabaseId))
 		dbname = get_database_name(MyDatabaseId);
 
-	words = palloc(sizeof(char *) * (3 + list_length(banned)));
+	words = palloc(sizeof(char *) * (3 + nbanned));
 	if (username)
 		words[i++] = username;
 	if (dbname)
 		words[i++] = dbname;
 	words[i++] = "postgres";
-	foreach(lc, banned)
-		words[i++] = (const char *) lfirst(lc);
+	for (int j = 0; j < nbanned; j++)
+		words[i++] = banned_words->words[j];
 	*n = i;
 	return words;
 }
@@ -128,13 +133,50 @@ check_banned_words(char **newval, void **extra, GucSource source)
 {
 	char	   *copy = pstrdup(*newval);
 	List	   *list = NIL;
-	bool		ok = SplitIdentifierString(copy, ',', &list);
+	ListCell   *lc;
+	PgwBannedWords *parsed;
+	Size		size;
+	char	   *text;
+	int			i = 0;
 
+	if (!SplitIdentifierString(copy, ',', &list))
+	{
+		GUC_check_errdetail("List syntax is invalid: give words separated by commas.");
+		list_free(list);
+		pfree(copy);
+		return false;
+	}
+	/* the header, the pointers, then the words themselves */
+	size = offsetof(PgwBannedWords, words) + sizeof(char *) * list_length(list);
+	foreach(lc, list)
+		size += strlen((const char *) lfirst(lc)) + 1;
+	parsed = malloc(size);
+	if (parsed == NULL)
+	{
+		list_free(list);
+		pfree(copy);
+		return false;
+	}
+	parsed->n = list_length(list);
+	text = (char *) &parsed->words[parsed->n];
+	foreach(lc, list)
+	{
+		Size		len = strlen((const char *) lfirst(lc)) + 1;
+
+		memcpy(text, lfirst(lc), len);
+		parsed->words[i++] = text;
+		text += len;
+	}
 	list_free(list);
 	pfree(copy);
-	if (!ok)
-		GUC_check_errdetail("List syntax is invalid: give words separated by commas.");
-	return ok;
+	*extra = parsed;
+	return true;
+}
+
+static void
+assign_banned_words(const char *newval, void *extra)
+{
+	banned_words = (const PgwBannedWords *) extra;
 }
 
 /*
@@ -187,8 +229,8 @@ pgw_check_password(const char *username, const char *shadow_pass,
 
 		/*
 		 * A plaintext password is about to be hashed.  MD5 hashes are refused
-		 * when they arrive pre-hashed; storing one made here (an ordinary role
-		 * may SET password_encryption = md5) is refused just the same.
+		 * when they arrive pre-hashed; storing one made here (an ordinary
+		 * role may SET password_encryption = md5) is refused just the same.
 		 */
 		if (Password_encryption == PASSWORD_TYPE_MD5)
 			ereport(ERROR,
@@ -213,13 +255,13 @@ pgw_check_password(const char *username, const char *shadow_pass,
 		bool		contains_role = false;
 
 		/*
-		 * SCRAM stores the secret of the SASLprep-normalised password
-		 * (NFKC, with "mapped to nothing" characters such as soft hyphens
-		 * and zero-width spaces removed), and libpq normalises what the
-		 * client types the same way: that normal form is what an attacker
-		 * has to guess, so it is what gets judged.  Full-width letters or
-		 * invisible padding must not make "password123" look strong.
-		 * When SASLprep fails, PostgreSQL hashes the string as it is.
+		 * SCRAM stores the secret of the SASLprep-normalised password (NFKC,
+		 * with "mapped to nothing" characters such as soft hyphens and
+		 * zero-width spaces removed), and libpq normalises what the client
+		 * types the same way: that normal form is what an attacker has to
+		 * guess, so it is what gets judged.  Full-width letters or invisible
+		 * padding must not make "password123" look strong. When SASLprep
+		 * fails, PostgreSQL hashes the string as it is.
 		 */
 		if (pg_saslprep(shadow_pass, &prepared) == SASLPREP_SUCCESS &&
 			prepared != NULL)
@@ -229,10 +271,10 @@ pgw_check_password(const char *username, const char *shadow_pass,
 		len = strlen(judged);
 
 		/*
-		 * The role name, also behind the disguises the estimator sees
-		 * through (separators, doubled characters).  The estimator undoes
-		 * those itself, so SQL entropy_bits(), Python and this policy give
-		 * the same figure.
+		 * The role name, also behind the disguises the estimator sees through
+		 * (separators, doubled characters).  The estimator undoes those
+		 * itself, so SQL entropy_bits(), Python and this policy give the same
+		 * figure.
 		 */
 		if (strlen(username) >= MIN_ROLE_NAME_RULE_LEN)
 		{
@@ -451,7 +493,7 @@ pgw_password_init(void)
 							   &pgw_password_banned_words,
 							   "",
 							   PGC_SUSET, 0,
-							   check_banned_words, NULL, NULL);
+							   check_banned_words, assign_banned_words, NULL);
 
 	prev_check_password_hook = check_password_hook;
 	check_password_hook = pgw_check_password;

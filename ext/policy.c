@@ -780,13 +780,12 @@ loader_poll(int64 loaded_version, bool force, bool *extension_gone,
 
 	/*
 	 * Names and rows of one install.  The tables are read by name, looked up
-	 * with the catalog as it is now, and their rows with the poll's
-	 * snapshot: taken before a DROP and CREATE EXTENSION committed, it would
-	 * show the new install's tables without their rows (an empty policy, or
+	 * with the catalog as it is now, and their rows with the poll's snapshot:
+	 * taken before a DROP and CREATE EXTENSION committed, it would show the
+	 * new install's tables without their rows (an empty policy, or
 	 * "damaged").  So lock policy_version first (DROP EXTENSION needs it
-	 * exclusively: it waits for this poll), then take a fresh snapshot,
-	 * which sees the install that made the table, and read everything with
-	 * it.
+	 * exclusively: it waits for this poll), then take a fresh snapshot, which
+	 * sees the install that made the table, and read everything with it.
 	 */
 	(void) RangeVarGetRelidExtended(makeRangeVar("pgwarden", "policy_version", -1),
 									AccessShareLock, RVR_MISSING_OK, NULL, NULL);

@@ -186,6 +186,13 @@ def test_banned_words_are_priced_as_known(admin: psycopg.Connection[Any]) -> Non
         admin.execute(sql.SQL("CREATE ROLE regress_b2 PASSWORD {}").format(sql.Literal(pw)))
     assert "a context word (role, database or banned word)" in (
         exc_info.value.diag.message_detail or "")
+    # the list is parsed once, when set: RESET takes it away again, and a
+    # list that does not parse is refused and leaves the setting as it was
+    admin.execute("RESET pgwarden.password_banned_words")
+    admin.execute(sql.SQL("CREATE ROLE regress_b3 PASSWORD {}").format(sql.Literal(pw)))
+    with pytest.raises(errors.InvalidParameterValue):
+        admin.execute("SET pgwarden.password_banned_words = 'zyxwarebelt,,quorvanix'")
+    admin.execute(sql.SQL("CREATE ROLE regress_b4 PASSWORD {}").format(sql.Literal(pw)))
 
 
 def test_database_name_is_context(admin: psycopg.Connection[Any]) -> None:
