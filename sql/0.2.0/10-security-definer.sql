@@ -247,6 +247,10 @@ $pgw$;
 COMMENT ON FUNCTION @extschema@._finish_reset(text, name, pg_lsn) IS
 'Internal (branch helper): point a branch marked for reset at the fresh copy this session made; name, endpoints and credentials stay';
 
+-- _finish_delete (red-team third pass): the session must hold the
+-- branch's operation lock with a delete recorded, and the branch's
+-- database must be gone: forgetting a branch whose database still exists
+-- is unregistering it, which only a project delete does.
 CREATE OR REPLACE FUNCTION @extschema@._finish_delete(branch_name text)
 RETURNS void
 LANGUAGE plpgsql
@@ -264,9 +268,16 @@ BEGIN
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 			      HINT = 'Delete a branch with pgwarden branches delete (pgwarden.Project.delete_branch).';
 	END IF;
+	PERFORM @extschema@._get_operation(b.name, 'delete', 'dropping');
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_database d WHERE d.oid = b.database_oid) THEN
+		RAISE EXCEPTION 'the database of branch "%" still exists', b.name
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = 'A deleted branch is forgotten once its database is dropped.',
+			      HINT = 'Delete a branch with pgwarden branches delete (pgwarden.Project.delete_branch).';
+	END IF;
 	PERFORM @extschema@._drop_branch_roles(b.name);
 	DELETE FROM @extschema@.branch WHERE name = b.name;
 END
 $pgw$;
 COMMENT ON FUNCTION @extschema@._finish_delete(text) IS
-'Internal (branch helper): forget a branch marked for deletion, its endpoints and its branch roles';
+'Internal (branch helper): forget a branch whose recorded delete dropped its database (needs its operation lock), its endpoints and its branch roles';

@@ -320,6 +320,11 @@ GRANT EXECUTE ON FUNCTION @extschema@._abort_operation(text) TO pgwarden_admin;
 -- What recovering an interrupted operation must drop: only a database the
 -- operation recorded (pgw_create_*, pgw_reset_*) or, for a delete, the
 -- branch's own database; never one that is a branch's database otherwise.
+-- _operation_leftover (red-team third pass): an
+-- interrupted delete of a branch that has been protected since is undone,
+-- not finished.  Before, recovery went on to finish it, _finish_delete
+-- refused (PW001), and the branch's every later operation, and `pgwarden
+-- branches recover` for every branch, failed until it was unprotected.
 CREATE FUNCTION @extschema@._operation_leftover(branch_name text,
 	OUT operation text, OUT step text, OUT drop_database name)
 RETURNS record
@@ -348,6 +353,11 @@ BEGIN
 			step := 'copying';
 			target := NULL;
 		END IF;
+		-- So is the delete of a branch protected since.
+		IF EXISTS (SELECT 1 FROM @extschema@.branch b WHERE b.name = branch_name AND b.protected) THEN
+			step := 'copying';
+			target := NULL;
+		END IF;
 	ELSE
 		target := CASE WHEN op.step = 'copying' THEN op.new_database ELSE op.old_database END;
 		IF op.operation = 'create' AND op.step = 'swapped' THEN
@@ -362,7 +372,7 @@ BEGIN
 END
 $pgw$;
 COMMENT ON FUNCTION @extschema@._operation_leftover(text) IS
-'Internal (branch helper): an interrupted operation of a branch (needs its lock) and the database recovering it drops, if any';
+'Internal (branch helper): an interrupted operation of a branch (needs its lock) and the database recovering it drops, if any (an interrupted delete of another role, or of a branch protected since, is undone)';
 REVOKE ALL ON FUNCTION @extschema@._operation_leftover(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._operation_leftover(text) TO pgwarden_admin;
 
@@ -433,6 +443,10 @@ COMMENT ON FUNCTION @extschema@._project_delete_plan(boolean) IS
 REVOKE ALL ON FUNCTION @extschema@._project_delete_plan(boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._project_delete_plan(boolean) TO pgwarden_admin;
 
+-- _unregister_branch (red-team third pass): only a role that may drop the
+-- extension, never the control database, never a branch with an operation
+-- in progress or interrupted (recovery would then act on whatever database
+-- is registered under its name next).
 CREATE FUNCTION @extschema@._unregister_branch(branch_name text)
 RETURNS void
 LANGUAGE plpgsql
@@ -446,6 +460,24 @@ BEGIN
 	IF b.protected THEN
 		PERFORM @extschema@._protected_error(b.name, 'unregistering it', 'A protected branch stays a branch.');
 	END IF;
+	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user)
+	   AND NOT pg_catalog.pg_has_role(session_user,
+	           (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname = 'pgwarden'), 'USAGE') THEN
+		RAISE EXCEPTION 'unregistering a branch requires a superuser'
+			USING ERRCODE = 'insufficient_privilege',
+			      DETAIL = 'Branches are unregistered by pgwarden project delete only.';
+	END IF;
+	IF b.database_oid = (SELECT d.oid FROM pg_catalog.pg_database d
+	                      WHERE d.datname = pg_catalog.current_database()) THEN
+		RAISE EXCEPTION 'branch "%" is the pgwarden control database', b.name
+			USING ERRCODE = 'feature_not_supported';
+	END IF;
+	IF b.busy IS NOT NULL
+	   OR EXISTS (SELECT 1 FROM @extschema@.branch_operation o WHERE o.branch = b.name) THEN
+		RAISE EXCEPTION 'branch "%" has an operation in progress or interrupted', b.name
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'Run pgwarden branches recover (pgwarden.Project.recover) first.';
+	END IF;
 	-- credentials pgwarden made for it would outlive their confinement
 	PERFORM @extschema@._drop_branch_roles(b.name);
 	DELETE FROM @extschema@.branch WHERE name = b.name;
@@ -455,7 +487,7 @@ BEGIN
 END
 $pgw$;
 COMMENT ON FUNCTION @extschema@._unregister_branch(text) IS
-'Internal (project delete): forget a branch whose database is kept: its endpoints, branch roles and label go, the database stays';
+'Internal (project delete, superusers only): forget a branch whose database is kept: its endpoints, branch roles and label go, the database stays';
 REVOKE ALL ON FUNCTION @extschema@._unregister_branch(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._unregister_branch(text) TO pgwarden_admin;
 
