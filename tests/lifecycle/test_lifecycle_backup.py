@@ -202,14 +202,19 @@ def test_readme_restore_brings_the_policy_back_in_a_new_cluster(backup: Backup,
 
     # The gate: scope (protected branches only), TLS, the restored password
     # hashes, the branch role bound to its branch, the read-only endpoint.
-    assert "address not allowed" in (
-        admitted(new, "regress_app", APP_PASSWORD, "regress_shop", source="127.0.0.2") or "")
-    assert admitted(new, "regress_app", APP_PASSWORD, "regress_shop") is None
-    assert admitted(new, backup.cred.role, backup.cred.password, "regress_dev",
-                    source="127.0.0.2") is None
-    assert "endpoint unavailable" in (
-        admitted(new, backup.cred.role, backup.cred.password, "regress_shop") or "")
-    assert admitted(new, "regress_squat_role", APP_PASSWORD, "postgres") is None
+    # (each result is taken outside the assert: a failing assert would
+    # print the call's arguments, passwords included)
+    msg = admitted(new, "regress_app", APP_PASSWORD, "regress_shop", source="127.0.0.2")
+    assert "address not allowed" in (msg or ""), msg
+    msg = admitted(new, "regress_app", APP_PASSWORD, "regress_shop")
+    assert msg is None, msg
+    msg = admitted(new, backup.cred.role, backup.cred.password, "regress_dev",
+                   source="127.0.0.2")
+    assert msg is None, msg
+    msg = admitted(new, backup.cred.role, backup.cred.password, "regress_shop")
+    assert "endpoint unavailable" in (msg or ""), msg
+    msg = admitted(new, "regress_squat_role", APP_PASSWORD, "postgres")
+    assert msg is None, msg
     ro = psycopg.conninfo.make_conninfo(
         new.tcp_dsn("regress_app", APP_PASSWORD, dbname="regress_shop"),
         options="-c pgwarden.endpoint=regress_shop_ro")
@@ -241,9 +246,10 @@ def test_sync_branches_reattaches_databases_restored_after_the_control_database(
         assert conn.execute("SELECT r.rolname FROM pgwarden.branch_role br"
                             "  JOIN pg_roles r ON r.oid = br.role_oid").fetchall() == [
             (backup.cred.role,)]
+        allowlist.wait_published(conn)  # the gate enforces what the restore bound
     # a branch role whose branch has no database yet connects nowhere
-    assert "endpoint unavailable" in (
-        admitted(new, backup.cred.role, backup.cred.password, "postgres") or "")
+    msg = admitted(new, backup.cred.role, backup.cred.password, "postgres")
+    assert "endpoint unavailable" in (msg or ""), msg
 
     run_block(new, "pg_restore -C --no-security-labels -d postgres regress_shop.dump\n",
               backup.dir)
