@@ -52,6 +52,18 @@
 #endif
 
 /*
+ * A GUC check hook's "extra": the GUC machinery frees it, with free() until
+ * PostgreSQL 15 and with pfree() in its own memory context from 16 on, so it
+ * must come from the matching allocator (guc_malloc is exported from 16).
+ * Returns NULL when out of memory.  Needs utils/guc.h.
+ */
+#if PG_VERSION_NUM >= 160000
+#define PGW_GUC_EXTRA_ALLOC(size) guc_malloc(LOG, (size))
+#else
+#define PGW_GUC_EXTRA_ALLOC(size) malloc(size)
+#endif
+
+/*
  * ExecutorRun_hook: PostgreSQL 18 dropped its last argument, execute_once.
  * Write the hook as f(queryDesc, direction, count PGW_EXECUTOR_RUN_ONCE_PARAM)
  * and pass the call on with (..., count PGW_EXECUTOR_RUN_ONCE_ARG).

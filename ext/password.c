@@ -34,6 +34,7 @@
 #include "utils/guc.h"
 #include "utils/varlena.h"
 
+#include "compat.h"
 #include "entropy.h"
 #include "logmask.h"
 #include "password.h"
@@ -60,7 +61,7 @@ static char *pgw_password_banned_words = NULL;
 /*
  * pgwarden.password_banned_words as a list, split once by the check hook
  * (as pgaudit parses pgaudit.log) and installed by the assign hook: one
- * malloc'd block, the GUC machinery's "extra", freed by it.
+ * block from PGW_GUC_EXTRA_ALLOC, the GUC machinery's "extra", freed by it.
  */
 typedef struct PgwBannedWords
 {
@@ -150,7 +151,7 @@ check_banned_words(char **newval, void **extra, GucSource source)
 	size = offsetof(PgwBannedWords, words) + sizeof(char *) * list_length(list);
 	foreach(lc, list)
 		size += strlen((const char *) lfirst(lc)) + 1;
-	parsed = malloc(size);
+	parsed = PGW_GUC_EXTRA_ALLOC(size);
 	if (parsed == NULL)
 	{
 		list_free(list);
