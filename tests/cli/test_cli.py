@@ -12,7 +12,6 @@ import os
 import re
 import select
 import shlex
-import signal
 import struct
 import subprocess
 import sys
@@ -58,11 +57,11 @@ def run_tty(*argv: str, answers: Sequence[bytes] = (), prompt: bytes = b"[y/N] "
     env = {**os.environ, "COLUMNS": "120", "LINES": "40", "TERM": "xterm"}
     # A session of its own whose controlling terminal is the pty, as in a
     # shell: Ctrl-C typed there is SIGINT for the command.
-    # Ctrl-C at the default disposition, as for a shell's foreground job, even
-    # when this suite was started with SIGINT ignored (nohup, "&").
-    proc = subprocess.Popen(["setsid", "--ctty", "--wait", *PGWARDEN, *argv], stdin=slave,
-                            stdout=slave, stderr=slave, close_fds=True, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # SIGINT at its default disposition, as for a shell's foreground job, even
+    # when this suite was started with it ignored (nohup, "&").
+    proc = subprocess.Popen(["env", "--default-signal=INT", "setsid", "--ctty", "--wait",
+                             *PGWARDEN, *argv], stdin=slave, stdout=slave, stderr=slave,
+                            close_fds=True, env=env)
     os.close(slave)
     pending = list(answers)
     data = b""
