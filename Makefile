@@ -116,9 +116,11 @@ $(TOOLS_VENV)/bin/python: tools/requirements.txt
 	touch $@
 
 update-entropy-data: deps $(TOOLS_VENV)/bin/python
+	bash scripts/deps.sh entropy-data
 	$(TOOLS_VENV)/bin/python tools/gen_entropy_data.py
 
 check-entropy-data: deps $(TOOLS_VENV)/bin/python
+	bash scripts/deps.sh entropy-data
 	$(TOOLS_VENV)/bin/python tools/gen_entropy_data.py --check
 
 # C formatting as pgindent does it: PostgreSQL's settings for pg_bsd_indent

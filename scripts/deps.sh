@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages pgwarden needs, only those missing (so a machine
-# that has them makes no network call).  Usage: deps.sh [bench|indent]
+# that has them makes no network call).  Usage: deps.sh [bench|indent|entropy-data]
 # PG_MAJOR (default 15) names the PostgreSQL major: 15 is Debian 12's; 17 and
 # 18 are installed in their Debian roots by scripts/pgroot.sh; 16 comes from
 # PyPI and npm (scripts/pg16.sh), so no server package is asked for.
@@ -15,6 +15,12 @@ fi
 if [ "${1:-}" = indent ]; then
 	# pgindent's formatter, and objdump for the typedefs of a build
 	pkgs+=(pg-bsd-indent binutils)
+fi
+if [ "${1:-}" = entropy-data ] || [ "${1:-}" = bench ]; then
+	# the spelling dictionaries the character model is also trained on
+	# (tools/gen_entropy_data.py pins their versions)
+	pkgs+=(hunspell-ca hunspell-cs hunspell-hu hunspell-sk hunspell-sl hunspell-hr
+	       hunspell-lt hunspell-lv hunspell-ro hunspell-is hunspell-id)
 fi
 if [ "${1:-}" = bench ]; then
 	pkgs+=(libzxcvbn-dev wamerican wbritish john-data clang-14 libclang-rt-14-dev

@@ -45,6 +45,8 @@ import importlib
 import importlib.metadata
 import math
 import pathlib
+import random
+import subprocess
 import sys
 import unicodedata
 from collections.abc import Iterable
@@ -297,6 +299,9 @@ class Collector:
         # folded forms of words written in Cyrillic or Greek letters: the
         # second character model is trained on them
         self.other_script: set[str] = set()
+        # folded forms the Latin character model is also trained on, with
+        # no entry of their own (stems of languages with no list)
+        self.model_only: set[str] = set()
 
     def add(self, word: str, dictname: str, cost_bits: float) -> None:
         d = DICT_ID[dictname]
@@ -313,6 +318,10 @@ class Collector:
                 self.best[f] = (q, d)
             if other:
                 self.other_script.add(f)
+
+    def add_model_only(self, words: Iterable[str]) -> None:
+        for w in words:
+            self.model_only |= typed_forms(w)
 
     def add_ranked(self, words: Iterable[str], dictname: str) -> None:
         for i, w in enumerate(words):
@@ -333,6 +342,50 @@ def merge_ranked(*lists: list[str]) -> list[str]:
             if w not in best or i < best[w]:
                 best[w] = i
     return sorted(best, key=lambda w: (best[w], w))
+
+
+# Spelling dictionaries of languages that have no compiled list (Debian's
+# hunspell packages): only the Latin character model is trained on their
+# stems, so that words of those languages read as words; no word of them is
+# stored.  Pinned, as the PyPI packages are: language -> (package, version,
+# dictionary file).
+HUNSPELL = {
+    "ca": ("hunspell-ca", "3.0.7+repack1-5", "ca"),
+    "cs": ("hunspell-cs", "1:7.5.0-1", "cs_CZ"),
+    "hu": ("hunspell-hu", "1:7.5.0-1", "hu_HU"),
+    "sk": ("hunspell-sk", "1:7.5.0-1", "sk_SK"),
+    "sl": ("hunspell-sl", "1:7.5.0-1", "sl_SI"),
+    "hr": ("hunspell-hr", "1:7.5.0-1", "hr_HR"),
+    "lt": ("hunspell-lt", "1:7.5.0-1", "lt_LT"),
+    "lv": ("hunspell-lv", "1.4.0-4", "lv_LV"),
+    "ro": ("hunspell-ro", "1:7.5.0-1", "ro_RO"),
+    "is": ("hunspell-is", "1:7.5.0-1", "is_IS"),
+    "id": ("hunspell-id", "1:7.5.0-1", "id_ID"),
+}
+HUNSPELL_DIR = pathlib.Path("/usr/share/hunspell")
+HUNSPELL_STEMS = 50000          # stems per language the model is trained on
+HUNSPELL_WEIGHT = 0.25          # each, as a rare word of a compiled list
+
+
+def hunspell_stems(lang: str) -> list[str]:
+    """A fixed sample of the lower-case, letters-only stems of a language's
+    hunspell dictionary (the part of each line before its affix flags), in
+    the dictionary's own encoding (the SET line of its .aff file)."""
+    pkg, version, name = HUNSPELL[lang]
+    have = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg],
+                          capture_output=True, text=True).stdout
+    if have != version:
+        raise SystemExit(f"{pkg} {have or 'is not installed'}, the generator pins "
+                         f"{version}: make update-entropy-data installs it")
+    enc = "utf-8"
+    for line in (HUNSPELL_DIR / f"{name}.aff").read_bytes().splitlines():
+        if line.startswith(b"SET "):
+            enc = line[4:].decode("ascii").strip().lower()
+            break
+    lines = (HUNSPELL_DIR / f"{name}.dic").read_text(encoding=enc).splitlines()[1:]
+    stems = sorted({w for w in (ln.split("/")[0].split("\t")[0].strip() for ln in lines)
+                    if 3 <= len(w) <= MAX_WORD and w.isalpha() and w[0].islower()})
+    return random.Random("hunspell-" + lang).sample(stems, min(HUNSPELL_STEMS, len(stems)))
 
 
 def wordfreq_words(lang: str, n: int) -> list[str]:
@@ -453,10 +506,14 @@ def collect() -> Collector:
     for lang, (dname, n) in LANGUAGES.items():
         if lang != "en":
             col.add_ranked(wordfreq_words(lang, n), dname)
+    for lang in HUNSPELL:
+        col.add_model_only(hunspell_stems(lang))
     first, last, cities, months = faker_names()
     col.add_ranked(merge_ranked(read_list("female_names.txt"),
-                                read_list("male_names.txt"), first), "FIRST_NAMES")
-    col.add_ranked(merge_ranked(read_list("surnames.txt"), last), "SURNAMES")
+                                read_list("male_names.txt"), first,
+                                read_list("fakerjs_first_names.txt")), "FIRST_NAMES")
+    col.add_ranked(merge_ranked(read_list("surnames.txt"), last,
+                                read_list("fakerjs_surnames.txt")), "SURNAMES")
     col.add_ranked(merge_ranked(places(), cities), "PLACES")
     # months: one of 12 in one of the locales' spellings, plus abbreviations
     mset = merge_ranked([m for m in months])
@@ -573,15 +630,16 @@ def train_model(col: Collector, other: bool) -> list[int]:
     idx = {c: min(i + 1, MA - 1) for i, c in enumerate(MODEL_ALPHABET)}
     base = accent_base()
     counts: list[dict[tuple[int, ...], dict[int, float]]] = [{} for _ in range(4)]
-    for w, (q, d) in col.best.items():
-        if DICTS[d][0] in ("PASSWORDS", "NUMBERS", "PHRASES"):
-            continue
-        if (w in col.other_script) != other:
-            continue
+    training = [(w, 1.0 if q < 18 * COST_SCALE else 0.5)
+                for w, (q, d) in col.best.items()
+                if DICTS[d][0] not in ("PASSWORDS", "NUMBERS", "PHRASES")
+                and (w in col.other_script) == other]
+    if not other:
+        training += [(w, HUNSPELL_WEIGHT) for w in sorted(col.model_only - col.best.keys())]
+    for w, weight in training:
         w = "".join(chr(base[ord(c) - 0x80]) if c >= "\x80" else c for c in w)
         if not all(c in idx for c in w) or len(w) < 3:
             continue
-        weight = 1.0 if q < 18 * COST_SCALE else 0.5
         seq = [0, 0, 0] + [idx[c] for c in w] + [0]
         for i in range(3, len(seq)):
             for order in range(4):
