@@ -908,8 +908,6 @@ script_allows(int sc, int dict)
 #define ACCENT_BITS			3.0
 #endif
 
-static void relax_inflected(const analysis *a, dpstate *d, int s0, int e0,
-							double bits, pmask mask, int mo);
 static void relax_ending(const analysis *a, dpstate *d, int s0, int e0,
 						 double bits, pmask mask, int mo, int from_stem);
 
@@ -997,7 +995,7 @@ report_word(const analysis *a, dpstate *d, int i, int pos, int dir,
 						  dict == PGW_DICT_EL ||
 						  span_script(a, s0, e0) != SCRIPT_LATIN) ? 1 : 0;
 
-		relax_inflected(a, d, s0, e0, bits, mask, mo);
+		relax_ending(a, d, s0, e0, bits, mask, mo, 0);
 	}
 }
 
@@ -1562,13 +1560,6 @@ relax_ending(const analysis *a, dpstate *d, int s0, int e0, double bits,
 				   bits + INFLECT_BITS + INFLECT_SCALE * (sum + model_cost(mo, c1, c2, c3, 0)),
 				   casebits, style, m);
 	}
-}
-
-static void
-relax_inflected(const analysis *a, dpstate *d, int s0, int e0, double bits,
-				pmask mask, int mo)
-{
-	relax_ending(a, d, s0, e0, bits, mask, mo, 0);
 }
 
 /*
