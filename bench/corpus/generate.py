@@ -1,6 +1,8 @@
 """Corpus generators for bench/password_estimator.py.
 
-Two kinds of corpus, each built reproducibly from a fixed seed:
+Two kinds of corpus, each built reproducibly from a fixed seed (and string
+hashing fixed: bench/password_estimator.py runs with PYTHONHASHSEED=0, since
+Faker draws some locales' cities in the order of a set):
 
 * weak: passwords an attacker reaches in far fewer than 2^60 guesses.  Every
   generator draws uniformly from a space whose size it reports (`space_bits`);
