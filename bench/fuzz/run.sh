@@ -24,6 +24,7 @@ printf 'P@ssw0rd123\377alice\000appdb\377alice' > "$OUT/corpus/s2"
 printf 'qwertyqwertyqwerty' > "$OUT/corpus/s3"
 printf '12/05/1987\377' > "$OUT/corpus/s4"
 printf '\346\210\221\347\210\261\344\275\240\320\277\320\260\321\200\320\276\320\273\321\214' > "$OUT/corpus/s5"
+printf 'Aigerim.17.\320\266\320\265\320\273\321\202\320\276\322\233\321\201\320\260\320\275.1986' > "$OUT/corpus/s7"
 head -c 3000 /dev/zero | tr '\0' 'a' > "$OUT/corpus/s6"
 "$CC" -g -O2 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -I "$ROOT/ext" "$HERE/entropy_fuzz.c" "$ROOT/ext/entropy.c" \
