@@ -43,12 +43,8 @@
 #define PGW_WINDOW			128
 /* The estimate saturates here: no password needs more. */
 #define PGW_MAX_BITS		256.0
-/* Context words: how many and how long we look at. */
-#define PGW_MAX_CONTEXT		64
-#define PGW_MAX_CONTEXT_LEN 64
 /* Built-in context words, always tried (cheap as the caller's). */
-static const char *const builtin_context[] = {"postgres", "postgresql", "pgwarden"};
-#define PGW_NBUILTIN		3
+static const char *const builtin_context[PGW_NBUILTIN] = {"postgres", "postgresql", "pgwarden"};
 
 /*
  * Fixed prices, in bits (each can be overridden with -D for experiments;

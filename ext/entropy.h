@@ -56,11 +56,22 @@ typedef struct pgw_estimate
 } pgw_estimate;
 
 /*
+ * Context words: the estimator looks at the first PGW_MAX_CONTEXT distinct
+ * ones, its own PGW_NBUILTIN ("postgres", "postgresql", "pgwarden") first,
+ * and skips a word of more than PGW_MAX_CONTEXT_LEN code points.  A caller
+ * that must not lose a word (the policy's banned words) refuses longer
+ * lists.
+ */
+#define PGW_MAX_CONTEXT		64
+#define PGW_MAX_CONTEXT_LEN 64
+#define PGW_NBUILTIN		3
+
+/*
  * Estimate the entropy of password[0..len) (UTF-8, may contain NUL bytes
  * only if len says so).  context[0..ncontext) are extra words an attacker
  * would try first (role name, database name, banned words); each is a
  * NUL-terminated UTF-8 string, matched case-insensitively.  NULL or empty
- * entries are ignored.
+ * entries are ignored, and so are the words beyond the limits above.
  *
  * Returns PGW_OK and fills *out, or PGW_INVALID_UTF8 when the password is not
  * valid UTF-8 (out is then zeroed).  CPU time is bounded for any length.

@@ -71,6 +71,18 @@ typedef struct PgwBannedWords
 
 static const PgwBannedWords *banned_words = NULL;
 
+/*
+ * The estimator takes PGW_MAX_CONTEXT context words of PGW_MAX_CONTEXT_LEN
+ * code points: its own, the role, the database and the banned words, which
+ * must all fit (a list the estimator would cut short is refused when set,
+ * rather than used in part).  SplitIdentifierString cuts each word to
+ * NAMEDATALEN - 1 bytes, as it does any identifier.
+ */
+#define MAX_BANNED_WORDS	50
+StaticAssertDecl(PGW_NBUILTIN + 2 + MAX_BANNED_WORDS <= PGW_MAX_CONTEXT &&
+				 NAMEDATALEN - 1 <= PGW_MAX_CONTEXT_LEN,
+				 "the banned words fit in the estimator's context");
+
 static const struct config_enum_entry password_check_options[] = {
 	{"enforce", PGW_CHECK_ENFORCE, false},
 	{"warn", PGW_CHECK_WARN, false},
@@ -150,7 +162,20 @@ check_banned_words(char **newval, void **extra, GucSource source)
 	/* the header, the pointers, then the words themselves */
 	size = offsetof(PgwBannedWords, words) + sizeof(char *) * list_length(list);
 	foreach(lc, list)
-		size += strlen((const char *) lfirst(lc)) + 1;
+	{
+		const char *w = (const char *) lfirst(lc);
+
+		/* (a word longer than NAMEDATALEN - 1 bytes was cut there) */
+		if (list_length(list) > MAX_BANNED_WORDS ||
+			!pg_verify_mbstr(PG_UTF8, w, (int) strlen(w), true))
+		{
+			GUC_check_errdetail("Give at most %d words, in UTF-8.", MAX_BANNED_WORDS);
+			list_free(list);
+			pfree(copy);
+			return false;
+		}
+		size += strlen(w) + 1;
+	}
 	parsed = PGW_GUC_EXTRA_ALLOC(size);
 	if (parsed == NULL)
 	{

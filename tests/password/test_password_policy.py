@@ -195,6 +195,46 @@ def test_banned_words_are_priced_as_known(admin: psycopg.Connection[Any]) -> Non
     admin.execute(sql.SQL("CREATE ROLE regress_b4 PASSWORD {}").format(sql.Literal(pw)))
 
 
+def test_banned_words_beyond_the_estimators_limit_are_refused(
+        admin: psycopg.Connection[Any]) -> None:
+    # The estimator takes a bounded number of context words: a longer list
+    # must be refused when set, not cut short when used (62 words were taken
+    # and the last two silently left out)
+    pw = "Zyxwarebelt#Quorvanix"
+    filler = [f"fillerword{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(60)]
+    with pytest.raises(errors.InvalidParameterValue) as exc_info:
+        admin.execute(sql.SQL("SET pgwarden.password_banned_words = {}").format(
+            sql.Literal(", ".join(filler + ["zyxwarebelt", "quorvanix"]))))
+    assert "at most 50 words" in (exc_info.value.diag.message_detail or "")
+    admin.execute(sql.SQL("CREATE ROLE regress_bl62 PASSWORD {}").format(sql.Literal(pw)))
+    # 50 words, the last ones the password's: all of them count
+    admin.execute(sql.SQL("SET pgwarden.password_banned_words = {}").format(
+        sql.Literal(", ".join(filler[:48] + ["zyxwarebelt", "quorvanix"]))))
+    with pytest.raises(errors.InvalidParameterValue):
+        admin.execute(sql.SQL("CREATE ROLE regress_bl50 PASSWORD {}").format(sql.Literal(pw)))
+    # an empty list is no list, and setting one twice keeps only the second
+    admin.execute("SET pgwarden.password_banned_words = ''")
+    admin.execute(sql.SQL("CREATE ROLE regress_bl0 PASSWORD {}").format(sql.Literal(pw)))
+    admin.execute("SET pgwarden.password_banned_words = 'zyxwarebelt, quorvanix'")
+    admin.execute("SET pgwarden.password_banned_words = 'somethingelse'")
+    admin.execute(sql.SQL("CREATE ROLE regress_bl1 PASSWORD {}").format(sql.Literal(pw)))
+
+
+def test_banned_words_must_be_utf8(cluster: Cluster, admin: psycopg.Connection[Any]) -> None:
+    # passwords are judged as UTF-8: in a SQL_ASCII database a Latin-1 word
+    # would never match, so it is refused rather than silently skipped
+    admin.execute("CREATE DATABASE regress_ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' "
+                  "LC_CTYPE 'C' TEMPLATE template0")
+    try:
+        with cluster.connect("regress_ascii") as conn:
+            with pytest.raises(errors.InvalidParameterValue) as exc_info:
+                conn.execute("SET pgwarden.password_banned_words = E'caf\\xe9'")
+            assert "in UTF-8" in (exc_info.value.diag.message_detail or "")
+            conn.execute("SET pgwarden.password_banned_words = E'caf\\xc3\\xa9'")
+    finally:
+        admin.execute("DROP DATABASE regress_ascii")
+
+
 def test_database_name_is_context(admin: psycopg.Connection[Any]) -> None:
     # "regress_control" is the database name: decorating it buys little.
     with pytest.raises(errors.InvalidParameterValue):
