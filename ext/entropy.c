@@ -388,13 +388,14 @@ ignorable(uint32_t cp)
  * tables: ASCII in lower case, accented Latin letters of Latin-1 and Latin
  * Extended-A as a byte of their own from 0x80 on (words with accents are
  * stored with them and without them), other accented letters as their base
- * letter, Cyrillic and Greek letters as the QWERTY key they are typed with on the
- * Russian (JCUKEN) and Greek layouts (the letters of other Cyrillic alphabets
- * as the key of the Russian letter they are built on: "қ" as "к").  A Russian word typed with the wrong
- * layout is a well-known password ("gfhjkm"), and a Cyrillic password is
- * typed on those keys, so "пароль" is the common password "gfhjkm" and
- * "йцукен" a keyboard walk.  Full-width forms of ASCII ("ｐａｓｓ") are
- * typed as ASCII.
+ * letter, Cyrillic and Greek letters as the QWERTY key they are typed with
+ * on the Russian (JCUKEN) and Greek layouts.  The letters of the other large
+ * Cyrillic alphabets ("қ", "ң", "ә") also have a byte of their own, whose
+ * base is the key of the Russian letter they are built on; rarer ones are
+ * that key.  A Russian word typed with the wrong layout is a well-known
+ * password ("gfhjkm"), and a Cyrillic password is typed on those keys, so
+ * "пароль" is the common password "gfhjkm" and "йцукен" a keyboard walk.
+ * Full-width forms of ASCII ("ｐａｓｓ") are typed as ASCII.
  */
 static uint8_t
 ascii_fold(uint32_t cp)

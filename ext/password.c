@@ -65,7 +65,7 @@ static char *pgw_password_banned_words = NULL;
  */
 typedef struct PgwBannedWords
 {
-	int			n;
+	int			n;				/* -1: the configuration file's list is unusable */
 	const char *words[FLEXIBLE_ARRAY_MEMBER];
 }			PgwBannedWords;
 
@@ -123,7 +123,7 @@ password_context(const char *username, int *n)
 {
 	const char **words;
 	int			i = 0;
-	int			nbanned = banned_words ? banned_words->n : 0;
+	int			nbanned = banned_words ? Max(banned_words->n, 0) : 0;
 	char	   *dbname = NULL;
 
 	if (OidIsValid(MyDatabaseId))
@@ -151,6 +151,7 @@ check_banned_words(char **newval, void **extra, GucSource source)
 	Size		size;
 	char	   *text;
 	int			i = 0;
+	bool		ok = true;
 
 	if (!SplitIdentifierString(copy, ',', &list))
 	{
@@ -165,16 +166,33 @@ check_banned_words(char **newval, void **extra, GucSource source)
 	{
 		const char *w = (const char *) lfirst(lc);
 
-		/* (a word longer than NAMEDATALEN - 1 bytes was cut there) */
-		if (list_length(list) > MAX_BANNED_WORDS ||
-			!pg_verify_mbstr(PG_UTF8, w, (int) strlen(w), true))
-		{
-			GUC_check_errdetail("Give at most %d words, in UTF-8.", MAX_BANNED_WORDS);
-			list_free(list);
-			pfree(copy);
-			return false;
-		}
+		if (!pg_verify_mbstr(PG_UTF8, w, (int) strlen(w), true))
+			ok = false;
 		size += strlen(w) + 1;
+	}
+	if (!ok || list_length(list) > MAX_BANNED_WORDS)
+	{
+		list_free(list);
+		pfree(copy);
+
+		/*
+		 * Refused when set (SET, ALTER ROLE, ALTER SYSTEM).  Read from the
+		 * configuration file by the postmaster, a refusal would leave no
+		 * banned words at all, with only a WARNING in the log: the list is
+		 * installed as unusable instead, and every password checked is then
+		 * refused until it is mended (fail closed).
+		 */
+		if (source == PGC_S_FILE && !IsUnderPostmaster)
+		{
+			parsed = PGW_GUC_EXTRA_ALLOC(offsetof(PgwBannedWords, words));
+			if (parsed == NULL)
+				return false;
+			parsed->n = -1;
+			*extra = parsed;
+			return true;
+		}
+		GUC_check_errdetail("Give at most %d words, in UTF-8.", MAX_BANNED_WORDS);
+		return false;
 	}
 	parsed = PGW_GUC_EXTRA_ALLOC(size);
 	if (parsed == NULL)
@@ -279,6 +297,15 @@ pgw_check_password(const char *username, const char *shadow_pass,
 		int			nctx;
 		int			rc;
 		bool		contains_role = false;
+
+		if (banned_words != NULL && banned_words->n < 0)
+			ereport(level,
+					(errcode(ERRCODE_CONFIG_FILE_ERROR),
+					 errmsg("password for role \"%s\" cannot be checked", username),
+					 errdetail("pgwarden.password_banned_words in the configuration file has more than %d words, or words that are not UTF-8.",
+							   MAX_BANNED_WORDS),
+					 errhint("Mend the list and reload the configuration."),
+					 errhidestmt(true)));
 
 		/*
 		 * SCRAM stores the secret of the SASLprep-normalised password (NFKC,

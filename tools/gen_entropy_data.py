@@ -235,8 +235,9 @@ def fold_char(ch: str, exact: bool = True) -> str:
         return JCUKEN_KEYS[JCUKEN_LOWER.index(low)]
     if low in UKRAINIAN_KEYS:
         return UKRAINIAN_KEYS[low]
-    if "\u0460" <= low <= "\u04ff" and cyrillic_base(low):
-        return JCUKEN_KEYS[JCUKEN_LOWER.index(cyrillic_base(low))]
+    cyr = cyrillic_base(low) if "\u0460" <= low <= "\u04ff" else ""
+    if cyr:
+        return JCUKEN_KEYS[JCUKEN_LOWER.index(cyr)]
     base = unicodedata.normalize("NFD", low)[:1]
     if base in GREEK_LOWER:
         return GREEK_KEYS[GREEK_LOWER.index(base)]
@@ -438,9 +439,8 @@ def cldr_months() -> tuple[list[str], int]:
     from babel import Locale, localedata
 
     def lettered(w: str) -> bool:
-        return all(unicodedata.category(c)[0] != "L" or "LATIN" in unicodedata.name(c, "")
-                   or "CYRILLIC" in unicodedata.name(c, "") or "GREEK" in unicodedata.name(c, "")
-                   for c in w)
+        return all(not c.isalpha() or unicodedata.name(c, "").split()[0]
+                   in ("LATIN", "CYRILLIC", "GREEK") for c in w)
 
     out: set[str] = set()
     langs = 0
@@ -451,9 +451,8 @@ def cldr_months() -> tuple[list[str], int]:
         names = {v.lower() for ctx in ("format", "stand-alone")
                  for width in ("wide", "abbreviated")
                  for v in loc.months.get(ctx, {}).get(width, {}).values()}
-        names = {w for w in names if any(c.isalpha() for c in w)
-                 and not any(c.isdigit() for c in w) and lettered(w)
-                 and sum(c.isalpha() for c in w) >= CLDR_MONTH_MIN}
+        names = {w for w in names if sum(c.isalpha() for c in w) >= CLDR_MONTH_MIN
+                 and not any(c.isdigit() for c in w) and lettered(w)}
         if names:
             langs += 1
             out |= names

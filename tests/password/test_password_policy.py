@@ -12,6 +12,7 @@ from psycopg import errors, sql
 
 import pgwarden
 from pgwarden.sandbox import Cluster
+from support.clusters import ClusterFactory
 from support.helpers import assert_not_in, assert_not_logged, assert_not_logged_after
 
 WEAK = {
@@ -199,7 +200,7 @@ def test_banned_words_beyond_the_estimators_limit_are_refused(
         admin: psycopg.Connection[Any]) -> None:
     # The estimator takes a bounded number of context words: a longer list
     # must be refused when set, not cut short when used (62 words were taken
-    # and the last two silently left out)
+    # and all but the first 59 silently left out: the password's among them)
     pw = "Zyxwarebelt#Quorvanix"
     filler = [f"fillerword{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(60)]
     with pytest.raises(errors.InvalidParameterValue) as exc_info:
@@ -218,6 +219,30 @@ def test_banned_words_beyond_the_estimators_limit_are_refused(
     admin.execute("SET pgwarden.password_banned_words = 'zyxwarebelt, quorvanix'")
     admin.execute("SET pgwarden.password_banned_words = 'somethingelse'")
     admin.execute(sql.SQL("CREATE ROLE regress_bl1 PASSWORD {}").format(sql.Literal(pw)))
+
+
+def test_an_unusable_banned_words_list_in_the_file_fails_closed(
+        private_cluster: ClusterFactory) -> None:
+    # Read at startup, a refused list would leave no banned words at all
+    # (PostgreSQL keeps the default and logs a WARNING): every password is
+    # refused instead until the file is mended
+    filler = [f"fillerword{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(60)]
+    c = private_cluster(conf=["pgwarden.password_banned_words = '{}'".format(
+        ", ".join(filler + ["zyxwarebelt", "quorvanix"]))])
+    pw = random_password(20)
+    with c.connect() as conn:
+        conn.execute("CREATE EXTENSION pgwarden")
+        with pytest.raises(errors.ConfigFileError) as exc_info:
+            conn.execute(sql.SQL("CREATE ROLE regress_f1 PASSWORD {}").format(sql.Literal(pw)))
+        assert "more than 50 words" in (exc_info.value.diag.message_detail or "")
+    assert_not_logged(c, pw)
+    c.append_conf(["pgwarden.password_banned_words = 'zyxwarebelt, quorvanix'"])
+    c.reload()
+    assert c.wait_for_log("received SIGHUP")
+    with c.connect() as conn:
+        conn.execute(sql.SQL("CREATE ROLE regress_f2 PASSWORD {}").format(sql.Literal(pw)))
+        with pytest.raises(errors.InvalidParameterValue):
+            conn.execute("CREATE ROLE regress_f3 PASSWORD 'Zyxwarebelt#Quorvanix'")
 
 
 def test_banned_words_must_be_utf8(cluster: Cluster, admin: psycopg.Connection[Any]) -> None:
